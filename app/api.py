@@ -1,0 +1,65 @@
+"""The routes: /predict, /health, /model, /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.errors import ApiError
+from app.inputs import InputSchema, parse_predict_request, read_json
+from app.model_slot import ModelSlot
+from app.predictor import Predictor
+
+api = Blueprint("api", __name__)
+
+
+def _slot() -> ModelSlot:
+    return current_app.extensions["model_slot"]
+
+
+def _predictor() -> Predictor:
+    slot = _slot()
+    if slot.predictor is None:
+        raise ApiError(503, "model_unavailable", f"The model is not available: {slot.reason}")
+    return slot.predictor
+
+
+@api.post("/predict")
+def predict() -> Response:
+    payload = read_json(request)
+    predictor = _predictor()
+    schema = InputSchema(
+        features=predictor.features,
+        supports_probabilities=predictor.supports_probabilities,
+        max_rows=current_app.config["MAX_BATCH_ROWS"],
+    )
+    parsed = parse_predict_request(payload, schema)
+
+    predictions = predictor.predict(parsed.rows)
+    body: dict[str, Any] = (
+        {"predictions": predictions} if parsed.batch else {"prediction": predictions[0]}
+    )
+    if parsed.return_probabilities:
+        probabilities = predictor.predict_probabilities(parsed.rows)
+        body["probabilities"] = probabilities if parsed.batch else probabilities[0]
+    body["model_version"] = predictor.version
+    return jsonify(body)
+
+
+@api.get("/health")
+def health() -> tuple[Response, int]:
+    slot = _slot()
+    if slot.predictor is None:
+        return jsonify(status="unavailable", reason=slot.reason), 503
+    return jsonify(status="ok", model_version=slot.predictor.version), 200
+
+
+@api.get("/model")
+def model() -> Response:
+    return jsonify(_predictor().describe())
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(current_app.extensions["openapi"])

@@ -1,0 +1,41 @@
+"""The artifact contract shared by training and serving: where metadata lives,
+how an artifact is fingerprinted, and which library versions matter."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from pathlib import Path
+
+import joblib
+import numpy
+import sklearn
+
+# The metadata file sits beside the artifact: model.joblib -> model.json.
+METADATA_SUFFIX = ".json"
+TASKS = ("classification", "regression")
+
+
+def metadata_path_for(artifact_path: Path) -> Path:
+    return artifact_path.with_suffix(METADATA_SUFFIX)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that decide whether a pickled estimator behaves as trained.
+
+    Read from the modules themselves: a slimmed bundle may carry no dist-info.
+    """
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "joblib": joblib.__version__,
+    }

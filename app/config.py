@@ -1,0 +1,65 @@
+"""Settings, read once from environment variables at start-up.
+
+Every setting has a default that serves the bundled model; a bad value stops
+start-up with a message naming the variable, rather than failing a request later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "model.joblib"
+
+DEFAULT_MAX_BATCH_ROWS = 1000
+DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_path: Path = BUNDLED_MODEL
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    allow_version_mismatch: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        model_path = environ.get("MODEL_PATH", "").strip()
+        return cls(
+            model_path=Path(model_path) if model_path else BUNDLED_MODEL,
+            max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
+            max_content_length=_positive_int(
+                environ, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH
+            ),
+            allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
+        )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")

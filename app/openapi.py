@@ -1,0 +1,266 @@
+"""The OpenAPI 3.1 document, built for the model being served.
+
+Feature names, row length and class labels come from the loaded model, so the
+document a client reads is exact for the model behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import Settings
+from app.predictor import Predictor
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+_ERRORS = {
+    "400": "The body is empty, not UTF-8, not valid JSON, or nests too deep (`invalid_json`).",
+    "404": "No such endpoint (`not_found`).",
+    "405": "Method not allowed on this endpoint (`method_not_allowed`).",
+    "413": "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
+    "415": "The Content-Type is not application/json (`unsupported_media_type`).",
+    "422": "Valid JSON that does not fit the model (`invalid_input`), each problem in `details`.",
+    "500": "Unexpected server error (`internal_error`); details are only in the log.",
+    "503": "The model could not be loaded (`model_unavailable`).",
+}
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    return {status: _json("Error", _ERRORS[status]) for status in statuses}
+
+
+def build_openapi(predictor: Predictor | None, settings: Settings) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Model prediction API",
+            "version": predictor.version if predictor else "unavailable",
+            "description": (
+                f"Serves {predictor.metadata.name} ({predictor.metadata.task})."
+                if predictor
+                else "The model is not loaded; schemas are generic."
+            ),
+        },
+        "paths": {
+            "/predict": {
+                "post": {
+                    "operationId": "predict",
+                    "summary": "Predict one row or a batch of rows",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("PredictRequest")}},
+                    },
+                    "responses": {
+                        "200": _json("PredictResponse", "Predictions."),
+                        **_errors("400", "405", "413", "415", "422", "500", "503"),
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Whether the model is loaded",
+                    "responses": {
+                        "200": _json("Health", "The model is loaded."),
+                        "503": _json("HealthUnavailable", "The model is not loaded, and why."),
+                        **_errors("405", "500"),
+                    },
+                }
+            },
+            "/model": {
+                "get": {
+                    "operationId": "model",
+                    "summary": "The model's metadata and the versions serving it",
+                    "responses": {
+                        "200": _json("ModelInfo", "Model metadata."),
+                        **_errors("405", "500", "503"),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors("405", "500"),
+                    },
+                }
+            },
+        },
+        "components": {"schemas": _schemas(predictor, settings)},
+    }
+
+
+def _schemas(predictor: Predictor | None, settings: Settings) -> dict[str, Any]:
+    number = {"type": "number", "description": "A finite float64 value."}
+    probability = {"type": "number", "minimum": 0, "maximum": 1}
+    if predictor is None:
+        row_array: dict[str, Any] = {"type": "array", "items": number, "minItems": 1}
+        row_object: dict[str, Any] = {"type": "object", "additionalProperties": number}
+        prediction: dict[str, Any] = {"type": ["string", "number", "integer", "boolean"]}
+        probabilities: dict[str, Any] = {"type": "object", "additionalProperties": probability}
+    else:
+        features = list(predictor.features)
+        row_array = {
+            "type": "array",
+            "description": "Values in feature order: " + ", ".join(features) + ".",
+            "items": number,
+            "minItems": len(features),
+            "maxItems": len(features),
+        }
+        row_object = {
+            "type": "object",
+            "properties": {name: number for name in features},
+            "required": features,
+            "additionalProperties": False,
+        }
+        if predictor.is_classifier:
+            prediction = {"enum": list(predictor.metadata.classes)}
+        else:
+            prediction = {"type": "number"}
+        labels = [str(label) for label in predictor.metadata.classes]
+        probabilities = {
+            "type": "object",
+            "properties": {label: probability for label in labels},
+            "required": labels,
+            "additionalProperties": False,
+        }
+    return_probabilities = {
+        "type": "boolean",
+        "default": False,
+        "description": "Add class probabilities (classifiers only; a regressor answers 422).",
+    }
+    model_version = {"type": "string"}
+    versions = {"type": "object", "additionalProperties": {"type": "string"}}
+    return {
+        "RowArray": row_array,
+        "RowObject": row_object,
+        "Row": {"oneOf": [_ref("RowArray"), _ref("RowObject")]},
+        "SingleRequest": {
+            "type": "object",
+            "properties": {"features": _ref("Row"), "return_probabilities": return_probabilities},
+            "required": ["features"],
+            "additionalProperties": False,
+        },
+        "BatchRequest": {
+            "type": "object",
+            "properties": {
+                "instances": {
+                    "type": "array",
+                    "items": _ref("Row"),
+                    "minItems": 1,
+                    "maxItems": settings.max_batch_rows,
+                },
+                "return_probabilities": return_probabilities,
+            },
+            "required": ["instances"],
+            "additionalProperties": False,
+        },
+        "PredictRequest": {"oneOf": [_ref("SingleRequest"), _ref("BatchRequest")]},
+        "Prediction": prediction,
+        "Probabilities": probabilities,
+        "SingleResponse": {
+            "type": "object",
+            "properties": {
+                "prediction": _ref("Prediction"),
+                "probabilities": _ref("Probabilities"),
+                "model_version": model_version,
+            },
+            "required": ["prediction", "model_version"],
+            "additionalProperties": False,
+        },
+        "BatchResponse": {
+            "type": "object",
+            "properties": {
+                "predictions": {"type": "array", "items": _ref("Prediction"), "minItems": 1},
+                "probabilities": {"type": "array", "items": _ref("Probabilities")},
+                "model_version": model_version,
+            },
+            "required": ["predictions", "model_version"],
+            "additionalProperties": False,
+        },
+        "PredictResponse": {"oneOf": [_ref("SingleResponse"), _ref("BatchResponse")]},
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"const": "ok"}, "model_version": model_version},
+            "required": ["status", "model_version"],
+            "additionalProperties": False,
+        },
+        "HealthUnavailable": {
+            "type": "object",
+            "properties": {"status": {"const": "unavailable"}, "reason": {"type": "string"}},
+            "required": ["status", "reason"],
+            "additionalProperties": False,
+        },
+        "ModelInfo": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "version": model_version,
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "created_at": {"type": "string"},
+                "task": {"enum": ["classification", "regression"]},
+                "features": {"type": "array", "items": {"type": "string"}},
+                "classes": {"type": "array"},
+                "trained_with": versions,
+                "serving_with": versions,
+                "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+            },
+            "required": [
+                "name",
+                "version",
+                "sha256",
+                "created_at",
+                "task",
+                "features",
+                "classes",
+                "trained_with",
+                "serving_with",
+                "metrics",
+            ],
+        },
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "examples": ["invalid_input", "model_unavailable"],
+                        },
+                        "message": {"type": "string"},
+                        "details": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "loc": {"type": "string"},
+                                    "msg": {"type": "string"},
+                                },
+                                "required": ["loc", "msg"],
+                                "additionalProperties": False,
+                            },
+                        },
+                    },
+                    "required": ["code", "message"],
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["error"],
+            "additionalProperties": False,
+        },
+    }
