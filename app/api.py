@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.errors import ApiError
-from app.inputs import InputSchema, parse_predict_request, read_json
+from app.inputs import InputSchema, out_of_model_range, parse_predict_request, read_json
 from app.model_slot import ModelSlot
-from app.predictor import Predictor
+from app.predictor import NonFiniteResult, Predictor
 
 api = Blueprint("api", __name__)
 
@@ -36,12 +36,18 @@ def predict() -> Response:
     )
     parsed = parse_predict_request(payload, schema)
 
-    predictions = predictor.predict(parsed.rows)
+    try:
+        predictions = predictor.predict(parsed.rows)
+        probabilities = (
+            predictor.predict_probabilities(parsed.rows) if parsed.return_probabilities else None
+        )
+    except NonFiniteResult as error:
+        raise out_of_model_range(error.rows, parsed.batch) from None
+
     body: dict[str, Any] = (
         {"predictions": predictions} if parsed.batch else {"prediction": predictions[0]}
     )
-    if parsed.return_probabilities:
-        probabilities = predictor.predict_probabilities(parsed.rows)
+    if probabilities is not None:
         body["probabilities"] = probabilities if parsed.batch else probabilities[0]
     body["model_version"] = predictor.version
     return jsonify(body)

@@ -243,6 +243,13 @@ def _kind(value: Any) -> str:
     return "a number"
 
 
+def out_of_model_range(row_indexes: Sequence[int], batch: bool) -> ApiError:
+    """422 for rows that are valid numbers but overflow inside the model."""
+    why = "the model cannot compute a finite result for these values (numeric overflow)"
+    locs = [f"instances[{index}]" for index in row_indexes] if batch else ["features"]
+    return _invalid([Detail(loc, why) for loc in locs])
+
+
 def _invalid(problems: list[Detail]) -> ApiError:
     count = len(problems)
     if count <= MAX_DETAILS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,21 @@ log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+# Overflow inside a model (e.g. 1e308 scaled) must not turn into a silent NaN
+# answer or a warning per request: it raises, and the rows are reported.
+_STRICT_FLOATS = {"over": "raise", "invalid": "raise", "divide": "raise"}
+
+
 class ModelUnavailable(Exception):
     """The model cannot serve; the message says why, for /health and the logs."""
+
+
+class NonFiniteResult(Exception):
+    """The model could not compute a finite answer for these row indexes."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"non-finite result for rows {rows}")
+        self.rows = rows
 
 
 @dataclass(frozen=True)
@@ -135,15 +149,40 @@ class Predictor:
         return {**self.metadata.document, "serving_with": library_versions()}
 
     def predict(self, rows: np.ndarray) -> list[Any]:
-        # Inputs are validated finite already: skip scikit-learn's second scan.
-        with sklearn.config_context(assume_finite=True):
-            return self.estimator.predict(rows).tolist()
+        return _compute(self.estimator.predict, rows).tolist()
 
     def predict_probabilities(self, rows: np.ndarray) -> list[dict[str, float]]:
-        with sklearn.config_context(assume_finite=True):
-            matrix = self.estimator.predict_proba(rows)
+        matrix = _compute(self.estimator.predict_proba, rows)
         keys = self._probability_keys
         return [dict(zip(keys, row, strict=True)) for row in matrix.tolist()]
+
+
+def _compute(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Run a model method on finite rows; raise NonFiniteResult naming bad rows."""
+    # Inputs are validated finite already: skip scikit-learn's second scan.
+    with sklearn.config_context(assume_finite=True), np.errstate(**_STRICT_FLOATS):
+        try:
+            output = np.asarray(method(rows))
+        except FloatingPointError:
+            raise NonFiniteResult(_rows_that_fail(method, rows)) from None
+    if output.dtype.kind in "fc":
+        finite = np.isfinite(output.reshape(len(rows), -1)).all(axis=1)
+        if not finite.all():
+            raise NonFiniteResult(np.flatnonzero(~finite).tolist())
+    return output
+
+
+def _rows_that_fail(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> list[int]:
+    # The slow path, taken only after a batch failed: find the rows to blame.
+    failing = []
+    for index in range(len(rows)):
+        try:
+            method(rows[index : index + 1])
+        except FloatingPointError:
+            failing.append(index)
+    if not failing:
+        raise RuntimeError("the model failed on a batch but on none of its rows alone")
+    return failing
 
 
 def _check_versions(metadata: ModelMetadata, allow_mismatch: bool) -> None:

@@ -10,11 +10,8 @@ serving needs no pandas and scikit-learn never warns about feature names.
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -23,7 +20,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from app.artifact import library_versions, metadata_path_for, sha256_of
+from app.artifact import metadata_path_for
+from model.export import save_model
 
 NAME = "iris-logistic-regression"
 VERSION = "1.0.0"
@@ -54,21 +52,15 @@ def train(out_dir: Path = DEFAULT_OUT) -> Path:
     pipeline = build_pipeline().fit(X_train, y_train)
     accuracy = accuracy_score(y_test, pipeline.predict(X_test))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     artifact = out_dir / "model.joblib"
-    joblib.dump(pipeline, artifact)
-    metadata = {
-        "name": NAME,
-        "version": VERSION,
-        "sha256": sha256_of(artifact),
-        "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "task": "classification",
-        "features": FEATURES,
-        "classes": [str(label) for label in pipeline.classes_],
-        "trained_with": library_versions(),
-        "metrics": {"accuracy": round(float(accuracy), 4), "test_rows": len(y_test)},
-    }
-    metadata_path_for(artifact).write_text(json.dumps(metadata, indent=2) + "\n")
+    save_model(
+        pipeline,
+        artifact,
+        name=NAME,
+        version=VERSION,
+        features=FEATURES,
+        metrics={"accuracy": round(float(accuracy), 4), "test_rows": len(y_test)},
+    )
     return artifact
 
 

@@ -1,0 +1,81 @@
+"""Every test builds its own app through the factory; nothing is shared but files."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from app import create_app
+from app.artifact import metadata_path_for
+from app.config import BUNDLED_MODEL
+from model.export import save_model
+
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+VIRGINICA = [6.7, 3.0, 5.2, 2.3]
+
+
+@pytest.fixture
+def make_app() -> Callable[..., Flask]:
+    """Build an app from settings given as environment-style names."""
+
+    def build(**settings: str) -> Flask:
+        app = create_app(settings)
+        app.testing = True
+        return app
+
+    return build
+
+
+@pytest.fixture
+def client(make_app: Callable[..., Flask]) -> FlaskClient:
+    return make_app().test_client()
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path) -> Path:
+    """A private copy of the bundled artifact and its metadata; returns the artifact."""
+    artifact = tmp_path / "model.joblib"
+    shutil.copy(BUNDLED_MODEL, artifact)
+    shutil.copy(metadata_path_for(BUNDLED_MODEL), metadata_path_for(artifact))
+    return artifact
+
+
+@pytest.fixture(scope="session")
+def regressor_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ridge regressor on the diabetes data set that ships with scikit-learn."""
+    data = load_diabetes()
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.25, random_state=0
+    )
+    estimator = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(X_train, y_train)
+    predicted = estimator.predict(X_test)
+    artifact = tmp_path_factory.mktemp("regressor") / "diabetes.joblib"
+    save_model(
+        estimator,
+        artifact,
+        name="diabetes-ridge",
+        version="2.1.0",
+        features=list(data.feature_names),
+        metrics={
+            "r2": float(r2_score(y_test, predicted)),
+            "mae": float(mean_absolute_error(y_test, predicted)),
+        },
+    )
+    return artifact
+
+
+@pytest.fixture
+def regressor_client(make_app: Callable[..., Flask], regressor_artifact: Path) -> FlaskClient:
+    return make_app(MODEL_PATH=str(regressor_artifact)).test_client()

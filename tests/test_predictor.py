@@ -1,0 +1,80 @@
+"""Predictions leave the predictor as plain Python types, whatever numpy returns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from conftest import SETOSA
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from app.predictor import ModelMetadata, Predictor
+from model.export import save_model
+
+
+class NumpyTypedEstimator:
+    """Answers with the numpy scalar types a real estimator may produce."""
+
+    def __init__(self, dtype: Any, classes: list[Any]) -> None:
+        self.dtype = dtype
+        self.classes_ = np.asarray(classes)
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray([self.classes_[0]] * len(rows)).astype(self.dtype)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        return np.full((len(rows), len(self.classes_)), 0.5, dtype=np.float32)
+
+
+def metadata(task: str, classes: list[Any]) -> ModelMetadata:
+    return ModelMetadata.from_document(
+        {
+            "name": "stub",
+            "version": "0.1.0",
+            "sha256": "0" * 64,
+            "task": task,
+            "features": ["a", "b"],
+            "classes": classes,
+            "trained_with": {},
+        },
+        source="test",
+    )
+
+
+def test_numpy_scalars_become_plain_json_types() -> None:
+    rows = np.zeros((2, 2))
+    cases = [(np.int64, [3, 4], int), (np.float32, [1.5, 2.5], float), (np.str_, ["a", "b"], str)]
+    for dtype, classes, plain in cases:
+        predictor = Predictor(
+            NumpyTypedEstimator(dtype, classes), metadata("classification", classes)
+        )
+        predictions = predictor.predict(rows)
+        assert [type(value) for value in predictions] == [plain, plain]
+        probabilities = predictor.predict_probabilities(rows)
+        assert all(type(key) is str for row in probabilities for key in row)
+        assert all(type(value) is float for row in probabilities for value in row.values())
+        json.dumps({"predictions": predictions, "probabilities": probabilities})
+
+
+def test_integer_labels_through_the_app(tmp_path: Path, make_app) -> None:
+    iris = load_iris()
+    estimator = LogisticRegression(max_iter=1000).fit(iris.data, iris.target)
+    artifact = tmp_path / "int-labels.joblib"
+    save_model(
+        estimator,
+        artifact,
+        name="int-labels",
+        version="0.3.0",
+        features=["a", "b", "c", "d"],
+        metrics={"accuracy": 1.0},
+    )
+    client = make_app(MODEL_PATH=str(artifact)).test_client()
+    response = client.post("/predict", json={"features": SETOSA, "return_probabilities": True})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["prediction"] == 0 and type(body["prediction"]) is int
+    assert list(body["probabilities"]) == ["0", "1", "2"]
+    assert client.get("/model").get_json()["classes"] == [0, 1, 2]
