@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from flask import Flask
@@ -12,6 +14,7 @@ from app.config import Settings
 from app.errors import register_error_handlers
 from app.model_slot import ModelSlot
 from app.openapi import build_openapi
+from app.request_log import init_request_log
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -27,6 +30,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     else:
         settings = Settings.from_environ(config)
 
+    _configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["MAX_BATCH_ROWS"] = settings.max_batch_rows
@@ -38,4 +42,16 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     app.register_blueprint(api)
     register_error_handlers(app)
+    init_request_log(app)
     return app
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("app")
+    logger.setLevel(level)
+    # Lambda's runtime (and most servers) give the root logger a handler; under
+    # a bare `flask run` nothing would print below WARNING without this one.
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)

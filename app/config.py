@@ -15,6 +15,7 @@ BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "model.joblib
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -29,6 +30,7 @@ class Settings:
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     allow_version_mismatch: bool = False
+    log_level: str = "INFO"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -40,6 +42,7 @@ class Settings:
                 environ, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH
             ),
             allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
+            log_level=_log_level(environ, "LOG_LEVEL"),
         )
 
 
@@ -63,3 +66,10 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     if raw in _FALSE:
         return False
     raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+def _log_level(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip().upper() or "INFO"
+    if raw not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.request_log import request_id
+
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "The server hit an unexpected error. It has been logged."
@@ -88,5 +90,7 @@ def _http_message(error: HTTPException, status: int) -> str:
 
 def _on_unexpected(error: Exception) -> Response:
     # The traceback goes to the log only: exception text can leak internals.
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception(
+        "unhandled error on %s %s [request %s]", request.method, request.path, request_id()
+    )
     return error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)

@@ -17,6 +17,7 @@ def test_defaults_serve_the_bundled_model() -> None:
         max_batch_rows=1000,
         max_content_length=1024 * 1024,
         allow_version_mismatch=False,
+        log_level="INFO",
     )
     assert BUNDLED_MODEL.is_file()
 
@@ -44,6 +45,7 @@ def test_values_are_read() -> None:
         ("MAX_CONTENT_LENGTH", "1MB"),
         ("MAX_CONTENT_LENGTH", "1.5"),
         ("ALLOW_VERSION_MISMATCH", "maybe"),
+        ("LOG_LEVEL", "LOUD"),
     ],
 )
 def test_bad_setting_fails_start_up_naming_the_variable(name: str, value: str) -> None:
