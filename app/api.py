@@ -68,4 +68,7 @@ def model() -> Response:
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(current_app.extensions["openapi"])
+    # The server URL is where this request came in: behind API Gateway that
+    # includes the stage or base path, so generated clients call the right URL.
+    server = {"url": request.script_root or "/"}
+    return jsonify({**current_app.extensions["openapi"], "servers": [server]})
