@@ -7,14 +7,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+NODE_STAMP := node_modules/.installed
+# osls reads no login and sends nothing when these are set.
+SLS := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off npx --no-install sls
+SLS_ARGS ?=
+OFFLINE_PORT ?= 3000
+OFFLINE_LAMBDA_PORT ?= 3002
+MOTO_PORT ?= 5055
 
-.PHONY: help serve test lint format train clean
+.PHONY: help serve test lint format train package offline deploy-local clean
 
 help:
 	@echo "make serve   serve the bundled model on http://$(HOST):$(PORT)"
 	@echo "make test    lint and run every test"
 	@echo "make train   retrain the bundled model (model/model.joblib, model/model.json)"
 	@echo "make format  format the code with ruff"
+	@echo "make package        build the Lambda bundle: .serverless/model-prediction-api.zip"
+	@echo "make offline        serve the function through emulated API Gateway on :$(OFFLINE_PORT)"
+	@echo "make deploy-local   rehearse sls deploy against a local moto server"
 
 # Rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -23,10 +33,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 serve: $(STAMP)
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
-test: $(STAMP) lint
+test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -40,5 +54,31 @@ format: $(STAMP)
 train: $(STAMP)
 	$(BIN)/python -m model.train
 
+# The Lambda bundle; needs no AWS credentials. SLS_ARGS="--package DIR" builds elsewhere.
+package: $(STAMP) $(NODE_STAMP)
+	$(SLS) package $(SLS_ARGS)
+
+# serverless-offline runs the handler with the first python3 on PATH: the venv's.
+offline: $(STAMP) $(NODE_STAMP)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH \
+	  $(SLS) offline --host 127.0.0.1 --httpPort $(OFFLINE_PORT) --lambdaPort $(OFFLINE_LAMBDA_PORT) $(SLS_ARGS)
+
+# `sls deploy` against moto's server on 127.0.0.1, never AWS: fake credentials, and
+# the endpoint must be local. With AWS_ENDPOINT_URL unset it starts (and stops) its own.
+deploy-local: $(STAMP) $(NODE_STAMP)
+	@set -e; \
+	export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing; \
+	export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1; unset AWS_PROFILE; \
+	if [ -z "$$AWS_ENDPOINT_URL" ]; then \
+	  $(BIN)/moto_server -H 127.0.0.1 -p $(MOTO_PORT) > /dev/null 2>&1 & moto=$$!; \
+	  trap 'kill $$moto' EXIT; \
+	  export AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT); \
+	  for _ in $$(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/$(MOTO_PORT)) 2>/dev/null && break; sleep 0.2; done; \
+	fi; \
+	case "$$AWS_ENDPOINT_URL" in http://127.0.0.1:*|http://localhost:*) ;; \
+	  *) echo "AWS_ENDPOINT_URL must point at 127.0.0.1 or localhost" >&2; exit 2;; esac; \
+	$(SLS) deploy $(SLS_ARGS); \
+	$(SLS) info
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .serverless
