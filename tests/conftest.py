@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,41 @@ def regressor_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def regressor_client(make_app: Callable[..., Flask], regressor_artifact: Path) -> FlaskClient:
     return make_app(MODEL_PATH=str(regressor_artifact)).test_client()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE = "model-prediction-api"
+
+
+@dataclass(frozen=True)
+class Package:
+    """What `make package` produced: the zip and the CloudFormation template."""
+
+    folder: Path
+
+    @property
+    def zip(self) -> Path:
+        return self.folder / f"{SERVICE}.zip"
+
+    def function(self) -> dict:
+        template = json.loads(
+            (self.folder / "cloudformation-template-update-stack.json").read_text()
+        )
+        return template["Resources"]["ApiLambdaFunction"]["Properties"]
+
+
+@pytest.fixture(scope="session")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The deployment package, built once per run by `make package`, offline."""
+    folder = tmp_path_factory.mktemp("package")
+    subprocess.run(
+        ["make", "--no-print-directory", "package", f"SLS_ARGS=--package {folder}"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=900,
+    )
+    built = Package(folder)
+    assert built.zip.is_file()
+    return built

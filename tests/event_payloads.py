@@ -23,6 +23,7 @@ HTTP_SHAPES = [
     "function-url.json",
     "alb.json",
     "alb-multi-value-headers.json",
+    "serverless-offline.json",
 ]
 _RECORDED_PATH = "/predict"
 

@@ -1,0 +1,167 @@
+"""The deployment zip is the product: unzip it and serve from it as Lambda would.
+
+A bare python3.12 that sees only the bundle and the standard library (no
+site-packages, no bytecode writing, a read-only folder) imports the handler and
+answers real events exactly as the source tree does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Package
+from event_payloads import LambdaAnswer, LambdaContext, event_for
+
+import handler
+
+LAMBDA_UNZIPPED_LIMIT = 262_144_000
+RUNNER = Path(__file__).resolve().parent / "bundle_runner.py"
+SETOSA = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
+# The import names of requirements.txt's packages (and their compiled libraries).
+RUNTIME_TOP_LEVEL = {
+    "blinker", "click", "cloudpickle", "flask", "itsdangerous", "jinja2", "joblib",
+    "markupsafe", "narwhals", "numpy", "numpy.libs", "scipy", "scipy.libs", "sklearn",
+    "scikit_learn.libs", "serverless_wsgi.py", "threadpoolctl.py", "werkzeug",
+}  # fmt: skip
+OWN_TOP_LEVEL = {"handler.py", "app", "model", "__pycache__"}
+# Left by serverless-python-requirements; small and harmless.
+PLUGIN_TOP_LEVEL = {"requirements.txt", ".completed_requirements"}
+DEV_ONLY = {
+    "pytest", "_pytest", "ruff", "openapi_core", "openapi_spec_validator", "jsonschema",
+    "moto", "boto3", "botocore", "s3transfer", "pip", "setuptools", "node_modules",
+    ".venv", "tests", "bench",
+}  # fmt: skip
+REQUESTS = [
+    ("rest-api.json", "POST", "/predict", SETOSA),
+    ("rest-api.json", "GET", "/health", None),
+    ("rest-api.json", "GET", "/model", None),
+    ("rest-api.json", "POST", "/predict", '{"instances": [[1, 2, 3], {"petal_width": "x"}]}'),
+    ("rest-api.json", "POST", "/predict", "{not json"),
+    ("rest-api.json", "GET", "/nowhere", None),
+    ("http-api-default-stage.json", "POST", "/predict", SETOSA),
+    ("alb-multi-value-headers.json", "POST", "/predict", SETOSA),
+]
+
+
+@pytest.fixture(scope="module")
+def bundle(package: Package, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The zip, unzipped and made read-only, like /var/task."""
+    folder = tmp_path_factory.mktemp("task")
+    with zipfile.ZipFile(package.zip) as archive:
+        archive.extractall(folder)
+    paths = [folder, *folder.rglob("*")]
+    for path in paths:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    yield folder
+    for path in paths:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def bare_python() -> str:
+    """The interpreter behind this venv: its standard library, none of its packages."""
+    return getattr(sys, "_base_executable", sys.executable)
+
+
+def events() -> list[dict[str, Any]]:
+    return [event_for(shape, method, path, body) for shape, method, path, body in REQUESTS]
+
+
+def run_in_bundle(bundle: Path, package: Package) -> dict[str, Any]:
+    # The function's own environment from the template, and nothing of ours,
+    # except this machine's OpenBLAS core settings, which keep old CPUs safe.
+    env = {**package.function()["Environment"]["Variables"], "LANG": "C.UTF-8"}
+    env |= {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORE")}
+    result = subprocess.run(
+        [bare_python(), "-I", "-S", "-B", str(RUNNER), str(bundle)],
+        input=json.dumps(events()),
+        capture_output=True,
+        text=True,
+        cwd=bundle,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def report(bundle: Path, package: Package) -> dict[str, Any]:
+    return run_in_bundle(bundle, package)
+
+
+def test_runs_on_the_lambda_runtime_python(report: dict[str, Any]) -> None:
+    assert report["python"] == [3, 12]
+
+
+def test_sees_only_the_bundle_and_the_standard_library(
+    report: dict[str, Any], bundle: Path
+) -> None:
+    assert report["sys_path"][0] == str(bundle)
+    assert not [p for p in report["sys_path"] if "site-packages" in p or ".venv" in p]
+
+
+def test_answers_exactly_as_the_source_tree(report: dict[str, Any]) -> None:
+    # A prediction also proves numpy's OpenBLAS loads: slim's `strip` breaks it.
+    context = LambdaContext(aws_request_id="bundle-test-request")
+    expected = [LambdaAnswer.of(handler.handler(event, context)) for event in events()]
+    answers = [LambdaAnswer.of(answer) for answer in report["answers"]]
+    assert [a.status for a in answers] == [200, 200, 200, 422, 400, 404, 200, 200]
+    assert answers == expected
+    assert answers[0].json() == {"prediction": "setosa", "model_version": "1.0.0"}
+
+
+def test_cold_start_path_loads_unchecked_hash_bytecode(report: dict[str, Any]) -> None:
+    assert report["compiled_from_source"] == []
+    modules = report["bundle_modules"]
+    assert {"handler", "app", "app.predictor", "flask", "sklearn", "numpy"} <= set(modules)
+    for name, bytecode in modules.items():
+        assert bytecode["pyc"] and "cpython-312" in bytecode["pyc"], name
+        assert bytecode["magic_ok"], name
+        assert bytecode["flags"] == 0b01, name  # hash-based, unchecked (PEP 552)
+
+
+def test_every_module_has_bytecode_for_python_3_12(package: Package) -> None:
+    with zipfile.ZipFile(package.zip) as archive:
+        names = set(archive.namelist())
+    sources = [n for n in names if n.endswith(".py")]
+    missing = [s for s in sources if importlib.util.cache_from_source(s) not in names]
+    assert sources and not missing, missing[:10]
+
+
+def test_holds_only_what_runs(package: Package) -> None:
+    with zipfile.ZipFile(package.zip) as archive:
+        names = archive.namelist()
+    top_level = {name.split("/")[0] for name in names}
+    assert top_level == RUNTIME_TOP_LEVEL | OWN_TOP_LEVEL | PLUGIN_TOP_LEVEL
+    parts = {part for name in names for part in name.split("/")[:-1]}
+    assert not parts & DEV_ONLY
+    assert not [n for n in names if n.endswith(".dist-info/") or "/tests/" in n]
+    model_files = {n for n in names if n.startswith("model/") and not n.endswith("/")}
+    assert model_files == {"model/model.joblib", "model/model.json"}
+    app_sources = {n for n in names if n.startswith("app/") and n.endswith(".py")}
+    assert app_sources == {f"app/{p.name}" for p in Path("app").glob("*.py")}
+
+
+def test_fits_lambda_unzipped_limit(package: Package) -> None:
+    with zipfile.ZipFile(package.zip) as archive:
+        unzipped = sum(info.file_size for info in archive.infolist())
+    assert unzipped < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_function_configuration(package: Package) -> None:
+    function = package.function()
+    assert function["Runtime"] == "python3.12"
+    assert function["Handler"] == "handler.handler"
+    assert function["Architectures"] == ["x86_64"]
+    assert function["Environment"]["Variables"]["MAX_BATCH_ROWS"] == "1000"
