@@ -1,0 +1,125 @@
+"""`make deploy-local`: `sls deploy` rehearsed against moto's server, then checked with boto3."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from conftest import ROOT, Package
+from servers import answers, free_port, running, wait_until
+
+STACK = "model-prediction-api-dev"
+FUNCTION = "model-prediction-api-dev-api"
+FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = Path(sys.executable).parent / "moto_server"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with running([str(server), "-H", "127.0.0.1", "-p", str(port)], ROOT, log, dict(os.environ)):
+        wait_until(lambda: answers(endpoint), timeout=30, what="moto_server")
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def deployed(moto: str, package: Package, tmp_path_factory: pytest.TempPathFactory) -> str:
+    # A copy: deploying from a package folder may tidy it up afterwards.
+    folder = tmp_path_factory.mktemp("deploy") / "package"
+    shutil.copytree(package.folder, folder, symlinks=True)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "deploy-local", f"SLS_ARGS=--package {folder}"],
+        cwd=ROOT,
+        env={**os.environ, "AWS_ENDPOINT_URL": moto},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Service deployed to stack model-prediction-api-dev" in result.stdout + result.stderr
+    return moto
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **FAKE)
+
+
+def test_stack_completed(deployed: str) -> None:
+    (stack,) = client("cloudformation", deployed).describe_stacks(StackName=STACK)["Stacks"]
+    assert stack["StackStatus"] in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+
+
+def test_function_configuration(deployed: str) -> None:
+    config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
+    assert config["Runtime"] == "python3.12"
+    assert config["Handler"] == "handler.handler"
+    assert config["MemorySize"] == 1024
+    assert config["Timeout"] == 29
+    assert config["Architectures"] == ["x86_64"]
+    assert config["Environment"]["Variables"] == {
+        "MAX_BATCH_ROWS": "1000",
+        "MAX_CONTENT_LENGTH": "1048576",
+        "LOG_LEVEL": "INFO",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+
+
+def test_function_code_is_the_package(deployed: str, package: Package) -> None:
+    config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
+    assert config["CodeSize"] == package.zip.stat().st_size
+
+
+def test_rest_api_routes(deployed: str) -> None:
+    gateway = client("apigateway", deployed)
+    (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == f"dev-{STACK[:-4]}"]
+    resources = gateway.get_resources(restApiId=api["id"])["items"]
+    methods = {r["path"]: set(r.get("resourceMethods", {})) for r in resources}
+    assert methods == {"/": {"ANY"}, "/{proxy+}": {"ANY"}}
+    for resource in resources:
+        integration = gateway.get_integration(
+            restApiId=api["id"], resourceId=resource["id"], httpMethod="ANY"
+        )
+        assert integration["type"] == "AWS_PROXY"
+        assert FUNCTION in integration["uri"]
+
+
+def test_logs_kept_for_two_weeks(deployed: str) -> None:
+    groups = client("logs", deployed).describe_log_groups(logGroupNamePrefix="/aws/lambda/")
+    (group,) = [g for g in groups["logGroups"] if g["logGroupName"] == f"/aws/lambda/{FUNCTION}"]
+    assert group["retentionInDays"] == 14
+
+
+def test_role_allows_only_its_own_logs(deployed: str) -> None:
+    iam = client("iam", deployed)
+    config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
+    role = config["Role"].rsplit("/", 1)[-1]
+    actions = set()
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):  # moto hands back the template's dict as its repr
+            document = ast.literal_eval(urllib.parse.unquote(document))
+        for statement in document["Statement"]:
+            listed = statement["Action"]
+            actions |= {listed} if isinstance(listed, str) else set(listed)
+            resources = statement["Resource"]
+            for resource in [resources] if isinstance(resources, (str, dict)) else resources:
+                assert FUNCTION in str(resource) or "log-group" in str(resource)
+    assert actions <= {
+        "logs:CreateLogStream",
+        "logs:CreateLogGroup",
+        "logs:PutLogEvents",
+        "logs:TagResource",
+    }
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
