@@ -13,7 +13,6 @@ from app.api import api
 from app.config import Settings
 from app.errors import register_error_handlers
 from app.model_slot import ModelSlot
-from app.openapi import build_openapi
 from app.request_log import init_request_log
 
 
@@ -36,9 +35,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.config["MAX_BATCH_ROWS"] = settings.max_batch_rows
     app.json.sort_keys = False  # keep the documented field order in responses
 
-    slot = ModelSlot.load(settings)
-    app.extensions["model_slot"] = slot
-    app.extensions["openapi"] = build_openapi(slot.predictor, settings)
+    app.extensions["model_slot"] = ModelSlot(settings)
 
     app.register_blueprint(api)
     register_error_handlers(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -9,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from app.errors import ApiError
 from app.inputs import InputSchema, out_of_model_range, parse_predict_request, read_json
 from app.model_slot import ModelSlot
+from app.openapi import build_openapi
 from app.predictor import NonFiniteResult, Predictor
 
 api = Blueprint("api", __name__)
@@ -20,9 +22,10 @@ def _slot() -> ModelSlot:
 
 def _predictor() -> Predictor:
     slot = _slot()
-    if slot.predictor is None:
+    predictor = slot.current()
+    if predictor is None:
         raise ApiError(503, "model_unavailable", f"The model is not available: {slot.reason}")
-    return slot.predictor
+    return predictor
 
 
 @api.post("/predict")
@@ -56,9 +59,10 @@ def predict() -> Response:
 @api.get("/health")
 def health() -> tuple[Response, int]:
     slot = _slot()
-    if slot.predictor is None:
+    predictor = slot.current()
+    if predictor is None:
         return jsonify(status="unavailable", reason=slot.reason), 503
-    return jsonify(status="ok", model_version=slot.predictor.version), 200
+    return jsonify(status="ok", model_version=predictor.version), 200
 
 
 @api.get("/model")
@@ -71,4 +75,11 @@ def openapi() -> Response:
     # The server URL is where this request came in: behind API Gateway that
     # includes the stage or base path, so generated clients call the right URL.
     server = {"url": request.script_root or "/"}
-    return jsonify({**current_app.extensions["openapi"], "servers": [server]})
+    document = _document(_slot().current(), current_app.config["MAX_BATCH_ROWS"])
+    return jsonify({**document, "servers": [server]})
+
+
+@lru_cache(maxsize=8)
+def _document(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
+    # Built once per model: a model that loads after a failed start gets its own.
+    return build_openapi(predictor, max_batch_rows)

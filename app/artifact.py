@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import joblib
 import numpy
@@ -18,6 +18,11 @@ TASKS = ("classification", "regression")
 
 def metadata_path_for(artifact_path: Path) -> Path:
     return artifact_path.with_suffix(METADATA_SUFFIX)
+
+
+def metadata_key_for(artifact_key: str) -> str:
+    """The same rule for an S3 key: models/iris.joblib -> models/iris.json."""
+    return str(PurePosixPath(artifact_key).with_suffix(METADATA_SUFFIX))
 
 
 def sha256_of(path: Path) -> str:

@@ -6,11 +6,15 @@ start-up with a message naming the variable, rather than failing a request later
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "model.joblib"
+# Lambda's only writable place; downloaded artifacts are kept here per container.
+DEFAULT_MODEL_CACHE_DIR = Path("/tmp/model-cache")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
@@ -26,7 +30,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    model_path: Path = BUNDLED_MODEL
+    model_uri: str = str(BUNDLED_MODEL)
+    model_sha256: str | None = None
+    model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     allow_version_mismatch: bool = False
@@ -34,9 +40,11 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        model_path = environ.get("MODEL_PATH", "").strip()
+        cache_dir = environ.get("MODEL_CACHE_DIR", "").strip()
         return cls(
-            model_path=Path(model_path) if model_path else BUNDLED_MODEL,
+            model_uri=_model_uri(environ),
+            model_sha256=_sha256(environ, "MODEL_SHA256"),
+            model_cache_dir=Path(cache_dir) if cache_dir else DEFAULT_MODEL_CACHE_DIR,
             max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
             max_content_length=_positive_int(
                 environ, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH
@@ -44,6 +52,31 @@ class Settings:
             allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
             log_level=_log_level(environ, "LOG_LEVEL"),
         )
+
+
+def _model_uri(environ: Mapping[str, str]) -> str:
+    # MODEL_PATH is the older name for a local MODEL_URI, still honoured.
+    uri = environ.get("MODEL_URI", "").strip()
+    path = environ.get("MODEL_PATH", "").strip()
+    if uri and path and uri != path:
+        raise ConfigError(f"MODEL_URI ({uri!r}) and MODEL_PATH ({path!r}) differ; set only one")
+    uri = uri or path or str(BUNDLED_MODEL)
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        if not bucket or not key or key.endswith("/"):
+            raise ConfigError(f"MODEL_URI must look like s3://bucket/key.joblib, got {uri!r}")
+    elif "://" in uri:
+        raise ConfigError(f"MODEL_URI must be a local path or an s3:// URI, got {uri!r}")
+    return uri
+
+
+def _sha256(environ: Mapping[str, str], name: str) -> str | None:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if not _SHA256.match(raw):
+        raise ConfigError(f"{name} must be 64 hex digits, got {raw!r}")
+    return raw
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

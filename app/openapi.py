@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.config import Settings
 from app.predictor import Predictor
 
 _REF = "#/components/schemas/"
@@ -38,7 +37,7 @@ def _errors(*statuses: str) -> dict[str, Any]:
     return {status: _json("Error", _ERRORS[status]) for status in statuses}
 
 
-def build_openapi(predictor: Predictor | None, settings: Settings) -> dict[str, Any]:
+def build_openapi(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -100,11 +99,11 @@ def build_openapi(predictor: Predictor | None, settings: Settings) -> dict[str, 
                 }
             },
         },
-        "components": {"schemas": _schemas(predictor, settings)},
+        "components": {"schemas": _schemas(predictor, max_batch_rows)},
     }
 
 
-def _schemas(predictor: Predictor | None, settings: Settings) -> dict[str, Any]:
+def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
     number = {"type": "number", "description": "A finite float64 value."}
     probability = {"type": "number", "minimum": 0, "maximum": 1}
     if predictor is None:
@@ -162,7 +161,7 @@ def _schemas(predictor: Predictor | None, settings: Settings) -> dict[str, Any]:
                     "type": "array",
                     "items": _ref("Row"),
                     "minItems": 1,
-                    "maxItems": settings.max_batch_rows,
+                    "maxItems": max_batch_rows,
                 },
                 "return_probabilities": return_probabilities,
             },

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from app.artifact import TASKS, library_versions, metadata_path_for, sha256_of
+from app.artifact import TASKS, library_versions, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,20 @@ class ModelMetadata:
     @classmethod
     def read(cls, path: Path) -> ModelMetadata:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_bytes()
         except FileNotFoundError:
             raise ModelUnavailable(f"model metadata not found: {path}") from None
-        except (OSError, ValueError) as error:
+        except OSError as error:
             raise ModelUnavailable(f"model metadata unreadable: {path}: {error}") from None
-        return cls.from_document(document, source=str(path))
+        return cls.parse(text, source=str(path))
+
+    @classmethod
+    def parse(cls, text: bytes, source: str) -> ModelMetadata:
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise ModelUnavailable(f"model metadata unreadable: {source}: {error}") from None
+        return cls.from_document(document, source=source)
 
     @classmethod
     def from_document(cls, document: Any, source: str) -> ModelMetadata:
@@ -110,24 +119,37 @@ class Predictor:
         self.version = metadata.version
         self.is_classifier = metadata.task == "classification"
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
+        if hasattr(estimator, "feature_names_in_"):
+            # Fitted on a DataFrame, served arrays in the same column order (checked at
+            # load): scikit-learn's warning about it would otherwise come per request.
+            warnings.filterwarnings(
+                "ignore", message="X does not have valid feature names", category=UserWarning
+            )
         # Probability columns follow the estimator's classes_, keyed as JSON strings.
         classes = getattr(estimator, "classes_", ())
         self._probability_keys = [str(label) for label in np.asarray(classes).tolist()]
 
     @classmethod
-    def load(cls, artifact_path: Path, allow_version_mismatch: bool = False) -> Predictor:
-        metadata = ModelMetadata.read(metadata_path_for(artifact_path))
+    def load(
+        cls,
+        artifact_path: Path,
+        metadata: ModelMetadata,
+        pinned_sha256: str | None = None,
+        allow_version_mismatch: bool = False,
+    ) -> Predictor:
+        """Verify the artifact against its metadata (and the pin, if any), then unpickle it."""
+        expected = expected_sha256(metadata, pinned_sha256)
         try:
             actual = sha256_of(artifact_path)
         except FileNotFoundError:
             raise ModelUnavailable(f"model artifact not found: {artifact_path}") from None
         except OSError as error:
             raise ModelUnavailable(f"model artifact unreadable: {error}") from None
-        if actual != metadata.sha256:
+        if actual != expected:
             # Never unpickle bytes nobody vouched for.
             raise ModelUnavailable(
                 f"model artifact {artifact_path.name} has sha256 {actual}, "
-                f"but its metadata records {metadata.sha256}; refusing to load it"
+                f"but {_vouched_by(pinned_sha256)} records {expected}; refusing to load it"
             )
         _check_versions(metadata, allow_version_mismatch)
         try:
@@ -185,6 +207,24 @@ def _rows_that_fail(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray
     return failing
 
 
+def expected_sha256(metadata: ModelMetadata, pinned: str | None) -> str:
+    """The hash the artifact must have: MODEL_SHA256 when set, else the metadata's.
+
+    A pin that disagrees with the metadata means the metadata describes another
+    artifact (other features, other classes): that is refused too.
+    """
+    if pinned and pinned != metadata.sha256:
+        raise ModelUnavailable(
+            f"MODEL_SHA256 is {pinned}, but the model metadata describes an artifact "
+            f"with sha256 {metadata.sha256}; refusing to load it"
+        )
+    return pinned or metadata.sha256
+
+
+def _vouched_by(pinned: str | None) -> str:
+    return "MODEL_SHA256" if pinned else "its metadata"
+
+
 def _check_versions(metadata: ModelMetadata, allow_mismatch: bool) -> None:
     trained = metadata.document["trained_with"].get("scikit-learn")
     serving = sklearn.__version__
@@ -206,6 +246,12 @@ def _check_estimator(estimator: Any, metadata: ModelMetadata) -> None:
     if expected is not None and expected != len(metadata.features):
         raise ModelUnavailable(
             f"estimator expects {expected} features, metadata lists {len(metadata.features)}"
+        )
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None and list(fitted_names) != list(metadata.features):
+        raise ModelUnavailable(
+            f"estimator was fitted on features {list(fitted_names)}, "
+            f"metadata lists {list(metadata.features)}"
         )
     if metadata.task == "classification":
         classes = [str(label) for label in np.asarray(getattr(estimator, "classes_", [])).tolist()]

@@ -10,9 +10,13 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.base import is_classifier
+from sklearn.base import is_classifier, is_regressor
 
 from app.artifact import library_versions, metadata_path_for, sha256_of
+
+
+class ExportError(ValueError):
+    """The estimator or its description cannot make a servable model."""
 
 
 def save_model(
@@ -27,14 +31,40 @@ def save_model(
     """Write the artifact and its metadata (`.json` beside it); return the metadata."""
     artifact_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, artifact_path)
-    classifier = is_classifier(estimator)
-    classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if classifier else []
+    return write_metadata(
+        estimator, artifact_path, name=name, version=version, features=features, metrics=metrics
+    )
+
+
+def write_metadata(
+    estimator: Any,
+    artifact_path: Path,
+    *,
+    name: str,
+    version: str,
+    features: Sequence[str],
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """Describe an artifact already on disk, for the server to verify and serve it."""
+    if is_classifier(estimator):
+        task = "classification"
+        classes = np.asarray(estimator.classes_).tolist()
+    elif is_regressor(estimator):
+        task, classes = "regression", []
+    else:
+        raise ExportError(
+            f"{type(estimator).__name__} is neither a classifier nor a regressor; "
+            "only those can be served"
+        )
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and expected != len(features):
+        raise ExportError(f"the estimator takes {expected} features, {len(features)} were named")
     metadata = {
         "name": name,
         "version": version,
         "sha256": sha256_of(artifact_path),
         "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        "task": "classification" if classifier else "regression",
+        "task": task,
         "features": list(features),
         "classes": classes,
         "trained_with": library_versions(),

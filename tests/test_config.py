@@ -13,7 +13,9 @@ from app.config import BUNDLED_MODEL, ConfigError, Settings
 def test_defaults_serve_the_bundled_model() -> None:
     settings = Settings.from_environ({})
     assert settings == Settings(
-        model_path=BUNDLED_MODEL,
+        model_uri=str(BUNDLED_MODEL),
+        model_sha256=None,
+        model_cache_dir=Path("/tmp/model-cache"),
         max_batch_rows=1000,
         max_content_length=1024 * 1024,
         allow_version_mismatch=False,
@@ -25,13 +27,17 @@ def test_defaults_serve_the_bundled_model() -> None:
 def test_values_are_read() -> None:
     settings = Settings.from_environ(
         {
-            "MODEL_PATH": "/opt/models/m.joblib",
+            "MODEL_URI": "s3://models/iris/v2.joblib",
+            "MODEL_SHA256": "AB" * 32,
+            "MODEL_CACHE_DIR": "/var/cache/models",
             "MAX_BATCH_ROWS": "50",
             "MAX_CONTENT_LENGTH": "2048",
             "ALLOW_VERSION_MISMATCH": "true",
         }
     )
-    assert settings.model_path == Path("/opt/models/m.joblib")
+    assert settings.model_uri == "s3://models/iris/v2.joblib"
+    assert settings.model_sha256 == "ab" * 32
+    assert settings.model_cache_dir == Path("/var/cache/models")
     assert (settings.max_batch_rows, settings.max_content_length) == (50, 2048)
     assert settings.allow_version_mismatch is True
 
@@ -46,6 +52,10 @@ def test_values_are_read() -> None:
         ("MAX_CONTENT_LENGTH", "1.5"),
         ("ALLOW_VERSION_MISMATCH", "maybe"),
         ("LOG_LEVEL", "LOUD"),
+        ("MODEL_URI", "s3://bucket-only"),
+        ("MODEL_URI", "s3://bucket/folder/"),
+        ("MODEL_URI", "https://example.com/model.joblib"),
+        ("MODEL_SHA256", "abc123"),
     ],
 )
 def test_bad_setting_fails_start_up_naming_the_variable(name: str, value: str) -> None:
@@ -60,3 +70,12 @@ def test_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> N
     response = client.post("/predict", json={"instances": [[1, 2, 3, 4]] * 3})
     assert response.status_code == 422
     assert "at most 2 rows" in response.get_data(as_text=True)
+
+
+def test_model_path_is_an_alias_of_model_uri() -> None:
+    alias = Settings.from_environ({"MODEL_PATH": "/opt/models/m.joblib"})
+    assert alias.model_uri == "/opt/models/m.joblib"
+    both = Settings.from_environ({"MODEL_PATH": "/m.joblib", "MODEL_URI": "/m.joblib"})
+    assert both.model_uri == "/m.joblib"
+    with pytest.raises(ConfigError, match=r"MODEL_URI .* and MODEL_PATH .* differ"):
+        Settings.from_environ({"MODEL_PATH": "/a.joblib", "MODEL_URI": "s3://b/a.joblib"})
