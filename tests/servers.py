@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -60,3 +61,14 @@ def running(command: Sequence[str], cwd: Path, log: Path, env: dict[str, str]) -
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@contextmanager
+def moto_server(log: Path) -> Iterator[str]:
+    """moto's server on a free loopback port; yields its endpoint URL."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with running(command, cwd=log.parent, log=log, env=dict(os.environ)):
+        wait_until(lambda: answers(endpoint), timeout=30, what="moto_server")
+        yield endpoint

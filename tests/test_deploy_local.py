@@ -6,16 +6,14 @@ import ast
 import os
 import shutil
 import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from conftest import ROOT, Package
-from servers import answers, free_port, running, wait_until
+from servers import moto_server
 
 STACK = "model-prediction-api-dev"
 FUNCTION = "model-prediction-api-dev-api"
@@ -24,12 +22,7 @@ FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = Path(sys.executable).parent / "moto_server"
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with running([str(server), "-H", "127.0.0.1", "-p", str(port)], ROOT, log, dict(os.environ)):
-        wait_until(lambda: answers(endpoint), timeout=30, what="moto_server")
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
         yield endpoint
 
 
@@ -72,6 +65,8 @@ def test_function_configuration(deployed: str) -> None:
         "MAX_BATCH_ROWS": "1000",
         "MAX_CONTENT_LENGTH": "1048576",
         "LOG_LEVEL": "INFO",
+        "MODEL_URI": "",
+        "MODEL_SHA256": "",
         "OPENBLAS_NUM_THREADS": "1",
     }
 

@@ -1,0 +1,143 @@
+"""`python -m model.describe`: metadata for any saved estimator, or a clear refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from conftest import IRIS_FEATURES, ROOT, SETOSA
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from app.artifact import library_versions, metadata_path_for, sha256_of
+from model.describe import describe
+from model.export import ExportError
+
+
+def saved(estimator: object, path: Path) -> Path:
+    joblib.dump(estimator, path)
+    return path
+
+
+def iris_classifier(named: bool) -> object:
+    iris = load_iris()
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    estimator.fit(iris.data, np.asarray(iris.target_names)[iris.target])
+    if named:
+        # What fitting on a DataFrame with these columns records (the pipeline
+        # reports its first step's).
+        estimator[0].feature_names_in_ = np.asarray(IRIS_FEATURES, dtype=object)
+    return estimator
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "model.describe", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_classifier_with_its_own_feature_names(tmp_path: Path) -> None:
+    artifact = saved(iris_classifier(named=True), tmp_path / "flowers.joblib")
+    metadata = describe(artifact, version="2.0.0", metrics={"accuracy": 0.96})
+    assert json.loads(metadata_path_for(artifact).read_text()) == metadata
+    assert metadata["name"] == "flowers"
+    assert metadata["version"] == "2.0.0"
+    assert metadata["task"] == "classification"
+    assert metadata["features"] == IRIS_FEATURES
+    assert metadata["classes"] == ["setosa", "versicolor", "virginica"]
+    assert metadata["sha256"] == sha256_of(artifact)
+    assert metadata["trained_with"] == library_versions()
+    assert metadata["metrics"] == {"accuracy": 0.96}
+
+
+def test_regressor_with_given_feature_names(tmp_path: Path) -> None:
+    data = load_diabetes()
+    artifact = saved(LinearRegression().fit(data.data, data.target), tmp_path / "d.joblib")
+    metadata = describe(artifact, features=list(data.feature_names), name="diabetes")
+    assert (metadata["task"], metadata["classes"]) == ("regression", [])
+    assert metadata["features"] == list(data.feature_names)
+
+
+def test_model_fitted_on_named_columns_serves_arrays_without_warnings(
+    tmp_path: Path, make_app
+) -> None:
+    artifact = saved(iris_classifier(named=True), tmp_path / "named.joblib")
+    describe(artifact)
+    client = make_app(MODEL_URI=str(artifact)).test_client()
+    # pytest turns warnings into errors: a feature-name warning would fail this.
+    response = client.post("/predict", json={"features": SETOSA})
+    assert response.status_code == 200
+    assert response.get_json()["prediction"] == "setosa"
+
+
+def test_served_feature_order_must_match_the_fitted_names(tmp_path: Path, make_app) -> None:
+    artifact = saved(iris_classifier(named=True), tmp_path / "named.joblib")
+    metadata = describe(artifact)
+    metadata["features"] = list(reversed(IRIS_FEATURES))
+    metadata_path_for(artifact).write_text(json.dumps(metadata))
+    reason = make_app(MODEL_URI=str(artifact)).test_client().get("/health").get_json()["reason"]
+    assert "estimator was fitted on features" in reason
+
+
+@pytest.mark.parametrize(
+    ("features", "fragment"),
+    [
+        (None, "records no feature names: pass --features with 4 names"),
+        (["a", "b", "c"], "takes 4 features, 3 were named"),
+        (["a", "a", "b", "c"], "must be distinct"),
+    ],
+)
+def test_refuses_what_cannot_be_served(tmp_path: Path, features, fragment: str) -> None:
+    artifact = saved(iris_classifier(named=False), tmp_path / "m.joblib")
+    with pytest.raises(ExportError, match=fragment):
+        describe(artifact, features=features)
+    assert not metadata_path_for(artifact).exists()
+
+
+def test_given_names_must_agree_with_fitted_ones(tmp_path: Path) -> None:
+    artifact = saved(iris_classifier(named=True), tmp_path / "m.joblib")
+    with pytest.raises(ExportError, match="differ from the estimator's own"):
+        describe(artifact, features=["w", "x", "y", "z"])
+
+
+def test_refuses_an_estimator_that_is_neither_classifier_nor_regressor(tmp_path: Path) -> None:
+    artifact = saved(
+        KMeans(n_clusters=3, n_init=1, random_state=0).fit(load_iris().data), tmp_path / "k.joblib"
+    )
+    with pytest.raises(ExportError, match="neither a classifier nor a regressor"):
+        describe(artifact, features=IRIS_FEATURES)
+
+
+def test_command_line(tmp_path: Path) -> None:
+    artifact = saved(iris_classifier(named=False), tmp_path / "cli.joblib")
+    result = run_cli(
+        str(artifact),
+        "--features", ",".join(IRIS_FEATURES),
+        "--name", "iris-cli", "--version", "3.1.4",
+        "--metric", "accuracy=0.95", "--metric", "f1=0.94",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metadata = json.loads(metadata_path_for(artifact).read_text())
+    assert (metadata["name"], metadata["version"]) == ("iris-cli", "3.1.4")
+    assert metadata["metrics"] == {"accuracy": 0.95, "f1": 0.94}
+
+
+def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
+    artifact = saved(iris_classifier(named=False), tmp_path / "cli.joblib")
+    result = run_cli(str(artifact))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: the estimator records no feature names")
+    bad_metric = run_cli(str(artifact), "--metric", "accuracy")
+    assert bad_metric.returncode == 2 and "expected NAME=NUMBER" in bad_metric.stderr
