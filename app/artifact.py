@@ -14,6 +14,18 @@ import sklearn
 # The metadata file sits beside the artifact: model.joblib -> model.json.
 METADATA_SUFFIX = ".json"
 TASKS = ("classification", "regression")
+# Every metadata file has these keys; GET /model adds "serving_with".
+METADATA_KEYS = (
+    "name",
+    "version",
+    "sha256",
+    "created_at",
+    "task",
+    "features",
+    "classes",
+    "trained_with",
+    "metrics",
+)
 
 
 def metadata_path_for(artifact_path: Path) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.artifact import METADATA_KEYS
 from app.predictor import Predictor
 
 _REF = "#/components/schemas/"
@@ -218,18 +219,7 @@ def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]
                 "serving_with": versions,
                 "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
             },
-            "required": [
-                "name",
-                "version",
-                "sha256",
-                "created_at",
-                "task",
-                "features",
-                "classes",
-                "trained_with",
-                "serving_with",
-                "metrics",
-            ],
+            "required": [*METADATA_KEYS, "serving_with"],
         },
         "Error": {
             "type": "object",

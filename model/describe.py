@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 
 from app.artifact import metadata_path_for
-from model.export import ExportError, write_metadata
+from model.export import Description, ExportError, write_metadata
 
 DEFAULT_VERSION = "1.0.0"
 
@@ -53,14 +53,13 @@ def describe(
     metrics: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     estimator = joblib.load(artifact)
-    return write_metadata(
-        estimator,
-        artifact,
+    description = Description(
         name=name or artifact.stem,
         version=version,
         features=feature_names(estimator, features),
         metrics=metrics or {},
     )
+    return write_metadata(estimator, artifact, description)
 
 
 def _metric(text: str) -> tuple[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,33 +20,26 @@ class ExportError(ValueError):
     """The estimator or its description cannot make a servable model."""
 
 
-def save_model(
-    estimator: Any,
-    artifact_path: Path,
-    *,
-    name: str,
-    version: str,
-    features: Sequence[str],
-    metrics: dict[str, float],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Description:
+    """What a person says about a model; the rest of the metadata is read off it."""
+
+    name: str
+    version: str
+    features: Sequence[str]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def save_model(estimator: Any, artifact_path: Path, description: Description) -> dict[str, Any]:
     """Write the artifact and its metadata (`.json` beside it); return the metadata."""
     artifact_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, artifact_path)
-    return write_metadata(
-        estimator, artifact_path, name=name, version=version, features=features, metrics=metrics
-    )
+    return write_metadata(estimator, artifact_path, description)
 
 
-def write_metadata(
-    estimator: Any,
-    artifact_path: Path,
-    *,
-    name: str,
-    version: str,
-    features: Sequence[str],
-    metrics: dict[str, float],
-) -> dict[str, Any]:
+def write_metadata(estimator: Any, artifact_path: Path, description: Description) -> dict[str, Any]:
     """Describe an artifact already on disk, for the server to verify and serve it."""
+    features = list(description.features)
     if is_classifier(estimator):
         task = "classification"
         classes = np.asarray(estimator.classes_).tolist()
@@ -60,15 +54,15 @@ def write_metadata(
     if expected is not None and expected != len(features):
         raise ExportError(f"the estimator takes {expected} features, {len(features)} were named")
     metadata = {
-        "name": name,
-        "version": version,
+        "name": description.name,
+        "version": description.version,
         "sha256": sha256_of(artifact_path),
         "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "task": task,
-        "features": list(features),
+        "features": features,
         "classes": classes,
         "trained_with": library_versions(),
-        "metrics": metrics,
+        "metrics": description.metrics,
     }
     metadata_path_for(artifact_path).write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata

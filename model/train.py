@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from app.artifact import metadata_path_for
-from model.export import save_model
+from model.export import Description, save_model
 
 NAME = "iris-logistic-regression"
 VERSION = "1.0.0"
@@ -53,14 +53,8 @@ def train(out_dir: Path = DEFAULT_OUT) -> Path:
     accuracy = accuracy_score(y_test, pipeline.predict(X_test))
 
     artifact = out_dir / "model.joblib"
-    save_model(
-        pipeline,
-        artifact,
-        name=NAME,
-        version=VERSION,
-        features=FEATURES,
-        metrics={"accuracy": round(float(accuracy), 4), "test_rows": len(y_test)},
-    )
+    metrics = {"accuracy": round(float(accuracy), 4), "test_rows": len(y_test)}
+    save_model(pipeline, artifact, Description(NAME, VERSION, FEATURES, metrics))
     return artifact
 
 

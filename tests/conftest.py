@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from app import create_app
 from app.artifact import metadata_path_for
 from app.config import BUNDLED_MODEL
-from model.export import save_model
+from model.export import Description, save_model
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
@@ -65,16 +65,12 @@ def regressor_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     estimator = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(X_train, y_train)
     predicted = estimator.predict(X_test)
     artifact = tmp_path_factory.mktemp("regressor") / "diabetes.joblib"
+    metrics = {
+        "r2": float(r2_score(y_test, predicted)),
+        "mae": float(mean_absolute_error(y_test, predicted)),
+    }
     save_model(
-        estimator,
-        artifact,
-        name="diabetes-ridge",
-        version="2.1.0",
-        features=list(data.feature_names),
-        metrics={
-            "r2": float(r2_score(y_test, predicted)),
-            "mae": float(mean_absolute_error(y_test, predicted)),
-        },
+        estimator, artifact, Description("diabetes-ridge", "2.1.0", data.feature_names, metrics)
     )
     return artifact
 

@@ -12,7 +12,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from app.predictor import ModelMetadata, Predictor
-from model.export import save_model
+from model.export import Description, save_model
 
 
 class NumpyTypedEstimator:
@@ -63,14 +63,7 @@ def test_integer_labels_through_the_app(tmp_path: Path, make_app) -> None:
     iris = load_iris()
     estimator = LogisticRegression(max_iter=1000).fit(iris.data, iris.target)
     artifact = tmp_path / "int-labels.joblib"
-    save_model(
-        estimator,
-        artifact,
-        name="int-labels",
-        version="0.3.0",
-        features=["a", "b", "c", "d"],
-        metrics={"accuracy": 1.0},
-    )
+    save_model(estimator, artifact, Description("int-labels", "0.3.0", ["a", "b", "c", "d"]))
     client = make_app(MODEL_PATH=str(artifact)).test_client()
     response = client.post("/predict", json={"features": SETOSA, "return_probabilities": True})
     assert response.status_code == 200

@@ -9,21 +9,9 @@ import joblib
 import numpy as np
 from sklearn.datasets import load_iris
 
-from app.artifact import library_versions, metadata_path_for, sha256_of
+from app.artifact import METADATA_KEYS, library_versions, metadata_path_for, sha256_of
 from app.config import BUNDLED_MODEL
 from model.train import FEATURES, train
-
-METADATA_KEYS = {
-    "name",
-    "version",
-    "sha256",
-    "created_at",
-    "task",
-    "features",
-    "classes",
-    "trained_with",
-    "metrics",
-}
 
 
 def grid() -> np.ndarray:
@@ -51,7 +39,7 @@ def test_bundled_model_is_what_training_produces(tmp_path: Path) -> None:
 def test_metadata_describes_the_artifact(tmp_path: Path) -> None:
     artifact = train(tmp_path)
     metadata = json.loads(metadata_path_for(artifact).read_text())
-    assert set(metadata) == METADATA_KEYS
+    assert list(metadata) == list(METADATA_KEYS)
     assert metadata["sha256"] == sha256_of(artifact)
     assert metadata["version"] == "1.0.0"
     assert metadata["task"] == "classification"
@@ -63,7 +51,7 @@ def test_metadata_describes_the_artifact(tmp_path: Path) -> None:
 
 def test_bundled_metadata_matches_the_bundled_artifact() -> None:
     metadata = json.loads(metadata_path_for(BUNDLED_MODEL).read_text())
-    assert set(metadata) == METADATA_KEYS
+    assert list(metadata) == list(METADATA_KEYS)
     assert metadata["sha256"] == sha256_of(BUNDLED_MODEL)
     assert metadata["trained_with"]["scikit-learn"] == library_versions()["scikit-learn"]
 
