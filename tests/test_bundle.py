@@ -34,8 +34,8 @@ RUNTIME_TOP_LEVEL = {
     "scikit_learn.libs", "serverless_wsgi.py", "threadpoolctl.py", "werkzeug",
 }  # fmt: skip
 OWN_TOP_LEVEL = {"handler.py", "app", "model", "__pycache__"}
-# Left by serverless-python-requirements; small and harmless.
-PLUGIN_TOP_LEVEL = {"requirements.txt", ".completed_requirements"}
+# Left by serverless-python-requirements: a copy of the requirements, 250 bytes.
+PLUGIN_TOP_LEVEL = {"requirements.txt"}
 DEV_ONLY = {
     "pytest", "_pytest", "ruff", "openapi_core", "openapi_spec_validator", "jsonschema",
     "moto", "boto3", "botocore", "s3transfer", "pip", "setuptools", "node_modules",
@@ -147,6 +147,8 @@ def test_holds_only_what_runs(package: Package) -> None:
     parts = {part for name in names for part in name.split("/")[:-1]}
     assert not parts & DEV_ONLY
     assert not [n for n in names if n.endswith(".dist-info/") or "/tests/" in n]
+    build_inputs = (".pyi", ".pxd", ".pyx", ".c", ".cpp", ".h", ".a")
+    assert not [n for n in names if n.endswith(build_inputs)]
     model_files = {n for n in names if n.startswith("model/") and not n.endswith("/")}
     assert model_files == {"model/model.joblib", "model/model.json"}
     app_sources = {n for n in names if n.startswith("app/") and n.endswith(".py")}
