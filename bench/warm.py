@@ -1,0 +1,130 @@
+"""Warm request latency, in process: what one /predict costs once the container is warm.
+
+    python bench/warm.py [--rounds 30] [--calls 100] [--json results.json]
+
+Three variants, interleaved round by round so machine noise hits them alike:
+
+- raw predict:  model.predict on the row, already a numpy array: the floor
+- naive app:    a tutorial-style Flask app (get_json -> np.array -> jsonify) behind
+                the same serverless_wsgi.handle_request call
+- handler:      our handler.handler with a complete API Gateway REST event, every
+                check on, and its access log line written (to /dev/null)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench" / "peers")]
+
+import joblib  # noqa: E402
+import numpy as np  # noqa: E402
+import serverless_wsgi  # noqa: E402
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+class Context:
+    aws_request_id = "warm-bench"
+
+
+def api_gateway_event() -> dict[str, Any]:
+    event = json.loads((ROOT / "tests" / "events" / "rest-api.json").read_text())
+    event["body"] = json.dumps({"features": ROW})
+    return event
+
+
+def variants() -> dict[str, Callable[[], object]]:
+    # Our logs go where Lambda's would, minus the terminal: formatted and written.
+    sink = logging.FileHandler("/dev/null")
+    logging.getLogger().addHandler(sink)
+    import handler  # noqa: PLC0415 - after logging is set up, as on Lambda
+    import naive_app  # noqa: PLC0415
+
+    model = joblib.load(ROOT / "model" / "model.joblib")
+    row = np.array([ROW])
+    event = api_gateway_event()
+    context = Context()
+
+    def ours() -> object:
+        # serverless_wsgi does not modify the event; a copy per call would bias the figure.
+        return handler.handler(event, context)
+
+    def naive() -> object:
+        return serverless_wsgi.handle_request(naive_app.app, event, context)
+
+    def raw() -> object:
+        return model.predict(row)
+
+    for name, call in (("handler", ours), ("naive app", naive)):
+        answer = call()
+        assert answer["statusCode"] == 200, (name, answer)
+        assert json.loads(answer["body"])["prediction"] == "setosa", (name, answer)
+    return {"raw predict": raw, "naive app": naive, "handler": ours}
+
+
+def measure(rounds: int, calls: int, warmup: int) -> dict[str, list[float]]:
+    runs = variants()
+    for call in runs.values():
+        for _ in range(warmup):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    clock = time.perf_counter_ns
+    for _ in range(rounds):
+        for name, call in runs.items():
+            bucket = samples[name]
+            for _ in range(calls):
+                started = clock()
+                call()
+                bucket.append((clock() - started) / 1000)
+    return samples
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    floor = statistics.median(samples["raw predict"])
+    return {
+        name: {
+            "calls": len(values),
+            "p50_us": statistics.median(values),
+            "p99_us": percentile(values, 0.99),
+            "x_raw_predict": statistics.median(values) / floor,
+        }
+        for name, values in samples.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    results = summarise(measure(args.rounds, args.calls, args.warmup))
+    print(f"{'variant':<12} {'calls':>6} {'p50 us':>8} {'p99 us':>8} {'x raw':>6}")
+    for name, row in results.items():
+        print(
+            f"{name:<12} {row['calls']:>6} {row['p50_us']:>8.1f} {row['p99_us']:>8.1f} "
+            f"{row['x_raw_predict']:>6.2f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(copy.deepcopy(results), indent=2))
+
+
+if __name__ == "__main__":
+    main()
