@@ -48,8 +48,10 @@ def variants() -> dict[str, Callable[[], object]]:
     # Our logs go where Lambda's would, minus the terminal: formatted and written.
     sink = logging.FileHandler("/dev/null")
     logging.getLogger().addHandler(sink)
-    import handler  # noqa: PLC0415 - after logging is set up, as on Lambda
-    import naive_app  # noqa: PLC0415
+    # Imported after logging is set up, as on Lambda.
+    import naive_app
+
+    import handler
 
     model = joblib.load(ROOT / "model" / "model.joblib")
     row = np.array([ROW])
