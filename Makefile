@@ -14,8 +14,11 @@ SLS_ARGS ?=
 OFFLINE_PORT ?= 3000
 OFFLINE_LAMBDA_PORT ?= 3002
 MOTO_PORT ?= 5055
+BENCH_VENV := bench/.venvs/bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_WORK := bench/.work
 
-.PHONY: help serve test lint format train package offline deploy-local clean
+.PHONY: help serve test lint format train package offline deploy-local bench clean
 
 help:
 	@echo "make serve   serve the bundled model on http://$(HOST):$(PORT)"
@@ -25,6 +28,7 @@ help:
 	@echo "make package        build the Lambda bundle: .serverless/model-prediction-api.zip"
 	@echo "make offline        serve the function through emulated API Gateway on :$(OFFLINE_PORT)"
 	@echo "make deploy-local   rehearse sls deploy against a local moto server"
+	@echo "make bench          measure against the peers; writes bench/REPORT.md"
 
 # Rebuilt whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -80,5 +84,25 @@ deploy-local: $(STAMP) $(NODE_STAMP)
 	$(SLS) deploy $(SLS_ARGS); \
 	$(SLS) info
 
+$(BENCH_STAMP): requirements.txt bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+# Not part of `make test`: timings belong in a report, not in pass/fail. Each peer
+# server gets its own environment (bench/peers/setup.sh); wrk comes from Debian.
+bench: $(STAMP) $(NODE_STAMP) $(BENCH_STAMP)
+	command -v wrk > /dev/null || (apt-get update && apt-get install -y wrk)
+	bash bench/peers/setup.sh
+	$(SLS) package --package $(BENCH_WORK)/package
+	mkdir -p $(BENCH_WORK)/results
+	$(BENCH_VENV)/bin/python bench/size.py --zip $(BENCH_WORK)/package/model-prediction-api.zip \
+	  --json $(BENCH_WORK)/results/size.json
+	$(BENCH_VENV)/bin/python bench/cold_start.py --runs 7 \
+	  --zip $(BENCH_WORK)/package/model-prediction-api.zip --json $(BENCH_WORK)/results/cold_start.json
+	$(BENCH_VENV)/bin/python bench/warm.py --json $(BENCH_WORK)/results/warm.json
+	$(BENCH_VENV)/bin/python bench/throughput.py --json $(BENCH_WORK)/results/throughput.json
+	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_WORK)/results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .serverless
+	rm -rf $(VENV) .pytest_cache .ruff_cache .serverless bench/.venvs bench/.work

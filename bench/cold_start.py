@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, default=DEFAULT_ZIP)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not args.zip.is_file():
         sys.exit(f"{args.zip} not found: run `make package` first")
@@ -120,11 +121,16 @@ def main() -> None:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
         shutil.rmtree(scratch)
 
-    floor = statistics.median(times["floor"])
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    if args.json:
+        args.json.write_text(
+            json.dumps({"runs": args.runs, "medians": medians, "runs_s": times}, indent=2)
+        )
+    floor = medians["floor"]
     print(f"cold start, median of {args.runs} interleaved runs ({args.zip.name})")
     print(f"{'variant':<18} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
     for name, values in times.items():
-        median = statistics.median(values)
+        median = medians[name]
         print(
             f"{name:<18} {median:>9.3f} {min(values):>7.3f} {max(values):>7.3f} "
             f"{median / floor:>8.2f}"

@@ -1,0 +1,306 @@
+"""Turn the figures of one bench run into bench/REPORT.md and its charts.
+
+    python bench/report.py RESULTS_DIR
+
+RESULTS_DIR holds warm.json, cold_start.json, throughput.json and size.json, written
+by the other scripts in the same `make bench` run.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+BENCH = Path(__file__).resolve().parent
+MB = 1_000_000
+
+
+def load(folder: Path, name: str) -> Any:
+    return json.loads((folder / f"{name}.json").read_text())
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def throughput_summary(throughput: dict[str, Any]) -> dict[str, dict[int, dict[str, float]]]:
+    """Per server and concurrency: the median over rounds of req/s, p50, p99; errors summed."""
+    summary: dict[str, dict[int, dict[str, float]]] = {}
+    for name, data in throughput.items():
+        by_c: dict[int, list[dict[str, float]]] = {}
+        for run in data["runs"]:
+            by_c.setdefault(run["connections"], []).append(run)
+        summary[name] = {
+            c: {
+                "requests_per_s": statistics.median(r["requests_per_s"] for r in runs),
+                "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+            }
+            for c, runs in sorted(by_c.items())
+        }
+    return summary
+
+
+def chart_throughput(summary: dict[str, dict[int, dict[str, float]]], path: Path) -> None:
+    names = list(summary)
+    levels = sorted({c for per in summary.values() for c in per})
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.8 / len(levels)
+    for index, c in enumerate(levels):
+        xs = [i + index * width for i in range(len(names))]
+        left.bar(xs, [summary[n][c]["requests_per_s"] for n in names], width, label=f"{c} conn.")
+        right.bar(xs, [summary[n][c]["p99_ms"] for n in names], width, label=f"{c} conn.")
+    for axis, title in (
+        (left, "requests per second (higher is better)"),
+        (right, "p99 latency, ms (lower is better)"),
+    ):
+        axis.set_xticks([i + width * (len(levels) - 1) / 2 for i in range(len(names))], names)
+        axis.set_title(title)
+        axis.legend()
+    figure.suptitle("Single-row /predict under wrk, 2-core machine")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def chart_latency(warm: dict[str, Any], cold: dict[str, Any], path: Path) -> None:
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    names = list(warm)
+    left.bar(names, [warm[n]["p50_us"] for n in names], label="p50")
+    left.bar(
+        names,
+        [warm[n]["p99_us"] - warm[n]["p50_us"] for n in names],
+        bottom=[warm[n]["p50_us"] for n in names],
+        alpha=0.4,
+        label="p99",
+    )
+    left.set_title("warm request in process, µs")
+    left.legend()
+    variants = list(cold["medians"])
+    right.bar(variants, [cold["medians"][v] for v in variants])
+    right.set_title("cold start to first answer, s (median)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return f"{cpu}, {platform.machine()}, Python {platform.python_version()}, commit {commit}"
+
+
+def build(folder: Path) -> str:
+    warm = load(folder, "warm")
+    cold = load(folder, "cold_start")
+    size = load(folder, "size")
+    throughput = load(folder, "throughput")
+    summary = throughput_summary(throughput)
+    chart_throughput(summary, BENCH / "throughput.png")
+    chart_latency(warm, cold, BENCH / "latency.png")
+
+    ours, naive = summary["ours"], summary["naive"]
+    warm_ratio = warm["handler"]["x_raw_predict"]
+    cold_ratio = cold["medians"]["bundle"] / cold["medians"]["floor"]
+    rows = []
+
+    def row(what: str, figure: str, reference: str, ratio: float, goal: str, ok: bool) -> None:
+        rows.append(f"| {what} | {figure} | {reference} | {ratio:.2f}x | {goal} | {verdict(ok)} |")
+
+    row(
+        "warm request p50 (in process)",
+        f"{warm['handler']['p50_us']:.0f} µs",
+        f"raw predict {warm['raw predict']['p50_us']:.0f} µs",
+        warm_ratio,
+        "≤ 1.5x",
+        warm_ratio <= 1.5,
+    )
+    row(
+        "warm request p50 vs naive app",
+        f"{warm['handler']['p50_us']:.0f} µs",
+        f"naive {warm['naive app']['p50_us']:.0f} µs",
+        warm["handler"]["p50_us"] / warm["naive app"]["p50_us"],
+        "(context)",
+        True,
+    )
+    row(
+        "cold start (median)",
+        f"{cold['medians']['bundle']:.2f} s",
+        f"floor {cold['medians']['floor']:.2f} s",
+        cold_ratio,
+        "≤ 1.15x",
+        cold_ratio <= 1.15,
+    )
+    no_pyc = cold["medians"]["without bytecode"]
+    row(
+        "cold start without bytecode",
+        f"{no_pyc:.2f} s",
+        f"bundle {cold['medians']['bundle']:.2f} s",
+        no_pyc / cold["medians"]["bundle"],
+        "(context)",
+        True,
+    )
+    for c in sorted(ours):
+        ratio = ours[c]["requests_per_s"] / naive[c]["requests_per_s"]
+        row(
+            f"throughput, {c} connections",
+            f"{ours[c]['requests_per_s']:.0f} req/s",
+            f"naive {naive[c]['requests_per_s']:.0f} req/s",
+            ratio,
+            "≥ 0.9x",
+            ratio >= 0.9,
+        )
+        if "mlserver" in summary:
+            ml = summary["mlserver"][c]
+            ratio = ours[c]["requests_per_s"] / ml["requests_per_s"]
+            ok = ratio >= 2 and ours[c]["p99_ms"] < ml["p99_ms"] and ours[c]["errors"] == 0
+            row(
+                f"throughput vs MLServer, {c} connections",
+                f"{ours[c]['requests_per_s']:.0f} req/s, p99 {ours[c]['p99_ms']:.1f} ms",
+                f"MLServer {ml['requests_per_s']:.0f} req/s, p99 {ml['p99_ms']:.1f} ms",
+                ratio,
+                "≥ 2x, lower p99, 0 errors",
+                ok,
+            )
+    row(
+        "bundle unzipped",
+        f"{size['unzipped_bytes'] / MB:.1f} MB",
+        "Lambda limit 262.1 MB",
+        size["x_lambda_limit"],
+        "≤ 200 MB",
+        size["unzipped_bytes"] <= 200 * MB,
+    )
+    row(
+        "bundle unzipped vs plain install",
+        f"{size['unzipped_bytes'] / MB:.1f} MB",
+        f"pip --target {size['plain_pip_target_bytes'] / MB:.1f} MB",
+        size["x_plain_install"],
+        "(context)",
+        True,
+    )
+    workers_before = throughput["ours"]["workers_after_100_mb"]
+    workers_after = throughput["ours"]["workers_after_load_mb"]
+    growth = max(
+        after / before for before, after in zip(workers_before, workers_after, strict=True)
+    )
+    served = throughput["ours"]["requests_served"]
+    row(
+        f"worker RSS growth over {served:,} requests",
+        f"{max(workers_after):.1f} MB",
+        f"after 100 requests {max(workers_before):.1f} MB",
+        growth,
+        "≤ 1.10x",
+        growth <= 1.10,
+    )
+
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in one `make bench` run on {machine()}.",
+        "Every figure stands beside its reference from the same run, interleaved; the ratios",
+        "are what carries over between machines, the absolute times are this machine's.",
+        "",
+        "## Headline",
+        "",
+        "| what | ours | reference | ratio | goal | |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "![throughput](throughput.png)",
+        "",
+        "![latency](latency.png)",
+        "",
+        "## Warm request, in process",
+        "",
+        f"Interleaved rounds, {warm['handler']['calls']:,} calls per variant after warm-up.",
+        "",
+        "| variant | p50 µs | p99 µs | x raw predict |",
+        "|---|---|---|---|",
+        *[
+            f"| {n} | {w['p50_us']:.1f} | {w['p99_us']:.1f} | {w['x_raw_predict']:.2f} |"
+            for n, w in warm.items()
+        ],
+        "",
+        "## Cold start of the bundle",
+        "",
+        f"Process start to the first /predict answer, median of {cold['runs']} interleaved runs,",
+        "bare python3.12 (-I -S -B) in a read-only copy of the unzipped bundle.",
+        "",
+        "| variant | median s | min s | max s | x floor |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {v} | {cold['medians'][v]:.3f} | {min(cold['runs_s'][v]):.3f} | "
+            f"{max(cold['runs_s'][v]):.3f} | {cold['medians'][v] / cold['medians']['floor']:.2f} |"
+            for v in cold["medians"]
+        ],
+        "",
+        "## Throughput",
+        "",
+        "wrk, 2 threads, keep-alive, single-row bodies, 10 s per run, rounds interleaved; medians",
+        "over rounds. Errors are non-2xx answers plus socket errors.",
+        "",
+        "| server | connections | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {n} | {c} | {s['requests_per_s']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+            f"{s['errors']} |"
+            for n, per in summary.items()
+            for c, s in per.items()
+        ],
+        "",
+        "## Memory",
+        "",
+        "RSS and PSS of each server's whole process tree, MB.",
+        "",
+        "| server | RSS idle | PSS idle | RSS after load | PSS after load | processes |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {n} | {d['idle']['rss_mb']:.0f} | {d['idle']['pss_mb']:.0f} | "
+            f"{d['after_load']['rss_mb']:.0f} | {d['after_load']['pss_mb']:.0f} | "
+            f"{d['after_load']['processes']} |"
+            for n, d in throughput.items()
+        ],
+        "",
+        "## Size",
+        "",
+        f"Zipped {size['zipped_bytes'] / MB:.1f} MB, unzipped {size['unzipped_bytes'] / MB:.1f} MB "
+        f"in {size['files']:,} files, of which bytecode {size['bytecode_bytes'] / MB:.1f} MB and "
+        f"shared libraries {size['shared_library_bytes'] / MB:.1f} MB.",
+        "",
+        "| top level | MB |",
+        "|---|---|",
+        *[f"| {name} | {b / MB:.1f} |" for name, b in list(size["by_top_level"].items())[:14]],
+        "",
+    ]
+    notes = BENCH / "NOTES.md"
+    if notes.is_file():
+        lines += [notes.read_text().rstrip(), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    folder = Path(sys.argv[1])
+    (BENCH / "REPORT.md").write_text(build(folder))
+    print(f"wrote {BENCH / 'REPORT.md'}")
+
+
+if __name__ == "__main__":
+    main()
