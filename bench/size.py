@@ -45,11 +45,26 @@ def bundle_figures(archive: Path) -> dict[str, object]:
 
 def plain_install_bytes() -> int:
     with tempfile.TemporaryDirectory() as target:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--target", target, *PLATFORM_ARGS, "-r", str(ROOT / "requirements.txt")],
-            check=True,
-        )  # fmt: skip
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                target,
+                *PLATFORM_ARGS,
+                "-r",
+                str(ROOT / "requirements.txt"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            sys.exit(f"pip install --target failed:\n{result.stderr}")
         return sum(p.stat().st_size for p in Path(target).rglob("*") if p.is_file())
 
 

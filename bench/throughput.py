@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,13 +225,18 @@ def _errors(output: str) -> int:
 
 
 def warm_up(server: Server, requests: int) -> None:
+    """Send `requests` requests over 8 connections at once, so every worker gets some."""
     body = _lua_body(server.lua).encode()
-    for _ in range(requests):
+
+    def one(_: int) -> None:
         request = urllib.request.Request(
             server.url, data=body, headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(requests)))
 
 
 def main() -> None:
