@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 from pathlib import Path, PurePosixPath
 
 import joblib
 import numpy
 import sklearn
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+S3_SCHEME = "s3://"
 
 # The metadata file sits beside the artifact: model.joblib -> model.json.
 METADATA_SUFFIX = ".json"
@@ -35,6 +39,16 @@ def metadata_path_for(artifact_path: Path) -> Path:
 def metadata_key_for(artifact_key: str) -> str:
     """The same rule for an S3 key: models/iris.joblib -> models/iris.json."""
     return str(PurePosixPath(artifact_key).with_suffix(METADATA_SUFFIX))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str] | None:
+    """s3://bucket/key -> (bucket, key); None unless both are there and key names an object."""
+    if not uri.startswith(S3_SCHEME):
+        return None
+    bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
+    if not bucket or not key or key.endswith("/"):
+        return None
+    return bucket, key
 
 
 def sha256_of(path: Path) -> str:

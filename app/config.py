@@ -6,15 +6,15 @@ start-up with a message naming the variable, rather than failing a request later
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.artifact import S3_SCHEME, SHA256_HEX, split_s3_uri
+
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "model.joblib"
 # Lambda's only writable place; downloaded artifacts are kept here per container.
 DEFAULT_MODEL_CACHE_DIR = Path("/tmp/model-cache")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
@@ -61,9 +61,8 @@ def _model_uri(environ: Mapping[str, str]) -> str:
     if uri and path and uri != path:
         raise ConfigError(f"MODEL_URI ({uri!r}) and MODEL_PATH ({path!r}) differ; set only one")
     uri = uri or path or str(BUNDLED_MODEL)
-    if uri.startswith("s3://"):
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        if not bucket or not key or key.endswith("/"):
+    if uri.startswith(S3_SCHEME):
+        if split_s3_uri(uri) is None:
             raise ConfigError(f"MODEL_URI must look like s3://bucket/key.joblib, got {uri!r}")
     elif "://" in uri:
         raise ConfigError(f"MODEL_URI must be a local path or an s3:// URI, got {uri!r}")
@@ -74,7 +73,7 @@ def _sha256(environ: Mapping[str, str], name: str) -> str | None:
     raw = environ.get(name, "").strip().lower()
     if not raw:
         return None
-    if not _SHA256.match(raw):
+    if not SHA256_HEX.match(raw):
         raise ConfigError(f"{name} must be 64 hex digits, got {raw!r}")
     return raw
 

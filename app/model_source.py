@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.artifact import metadata_key_for, metadata_path_for, sha256_of
+from app.artifact import (
+    S3_SCHEME,
+    metadata_key_for,
+    metadata_path_for,
+    sha256_of,
+    split_s3_uri,
+)
 from app.config import Settings
 from app.predictor import ModelMetadata, ModelUnavailable, expected_sha256
 
 log = logging.getLogger(__name__)
 
-S3_SCHEME = "s3://"
 _CHUNK = 1 << 20
 
 
@@ -38,16 +43,11 @@ def locate(settings: Settings) -> LocalModel:
     return LocalModel(artifact, ModelMetadata.read(metadata_path_for(artifact)))
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
-    return bucket, key
-
-
 def _from_s3(settings: Settings) -> LocalModel:
     # Imported here only: botocore is large, and the bundled-model path never needs it.
     import boto3
 
-    bucket, key = split_s3_uri(settings.model_uri)
+    bucket, key = split_s3_uri(settings.model_uri)  # checked when settings were read
     metadata_key = metadata_key_for(key)
     s3 = boto3.client("s3")
     metadata_uri = f"{S3_SCHEME}{bucket}/{metadata_key}"

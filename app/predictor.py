@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +18,9 @@ import joblib
 import numpy as np
 import sklearn
 
-from app.artifact import TASKS, library_versions, sha256_of
+from app.artifact import SHA256_HEX, TASKS, library_versions, sha256_of
 
 log = logging.getLogger(__name__)
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 # Overflow inside a model (e.g. 1e308 scaled) must not turn into a silent NaN
@@ -81,7 +78,7 @@ class ModelMetadata:
         for key in ("name", "version", "sha256", "task"):
             if not isinstance(document.get(key), str):
                 raise bad(f"'{key}' must be a string")
-        if not _SHA256.match(document["sha256"]):
+        if not SHA256_HEX.match(document["sha256"]):
             raise bad("'sha256' must be 64 lowercase hex digits")
         if document["task"] not in TASKS:
             raise bad(f"'task' must be one of {', '.join(TASKS)}")

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.artifact import metadata_key_for, metadata_path_for, sha256_of
-from app.model_source import S3_SCHEME, split_s3_uri
+from app.artifact import S3_SCHEME, metadata_key_for, metadata_path_for, sha256_of, split_s3_uri
 from model.describe import add_description_options, describe_from_args
 from model.export import ExportError
 
@@ -31,7 +30,10 @@ def publish(artifact: Path, uri: str, s3: Any) -> dict[str, Any]:
             f"{metadata_path_for(artifact)} records sha256 {metadata.get('sha256')}, but "
             f"{artifact} has {actual}: describe it again before publishing"
         )
-    bucket, key = split_s3_uri(uri)
+    location = split_s3_uri(uri)
+    if location is None:
+        raise ExportError(f"expected s3://bucket/key.joblib, got {uri!r}")
+    bucket, key = location
     s3.upload_file(str(artifact), bucket, key)
     s3.put_object(
         Bucket=bucket,
@@ -50,9 +52,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("uri", help="where to put it: s3://bucket/key.joblib")
     add_description_options(parser)
     args = parser.parse_args(argv)
-    bucket, key = split_s3_uri(args.uri) if args.uri.startswith(S3_SCHEME) else ("", "")
-    if not bucket or not key or key.endswith("/"):
+    location = split_s3_uri(args.uri)
+    if location is None:
         parser.error(f"expected s3://bucket/key.joblib, got {args.uri!r}")
+    bucket, key = location
 
     # A tool dependency, never the server's: imported only when publishing.
     import boto3
