@@ -101,6 +101,7 @@ bench: $(STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/cold_start.py --runs 7 \
 	  --zip $(BENCH_WORK)/package/model-prediction-api.zip --json $(BENCH_WORK)/results/cold_start.json
 	$(BENCH_VENV)/bin/python bench/warm.py --json $(BENCH_WORK)/results/warm.json
+	$(BENCH_VENV)/bin/python bench/profiles.py --json $(BENCH_WORK)/results/profile.json
 	$(BENCH_VENV)/bin/python bench/throughput.py --json $(BENCH_WORK)/results/throughput.json
 	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_WORK)/results
 

@@ -10,8 +10,8 @@ Servers, all on 127.0.0.1, each from its own environment and serving the same ar
 
 wrk sends single-row requests with keep-alive, at 8 and 32 connections, 10 s a run,
 rounds interleaved. Memory is the RSS and PSS of each server's whole process tree,
-idle (after one request) and after the load; for our gunicorn workers also after the
-first 100 requests and after at least 10,000.
+idle (after one request) and after the load; for each of our gunicorn workers also
+after its own 100th and 10,000th request (written by bench/gunicorn.conf.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +36,7 @@ BENCH = ROOT / "bench"
 PEERS = BENCH / "peers"
 VENVS = BENCH / ".venvs"
 CONCURRENCY = (8, 32)
+WORKER_RSS = BENCH / ".work" / "worker-rss"
 
 
 @dataclass
@@ -69,6 +71,7 @@ def servers() -> list[Server]:
             ROOT,
             "/predict",
             PEERS / "wrk_naive.lua",
+            env={"BENCH_WORKER_RSS_DIR": str(WORKER_RSS)},
         ),
         Server(
             "naive",
@@ -172,13 +175,29 @@ def memory(pid: int) -> dict[str, float]:
     return {"rss_mb": rss / 1024, "pss_mb": pss / 1024, "processes": len(tree(pid))}
 
 
-def worker_rss(pid: int) -> list[float]:
-    """RSS (MB) of each gunicorn worker: the children of the arbiter."""
-    result = []
+def worker_rss(pid: int) -> dict[str, float]:
+    """RSS (MB) of each gunicorn worker, by pid: the children of the arbiter."""
+    result = {}
     for member in tree(pid)[1:]:
         rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
-        result.append(int(re.search(r"^Rss:\s+(\d+)", rollup, re.M).group(1)) / 1024)
+        result[str(member)] = int(re.search(r"^Rss:\s+(\d+)", rollup, re.M).group(1)) / 1024
     return result
+
+
+def worker_marks(folder: Path, served: int) -> dict[str, float]:
+    """RSS (MB) each worker wrote after its own `served`-th request, by pid."""
+    return {
+        path.name.split("-")[0]: int(path.read_text()) / 1024 for path in folder.glob(f"*-{served}")
+    }
+
+
+def warm_every_worker(server: Server, folder: Path, workers: int) -> None:
+    """Load until every worker has served its own first 100 requests."""
+    for _ in range(40):
+        if len(worker_marks(folder, 100)) >= workers:
+            return
+        warm_up(server, 50)
+    sys.exit(f"not every worker of {server.name} reached 100 requests")
 
 
 def wrk(server: Server, connections: int, seconds: int) -> dict[str, float]:
@@ -248,6 +267,8 @@ def main() -> None:
     args = parser.parse_args()
     logs = BENCH / ".work" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(WORKER_RSS, ignore_errors=True)
+    WORKER_RSS.mkdir(parents=True)
 
     chosen = [s for s in servers() if not args.only or s.name in args.only]
     results: dict[str, dict] = {s.name: {"runs": []} for s in chosen}
@@ -256,8 +277,7 @@ def main() -> None:
             start(server, logs)
             results[server.name]["idle"] = memory(server.process.pid)
             if server.name == "ours":
-                warm_up(server, 100)
-                results["ours"]["workers_after_100_mb"] = worker_rss(server.process.pid)
+                warm_every_worker(server, WORKER_RSS, len(tree(server.process.pid)) - 1)
         for round_number in range(args.rounds):
             for connections in CONCURRENCY:
                 for server in chosen:
@@ -276,7 +296,11 @@ def main() -> None:
                 run["requests"] for run in results[server.name]["runs"]
             )
         if "ours" in results:
-            results["ours"]["workers_after_load_mb"] = worker_rss(results_pid(chosen, "ours"))
+            results["ours"]["workers_mb"] = {
+                "after_own_100": worker_marks(WORKER_RSS, 100),
+                "after_own_10000": worker_marks(WORKER_RSS, 10_000),
+                "after_load": worker_rss(results_pid(chosen, "ours")),
+            }
     finally:
         for server in chosen:
             stop(server)
