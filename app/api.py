@@ -80,7 +80,10 @@ def openapi() -> Response:
     # The server URL is where this request came in: behind API Gateway that
     # includes the stage or base path, so generated clients call the right URL.
     server = {"url": request.script_root or "/"}
-    document = _document(_slot().current(), current_app.config["MAX_BATCH_ROWS"])
+    predictor = _slot().current()
+    if predictor is not None:
+        note_model(predictor.version)  # the document describes this model's inputs
+    document = _document(predictor, current_app.config["MAX_BATCH_ROWS"])
     return jsonify({**document, "servers": [server]})
 
 

@@ -131,6 +131,7 @@ def test_a_prediction_line(client: FlaskClient, caplog: pytest.LogCaptureFixture
         (lambda c: c.delete("/predict"), 405, "method_not_allowed", None),
         (lambda c: c.get("/health"), 200, None, "1.0.0"),
         (lambda c: c.get("/model"), 200, None, "1.0.0"),
+        (lambda c: c.get("/openapi.json"), 200, None, "1.0.0"),
     ],
 )  # fmt: skip
 def test_error_codes_model_versions_and_rows(
