@@ -14,6 +14,7 @@ from typing import Any
 import serverless_wsgi
 
 from app import create_app
+from app.request_log import note_warm_up
 
 app = create_app()
 
@@ -24,6 +25,7 @@ _PATH_PARAMETER = re.compile(r"\{([^{}+]+)\+?\}")
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("source") in WARMUP_SOURCES:
+        note_warm_up(app)  # this was the cold invocation, not the next request
         return {}
     return serverless_wsgi.handle_request(_wsgi_app, _repaired(event), context)
 

@@ -11,6 +11,7 @@ from flask import Flask
 
 from app.api import api
 from app.config import Settings
+from app.emf import EmbeddedMetrics
 from app.errors import register_error_handlers
 from app.model_slot import ModelSlot
 from app.request_log import init_request_log
@@ -39,7 +40,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     app.register_blueprint(api)
     register_error_handlers(app)
-    init_request_log(app)
+    init_request_log(app, EmbeddedMetrics(settings.metrics_namespace, settings.service))
     return app
 
 

@@ -12,6 +12,7 @@ from app.inputs import InputSchema, out_of_model_range, parse_predict_request, r
 from app.model_slot import ModelSlot
 from app.openapi import build_openapi
 from app.predictor import NonFiniteResult, Predictor
+from app.request_log import note_error, note_model, note_rows
 
 api = Blueprint("api", __name__)
 
@@ -25,6 +26,7 @@ def _predictor() -> Predictor:
     predictor = slot.current()
     if predictor is None:
         raise ApiError(503, "model_unavailable", f"The model is not available: {slot.reason}")
+    note_model(predictor.version)
     return predictor
 
 
@@ -53,6 +55,7 @@ def predict() -> Response:
     if probabilities is not None:
         body["probabilities"] = probabilities if parsed.batch else probabilities[0]
     body["model_version"] = predictor.version
+    note_rows(len(predictions))
     return jsonify(body)
 
 
@@ -61,7 +64,9 @@ def health() -> tuple[Response, int]:
     slot = _slot()
     predictor = slot.current()
     if predictor is None:
+        note_error("model_unavailable")
         return jsonify(status="unavailable", reason=slot.reason), 503
+    note_model(predictor.version)
     return jsonify(status="ok", model_version=predictor.version), 200
 
 
@@ -75,7 +80,10 @@ def openapi() -> Response:
     # The server URL is where this request came in: behind API Gateway that
     # includes the stage or base path, so generated clients call the right URL.
     server = {"url": request.script_root or "/"}
-    document = _document(_slot().current(), current_app.config["MAX_BATCH_ROWS"])
+    predictor = _slot().current()
+    if predictor is not None:
+        note_model(predictor.version)  # the document describes this model's inputs
+    document = _document(predictor, current_app.config["MAX_BATCH_ROWS"])
     return jsonify({**document, "servers": [server]})
 
 

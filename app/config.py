@@ -6,6 +6,7 @@ start-up with a message naming the variable, rather than failing a request later
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,11 @@ DEFAULT_MODEL_CACHE_DIR = Path("/tmp/model-cache")
 
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
+DEFAULT_METRICS_NAMESPACE = "ModelPredictionApi"
+# The metrics' service dimension off Lambda; on Lambda, the function's name.
+DEFAULT_SERVICE = "model-prediction-api"
+# CloudWatch's namespace alphabet; "AWS/" is reserved for AWS's own metrics.
+_NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
@@ -37,6 +43,8 @@ class Settings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     allow_version_mismatch: bool = False
     log_level: str = "INFO"
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    service: str = DEFAULT_SERVICE
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -51,6 +59,9 @@ class Settings:
             ),
             allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
             log_level=_log_level(environ, "LOG_LEVEL"),
+            metrics_namespace=_namespace(environ, "METRICS_NAMESPACE"),
+            # Set by Lambda: one value per function (and so per stage), never per request.
+            service=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or DEFAULT_SERVICE,
         )
 
 
@@ -104,4 +115,14 @@ def _log_level(environ: Mapping[str, str], name: str) -> str:
     raw = environ.get(name, "").strip().upper() or "INFO"
     if raw not in LOG_LEVELS:
         raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw
+
+
+def _namespace(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip() or DEFAULT_METRICS_NAMESPACE
+    if not _NAMESPACE.match(raw) or raw.upper().startswith("AWS/"):
+        raise ConfigError(
+            f"{name} must be 1 to 255 of A-Z a-z 0-9 . - _ / # : and space, "
+            f"not starting with AWS/, got {raw!r}"
+        )
     return raw

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.request_log import request_id
+from app.request_log import note_error, request_id
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, details: list[Detail] | None = None
 ) -> Response:
+    note_error(code)
     error: dict[str, object] = {"code": code, "message": message}
     if details:
         error["details"] = [{"loc": d.loc, "msg": d.msg} for d in details]

@@ -1,8 +1,19 @@
-"""Request ids and one log line per request.
+"""Request ids, and one JSON line per request that is also its CloudWatch metrics.
 
 On Lambda the id is the invocation's `aws_request_id`, so a client's
 X-Request-Id finds the same lines in CloudWatch; elsewhere a sane incoming
 X-Request-Id is kept, or a fresh one made.
+
+The line is written to stdout by its own handler and never reaches the root
+logger: Lambda's runtime gives the root logger a handler that prefixes each
+message with level, time and request id, and CloudWatch extracts embedded
+metrics only from a log event that is one JSON object and nothing else. It is
+still a `logging` record, so LOG_LEVEL above INFO silences the line and with it
+the metrics.
+
+What a line may hold is fixed here: the fields below and the metric members
+app.emf adds. Never the body, the query string, a header (the caller's
+X-Request-Id aside, and only as a plain token) or a key.
 """
 
 from __future__ import annotations
@@ -10,16 +21,86 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
+import threading
 import time
 import uuid
+from typing import TextIO
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+
+from app.emf import EmbeddedMetrics
 
 log = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# A caller that sends its API key as its request id must not see it echoed or logged.
+API_KEY_HEADER = "X-Api-Key"
 # Echo a caller's id only if it cannot forge log lines or headers.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Compact, and built once: json.dumps with options builds an encoder per call.
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class RequestLog:
+    """An app's request log: its metrics, and whether its first request is still to come."""
+
+    def __init__(self, metrics: EmbeddedMetrics) -> None:
+        self.metrics = metrics
+        self._cold = True
+        self._lock = threading.Lock()
+
+    def take_cold_start(self) -> bool:
+        """True exactly once: for the first request (or Lambda invocation) this app serves."""
+        if not self._cold:
+            return False
+        with self._lock:  # threaded servers: two first requests, one cold start
+            cold, self._cold = self._cold, False
+        return cold
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes each message as one line to whatever sys.stdout is at that moment.
+
+    Looked up per record, as logging's own last-resort handler does with stderr,
+    so a runner or test that redirects stdout receives the lines.
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stdout
+
+
+def init_request_log(app: Flask, metrics: EmbeddedMetrics) -> None:
+    app.extensions["request_log"] = RequestLog(metrics)
+    if not any(isinstance(handler, _StdoutHandler) for handler in log.handlers):
+        log.addHandler(_StdoutHandler())
+        log.propagate = False
+    app.before_request(_start)
+    app.after_request(_finish)
+
+
+def note_warm_up(app: Flask) -> None:
+    """A warm-up ping was the container's first invocation: later requests are warm."""
+    app.extensions["request_log"].take_cold_start()
+
+
+def note_model(version: str) -> None:
+    """The model that serves this request."""
+    g.model_version = version
+
+
+def note_rows(count: int) -> None:
+    """Rows predicted for this request."""
+    g.rows = count
+
+
+def note_error(code: str) -> None:
+    """The error code this request is answered with."""
+    g.error_code = code
 
 
 def request_id() -> str:
@@ -34,12 +115,9 @@ def _derive_request_id() -> str:
     if lambda_id:
         return str(lambda_id)
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-
-
-def init_request_log(app: Flask) -> None:
-    app.before_request(_start)
-    app.after_request(_finish)
+    if _SAFE_ID.match(incoming) and incoming != request.headers.get(API_KEY_HEADER):
+        return incoming
+    return uuid.uuid4().hex
 
 
 def _start() -> None:
@@ -49,14 +127,31 @@ def _start() -> None:
 
 def _finish(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request_id()
+    request_log: RequestLog = current_app.extensions["request_log"]
+    cold_start = request_log.take_cold_start()
     if log.isEnabledFor(logging.INFO):
         started = g.get("started", time.perf_counter())
+        status = response.status_code
         line = {
             "request_id": request_id(),
             "method": request.method,
             "path": request.path,
-            "status": response.status_code,
+            "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "model_version": g.get("model_version"),
+            # 0, not null, when nothing was predicted: the metric needs a number.
+            "rows": g.get("rows", 0),
+            "cold_start": cold_start,
+            "error_code": _error_code(status),
         }
-        log.info(json.dumps(line))
+        request_log.metrics.add_to(line)
+        log.info(_to_json(line))
     return response
+
+
+def _error_code(status: int) -> str | None:
+    if status < 400:
+        return None
+    # Every error answer names its code (app.errors); the fallback keeps the
+    # metric's dimension a string should an answer ever bypass it.
+    return g.get("error_code") or f"http_{status}"

@@ -4,13 +4,16 @@
 
 Standard library only: it must see nothing but the bundle. It records every module
 compiled from source instead of loaded from bytecode, imports `handler`, invokes it
-with each event, and reports the answers and the bytecode of every bundle module loaded.
+with each event, and reports the answers, the lines written to stdout (the function's
+log) and the bytecode of every bundle module loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
+import io
 import json
 import sys
 import time
@@ -57,9 +60,12 @@ def main(bundle: str) -> None:
     sys.path.insert(0, str(root))
     events = json.load(sys.stdin)
 
-    import handler
+    # What the function writes to stdout is its log, as Lambda would ship it.
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        import handler
 
-    answers = [handler.handler(event, Context()) for event in events]
+        answers = [handler.handler(event, Context()) for event in events]
     ready = time.perf_counter() - started
 
     modules = {}
@@ -70,6 +76,7 @@ def main(bundle: str) -> None:
     json.dump(
         {
             "answers": answers,
+            "log_lines": log.getvalue().splitlines(),
             "sys_path": sys.path,
             "compiled_from_source": compiled_from_source,
             "bundle_modules": modules,

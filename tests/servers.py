@@ -41,7 +41,9 @@ def answers(url: str) -> bool:
 
 
 @contextmanager
-def running(command: Sequence[str], cwd: Path, log: Path, env: dict[str, str]) -> Iterator[None]:
+def running(
+    command: Sequence[str], cwd: Path, log: Path, env: dict[str, str]
+) -> Iterator[subprocess.Popen]:
     """Run a server in its own process group; stop the whole group afterwards."""
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -53,7 +55,7 @@ def running(command: Sequence[str], cwd: Path, log: Path, env: dict[str, str]) -
             start_new_session=True,
         )
         try:
-            yield
+            yield process
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import Package
+from emf_spec import emf_problems
 from event_payloads import LambdaAnswer, LambdaContext, event_for
 
 import handler
@@ -79,7 +80,10 @@ def events() -> list[dict[str, Any]]:
 def run_in_bundle(bundle: Path, package: Package) -> dict[str, Any]:
     # The function's own environment from the template, and nothing of ours,
     # except this machine's OpenBLAS core settings, which keep old CPUs safe.
-    env = {**package.function()["Environment"]["Variables"], "LANG": "C.UTF-8"}
+    function = package.function()
+    env = {**function["Environment"]["Variables"], "LANG": "C.UTF-8"}
+    # Lambda sets the function's name; the metrics take it as their service.
+    env["AWS_LAMBDA_FUNCTION_NAME"] = function["FunctionName"]
     env |= {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORE")}
     result = subprocess.run(
         [bare_python(), "-I", "-S", "-B", str(RUNNER), str(bundle)],
@@ -119,6 +123,16 @@ def test_answers_exactly_as_the_source_tree(report: dict[str, Any]) -> None:
     assert [a.status for a in answers] == [200, 200, 200, 422, 400, 404, 200, 200]
     assert answers == expected
     assert answers[0].json() == {"prediction": "setosa", "model_version": "1.0.0"}
+
+
+def test_logs_one_metric_document_per_request(report: dict[str, Any], package: Package) -> None:
+    lines = report["log_lines"]
+    assert {line: emf_problems(line) for line in lines} == {line: [] for line in lines}
+    parsed = [json.loads(line) for line in lines]
+    assert [line["status"] for line in parsed] == [200, 200, 200, 422, 400, 404, 200, 200]
+    assert [line["cold_start"] for line in parsed] == [True] + [False] * 7
+    assert {line["service"] for line in parsed} == {package.function()["FunctionName"]}
+    assert {line["request_id"] for line in parsed} == {"bundle-test-request"}
 
 
 def test_cold_start_path_loads_unchecked_hash_bytecode(report: dict[str, Any]) -> None:

@@ -65,6 +65,7 @@ def test_function_configuration(deployed: str) -> None:
         "MAX_BATCH_ROWS": "1000",
         "MAX_CONTENT_LENGTH": "1048576",
         "LOG_LEVEL": "INFO",
+        "METRICS_NAMESPACE": "ModelPredictionApi",
         "MODEL_URI": "",
         "MODEL_SHA256": "",
         "OPENBLAS_NUM_THREADS": "1",
