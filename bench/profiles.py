@@ -12,7 +12,7 @@ Each sample is charged to the innermost frame that belongs to a layer: the model
 (scikit-learn, numpy, scipy, narwhals, joblib), our app (app/, handler.py), Flask and
 Werkzeug, serverless-wsgi, the naive app, gunicorn. Standard-library frames (json,
 logging, contextlib, ...) go to the layer that called them, so `json.dumps` inside
-Flask's jsonify counts as Flask and our access log's `logging` call counts as ours.
+Flask's jsonify counts as Flask and our request log's `logging` call counts as ours.
 """
 
 from __future__ import annotations
@@ -208,8 +208,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    with warm.silenced_stdout():
+        measured_in_process = in_process(args.calls)
     results = {
-        "in_process": in_process(args.calls),
+        "in_process": measured_in_process,
         "under_load": under_load(args.seconds, args.connections),
     }
     print_table("In process (pyinstrument), share of profiled time", results["in_process"])

@@ -8,7 +8,7 @@ Three variants, interleaved round by round so machine noise hits them alike:
 - naive app:    a tutorial-style Flask app (get_json -> np.array -> jsonify) behind
                 the same serverless_wsgi.handle_request call
 - handler:      our handler.handler with a complete API Gateway REST event, every
-                check on, and its access log line written (to /dev/null)
+                check on, and its request log line (with its metrics) written to /dev/null
 
 and, to show where the time goes, serverless_wsgi around a WSGI app that only returns
 a fixed body: the event translation alone.
@@ -17,12 +17,14 @@ a fixed body: the event translation alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,10 @@ def api_gateway_event() -> dict[str, Any]:
 
 
 def variants() -> dict[str, Callable[[], object]]:
-    # Our logs go where Lambda's would, minus the terminal: formatted and written.
-    sink = logging.FileHandler("/dev/null")
-    logging.getLogger().addHandler(sink)
+    # Logs go where Lambda's would, minus the terminal: formatted and written. The
+    # request line (with its metrics) goes to stdout, which the callers point at
+    # /dev/null around the calls with `silenced_stdout`.
+    logging.getLogger().addHandler(logging.FileHandler(os.devnull))
     # Imported after logging is set up, as on Lambda.
     import naive_app
 
@@ -87,6 +90,12 @@ def variants() -> dict[str, Callable[[], object]]:
         "naive app": naive,
         "handler": ours,
     }
+
+
+@contextlib.contextmanager
+def silenced_stdout() -> Iterator[None]:
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
 
 
 def measure(rounds: int, calls: int, warmup: int) -> dict[str, list[float]]:
@@ -131,7 +140,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    results = summarise(measure(args.rounds, args.calls, args.warmup))
+    with silenced_stdout():
+        samples = measure(args.rounds, args.calls, args.warmup)
+    results = summarise(samples)
     print(f"{'variant':<24} {'calls':>6} {'p50 us':>8} {'p99 us':>8} {'x raw':>6}")
     for name, row in results.items():
         print(
