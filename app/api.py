@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.api_keys import api_keys_required
 from app.errors import ApiError
 from app.inputs import InputSchema, out_of_model_range, parse_predict_request, read_json
 from app.model_slot import ModelSlot
@@ -75,11 +76,15 @@ def openapi() -> Response:
     # The server URL is where this request came in: behind API Gateway that
     # includes the stage or base path, so generated clients call the right URL.
     server = {"url": request.script_root or "/"}
-    document = _document(_slot().current(), current_app.config["MAX_BATCH_ROWS"])
+    document = _document(
+        _slot().current(), current_app.config["MAX_BATCH_ROWS"], api_keys_required(current_app)
+    )
     return jsonify({**document, "servers": [server]})
 
 
 @lru_cache(maxsize=8)
-def _document(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
+def _document(
+    predictor: Predictor | None, max_batch_rows: int, api_key_required: bool
+) -> dict[str, Any]:
     # Built once per model: a model that loads after a failed start gets its own.
-    return build_openapi(predictor, max_batch_rows)
+    return build_openapi(predictor, max_batch_rows, api_key_required)

@@ -6,8 +6,9 @@ start-up with a message naming the variable, rather than failing a request later
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.artifact import S3_SCHEME, SHA256_HEX, split_s3_uri
@@ -20,6 +21,16 @@ DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# API Gateway's own rule for its keys, so one value can serve at both layers.
+MIN_API_KEY_LENGTH = 20
+# Visible ASCII: a key travels in an HTTP header and is listed comma-separated.
+_API_KEY = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")
+# A Secrets Manager secret: its name, or its full ARN (which names its region).
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SECRET_ARN = re.compile(
+    r"^arn:[a-z-]+:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -37,10 +48,14 @@ class Settings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     allow_version_mismatch: bool = False
     log_level: str = "INFO"
+    # Kept out of repr: a logged or printed Settings must not carry a key.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_secret: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         cache_dir = environ.get("MODEL_CACHE_DIR", "").strip()
+        api_keys, api_keys_secret = _api_keys(environ)
         return cls(
             model_uri=_model_uri(environ),
             model_sha256=_sha256(environ, "MODEL_SHA256"),
@@ -51,7 +66,51 @@ class Settings:
             ),
             allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
             log_level=_log_level(environ, "LOG_LEVEL"),
+            api_keys=api_keys,
+            api_keys_secret=api_keys_secret,
         )
+
+
+def parse_api_keys(entries: Iterable[str], source: str) -> tuple[str, ...]:
+    """Keys as configured: blanks around and between entries dropped, duplicates once.
+
+    Errors name the source and the key's position, never the key itself.
+    """
+    keys: dict[str, None] = {}
+    for position, entry in enumerate((e.strip() for e in entries if e.strip()), start=1):
+        if not _API_KEY.match(entry):
+            raise ConfigError(
+                f"{source}: key {position} holds a character other than visible ASCII "
+                "(spaces and commas cannot be part of a key)"
+            )
+        if len(entry) < MIN_API_KEY_LENGTH:
+            raise ConfigError(
+                f"{source}: key {position} is shorter than {MIN_API_KEY_LENGTH} characters"
+            )
+        keys[entry] = None
+    if not keys:
+        raise ConfigError(f"{source} holds no key")
+    return tuple(keys)
+
+
+def secret_region(secret_id: str) -> str | None:
+    """The region an ARN names; None for a bare name (the caller's own region)."""
+    match = _SECRET_ARN.match(secret_id)
+    return match.group("region") if match else None
+
+
+def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
+    """API_KEYS parsed, or the name of the secret that holds them; at most one of the two."""
+    listed = environ.get("API_KEYS", "").strip()
+    secret = environ.get("API_KEYS_SECRET", "").strip()
+    if listed and secret:
+        raise ConfigError("API_KEYS and API_KEYS_SECRET are both set; set only one")
+    if secret and not (_SECRET_NAME.match(secret) or _SECRET_ARN.match(secret)):
+        raise ConfigError(
+            f"API_KEYS_SECRET must be a Secrets Manager secret name or ARN, got {secret!r}"
+        )
+    keys = parse_api_keys(listed.split(","), "API_KEYS") if listed else ()
+    return keys, secret or None
 
 
 def _model_uri(environ: Mapping[str, str]) -> str:
