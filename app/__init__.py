@@ -12,6 +12,7 @@ from flask import Flask
 from app.api import api
 from app.api_keys import require_api_keys
 from app.config import Settings
+from app.cors import init_cors
 from app.errors import register_error_handlers
 from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
@@ -45,6 +46,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     register_error_handlers(app)
     init_request_log(app)
     require_api_keys(app, api_keys)
+    init_cors(app, settings.cors_allowed_origins)
     return app
 
 

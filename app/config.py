@@ -31,6 +31,9 @@ _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _SECRET_ARN = re.compile(
     r"^arn:[a-z-]+:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 )
+ANY_ORIGIN = "*"
+# An origin as a browser sends it: scheme, host and an optional port, nothing more.
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -51,6 +54,7 @@ class Settings:
     # Kept out of repr: a logged or printed Settings must not carry a key.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_keys_secret: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -68,6 +72,7 @@ class Settings:
             log_level=_log_level(environ, "LOG_LEVEL"),
             api_keys=api_keys,
             api_keys_secret=api_keys_secret,
+            cors_allowed_origins=_origins(environ, "CORS_ALLOWED_ORIGINS"),
         )
 
 
@@ -111,6 +116,26 @@ def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
         )
     keys = parse_api_keys(listed.split(","), "API_KEYS") if listed else ()
     return keys, secret or None
+
+
+def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    entries = [e.strip().lower() for e in environ.get(name, "").split(",") if e.strip()]
+    if ANY_ORIGIN in entries:
+        if len(set(entries)) > 1:
+            raise ConfigError(f"{name}: '*' allows every origin; list no others beside it")
+        return (ANY_ORIGIN,)
+    for entry in entries:
+        if entry.endswith("/") and _ORIGIN.match(entry.rstrip("/")):
+            raise ConfigError(
+                f"{name}: an origin has no path or trailing slash: write "
+                f"{entry.rstrip('/')!r}, not {entry!r}"
+            )
+        if not _ORIGIN.match(entry):
+            raise ConfigError(
+                f"{name} must list origins such as https://app.example.com or "
+                f"http://localhost:8080, or be '*'; got {entry!r}"
+            )
+    return tuple(dict.fromkeys(entries))
 
 
 def _model_uri(environ: Mapping[str, str]) -> str:
