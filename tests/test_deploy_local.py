@@ -67,6 +67,8 @@ def test_function_configuration(deployed: str) -> None:
         "LOG_LEVEL": "INFO",
         "MODEL_URI": "",
         "MODEL_SHA256": "",
+        "API_KEYS_SECRET": "",
+        "CORS_ALLOWED_ORIGINS": "",
         "OPENBLAS_NUM_THREADS": "1",
     }
 
