@@ -10,9 +10,12 @@ from collections.abc import Mapping
 from flask import Flask
 
 from app.api import api
+from app.api_keys import require_api_keys
 from app.config import Settings
+from app.cors import init_cors
 from app.emf import EmbeddedMetrics
 from app.errors import register_error_handlers
+from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
 from app.request_log import init_request_log
 
@@ -31,6 +34,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         settings = Settings.from_environ(config)
 
     _configure_logging(settings.log_level)
+    # Before the model: a service that cannot check keys must not start at all.
+    api_keys = load_api_keys(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["MAX_BATCH_ROWS"] = settings.max_batch_rows
@@ -41,6 +46,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(api)
     register_error_handlers(app)
     init_request_log(app, EmbeddedMetrics(settings.metrics_namespace, settings.service))
+    require_api_keys(app, api_keys)
+    init_cors(app, settings.cors_allowed_origins)
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.api_keys import api_keys_required
 from app.errors import ApiError
 from app.inputs import InputSchema, out_of_model_range, parse_predict_request, read_json
 from app.model_slot import ModelSlot
@@ -83,11 +84,15 @@ def openapi() -> Response:
     predictor = _slot().current()
     if predictor is not None:
         note_model(predictor.version)  # the document describes this model's inputs
-    document = _document(predictor, current_app.config["MAX_BATCH_ROWS"])
+    document = _document(
+        predictor, current_app.config["MAX_BATCH_ROWS"], api_keys_required(current_app)
+    )
     return jsonify({**document, "servers": [server]})
 
 
 @lru_cache(maxsize=8)
-def _document(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
+def _document(
+    predictor: Predictor | None, max_batch_rows: int, api_key_required: bool
+) -> dict[str, Any]:
     # Built once per model: a model that loads after a failed start gets its own.
-    return build_openapi(predictor, max_batch_rows)
+    return build_openapi(predictor, max_batch_rows, api_key_required)

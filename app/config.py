@@ -7,8 +7,8 @@ start-up with a message naming the variable, rather than failing a request later
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.artifact import S3_SCHEME, SHA256_HEX, split_s3_uri
@@ -26,6 +26,19 @@ DEFAULT_SERVICE = "model-prediction-api"
 _NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# API Gateway's own rule for its keys, so one value can serve at both layers.
+MIN_API_KEY_LENGTH = 20
+# Visible ASCII: a key travels in an HTTP header and is listed comma-separated.
+_API_KEY = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")
+# A Secrets Manager secret: its name, or its full ARN (which names its region).
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+_SECRET_ARN = re.compile(
+    r"^arn:[a-z-]+:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+)
+ANY_ORIGIN = "*"
+# An origin as a browser sends it: scheme, host and an optional port, nothing more.
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -45,10 +58,15 @@ class Settings:
     log_level: str = "INFO"
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     service: str = DEFAULT_SERVICE
+    # Kept out of repr: a logged or printed Settings must not carry a key.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_secret: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         cache_dir = environ.get("MODEL_CACHE_DIR", "").strip()
+        api_keys, api_keys_secret = _api_keys(environ)
         return cls(
             model_uri=_model_uri(environ),
             model_sha256=_sha256(environ, "MODEL_SHA256"),
@@ -62,7 +80,72 @@ class Settings:
             metrics_namespace=_namespace(environ, "METRICS_NAMESPACE"),
             # Set by Lambda: one value per function (and so per stage), never per request.
             service=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or DEFAULT_SERVICE,
+            api_keys=api_keys,
+            api_keys_secret=api_keys_secret,
+            cors_allowed_origins=_origins(environ, "CORS_ALLOWED_ORIGINS"),
         )
+
+
+def parse_api_keys(entries: Iterable[str], source: str) -> tuple[str, ...]:
+    """Keys as configured: blanks around and between entries dropped, duplicates once.
+
+    Errors name the source and the key's position, never the key itself.
+    """
+    keys: dict[str, None] = {}
+    for position, entry in enumerate((e.strip() for e in entries if e.strip()), start=1):
+        if not _API_KEY.match(entry):
+            raise ConfigError(
+                f"{source}: key {position} holds a character other than visible ASCII "
+                "(spaces and commas cannot be part of a key)"
+            )
+        if len(entry) < MIN_API_KEY_LENGTH:
+            raise ConfigError(
+                f"{source}: key {position} is shorter than {MIN_API_KEY_LENGTH} characters"
+            )
+        keys[entry] = None
+    if not keys:
+        raise ConfigError(f"{source} holds no key")
+    return tuple(keys)
+
+
+def secret_region(secret_id: str) -> str | None:
+    """The region an ARN names; None for a bare name (the caller's own region)."""
+    match = _SECRET_ARN.match(secret_id)
+    return match.group("region") if match else None
+
+
+def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
+    """API_KEYS parsed, or the name of the secret that holds them; at most one of the two."""
+    listed = environ.get("API_KEYS", "").strip()
+    secret = environ.get("API_KEYS_SECRET", "").strip()
+    if listed and secret:
+        raise ConfigError("API_KEYS and API_KEYS_SECRET are both set; set only one")
+    if secret and not (_SECRET_NAME.match(secret) or _SECRET_ARN.match(secret)):
+        raise ConfigError(
+            f"API_KEYS_SECRET must be a Secrets Manager secret name or ARN, got {secret!r}"
+        )
+    keys = parse_api_keys(listed.split(","), "API_KEYS") if listed else ()
+    return keys, secret or None
+
+
+def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    entries = [e.strip().lower() for e in environ.get(name, "").split(",") if e.strip()]
+    if ANY_ORIGIN in entries:
+        if len(set(entries)) > 1:
+            raise ConfigError(f"{name}: '*' allows every origin; list no others beside it")
+        return (ANY_ORIGIN,)
+    for entry in entries:
+        if entry.endswith("/") and _ORIGIN.match(entry.rstrip("/")):
+            raise ConfigError(
+                f"{name}: an origin has no path or trailing slash: write "
+                f"{entry.rstrip('/')!r}, not {entry!r}"
+            )
+        if not _ORIGIN.match(entry):
+            raise ConfigError(
+                f"{name} must list origins such as https://app.example.com or "
+                f"http://localhost:8080, or be '*'; got {entry!r}"
+            )
+    return tuple(dict.fromkeys(entries))
 
 
 def _model_uri(environ: Mapping[str, str]) -> str:

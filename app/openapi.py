@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api_keys import API_KEY_HEADER
 from app.artifact import METADATA_KEYS
 from app.predictor import Predictor
 
@@ -24,6 +25,7 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 _ERRORS = {
     "400": "The body is empty, not UTF-8, not valid JSON, or nests too deep (`invalid_json`).",
+    "401": "The x-api-key header is missing or holds no valid key (`unauthorized`).",
     "404": "No such endpoint (`not_found`).",
     "405": "Method not allowed on this endpoint (`method_not_allowed`).",
     "413": "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
@@ -38,7 +40,31 @@ def _errors(*statuses: str) -> dict[str, Any]:
     return {status: _json("Error", _ERRORS[status]) for status in statuses}
 
 
-def build_openapi(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
+# The operations that need a key when API keys are on; the others stay open.
+_KEYED_OPERATIONS = (("/predict", "post"), ("/model", "get"))
+_API_KEY_SCHEME = "ApiKey"
+
+
+def build_openapi(
+    predictor: Predictor | None, max_batch_rows: int, api_key_required: bool = False
+) -> dict[str, Any]:
+    document = _document(predictor, max_batch_rows)
+    if api_key_required:
+        _require_api_key(document)
+    return document
+
+
+def _require_api_key(document: dict[str, Any]) -> None:
+    document["components"]["securitySchemes"] = {
+        _API_KEY_SCHEME: {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+    }
+    for path, method in _KEYED_OPERATIONS:
+        operation = document["paths"][path][method]
+        operation["security"] = [{_API_KEY_SCHEME: []}]
+        operation["responses"].update(_errors("401"))
+
+
+def _document(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -47,6 +47,16 @@ def client(make_app: Callable[..., Flask]) -> FlaskClient:
 
 
 @pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, and no endpoint or profile of the developer's leaking in."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
 def model_copy(tmp_path: Path) -> Path:
     """A private copy of the bundled artifact and its metadata; returns the artifact."""
     artifact = tmp_path / "model.joblib"
@@ -94,19 +104,18 @@ class Package:
     def zip(self) -> Path:
         return self.folder / f"{SERVICE}.zip"
 
+    def template(self) -> dict:
+        return json.loads((self.folder / "cloudformation-template-update-stack.json").read_text())
+
     def function(self) -> dict:
-        template = json.loads(
-            (self.folder / "cloudformation-template-update-stack.json").read_text()
-        )
-        return template["Resources"]["ApiLambdaFunction"]["Properties"]
+        return self.template()["Resources"]["ApiLambdaFunction"]["Properties"]
 
 
-@pytest.fixture(scope="session")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The deployment package, built once per run by `make package`, offline."""
-    folder = tmp_path_factory.mktemp("package")
+def build_package(folder: Path, *params: str) -> Package:
+    """`make package` into `folder`, offline; `params` are deploy parameters, name=value."""
+    arguments = " ".join([f"--package {folder}", *(f"--param={p}" for p in params)])
     subprocess.run(
-        ["make", "--no-print-directory", "package", f"SLS_ARGS=--package {folder}"],
+        ["make", "--no-print-directory", "package", f"SLS_ARGS={arguments}"],
         cwd=ROOT,
         check=True,
         stdout=subprocess.PIPE,
@@ -116,3 +125,9 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     built = Package(folder)
     assert built.zip.is_file()
     return built
+
+
+@pytest.fixture(scope="session")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The deployment package with the default parameters, built once per run."""
+    return build_package(tmp_path_factory.mktemp("package"))

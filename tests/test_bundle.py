@@ -30,7 +30,7 @@ RUNNER = Path(__file__).resolve().parent / "bundle_runner.py"
 SETOSA = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 # The import names of requirements.txt's packages (and their compiled libraries).
 RUNTIME_TOP_LEVEL = {
-    "blinker", "click", "cloudpickle", "flask", "itsdangerous", "jinja2", "joblib",
+    "blinker", "click", "cloudpickle", "flask", "flask_cors", "itsdangerous", "jinja2", "joblib",
     "markupsafe", "narwhals", "numpy", "numpy.libs", "scipy", "scipy.libs", "sklearn",
     "scikit_learn.libs", "serverless_wsgi.py", "threadpoolctl.py", "werkzeug",
 }  # fmt: skip

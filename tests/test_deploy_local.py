@@ -68,6 +68,8 @@ def test_function_configuration(deployed: str) -> None:
         "METRICS_NAMESPACE": "ModelPredictionApi",
         "MODEL_URI": "",
         "MODEL_SHA256": "",
+        "API_KEYS_SECRET": "",
+        "CORS_ALLOWED_ORIGINS": "",
         "OPENBLAS_NUM_THREADS": "1",
     }
 

@@ -1,0 +1,75 @@
+'use strict';
+
+// Grants the function read access to exactly what it reads at cold start, and to
+// nothing else:
+// - s3:GetObject on its model when MODEL_URI is s3://bucket/key: the artifact and
+//   the metadata beside it (key with .json in place of its extension);
+// - secretsmanager:GetSecretValue on the API keys secret when API_KEYS_SECRET names one.
+// With the bundled model and no secret the role stays as it is: it may only write
+// its own logs.
+
+const S3_URI = /^s3:\/\/([^/]+)\/(.+[^/])$/;
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+
+function metadataKey(key) {
+  const slash = key.lastIndexOf('/');
+  const dot = key.lastIndexOf('.');
+  return (dot > slash ? key.slice(0, dot) : key) + '.json';
+}
+
+function modelStatement(uri, fail) {
+  if (!uri.startsWith('s3://')) return null;
+  const match = S3_URI.exec(uri);
+  if (!match) fail(`MODEL_URI must be s3://bucket/key, got ${uri}`);
+  const [, bucket, key] = match;
+  return {
+    Effect: 'Allow',
+    Action: ['s3:GetObject'],
+    Resource: [key, metadataKey(key)].map((object) => ({
+      'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucket}/${object}`,
+    })),
+  };
+}
+
+function secretStatement(secret, fail) {
+  if (!secret) return null;
+  let resource;
+  if (SECRET_ARN.test(secret)) {
+    resource = secret;
+  } else if (SECRET_NAME.test(secret) && !secret.startsWith('arn:')) {
+    // A secret's ARN is its name, a dash and six random characters.
+    resource = {
+      'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secret}-??????`,
+    };
+  } else {
+    fail(`API_KEYS_SECRET must be a Secrets Manager secret name or ARN, got ${secret}`);
+  }
+  return { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [resource] };
+}
+
+class ReadAccess {
+  constructor(serverless) {
+    this.serverless = serverless;
+    this.hooks = { 'before:package:setupProviderConfiguration': () => this.grant() };
+  }
+
+  grant() {
+    const { provider } = this.serverless.service;
+    const environment = provider.environment || {};
+    const fail = (message) => {
+      throw new this.serverless.classes.Error(message);
+    };
+    const statements = [
+      modelStatement(environment.MODEL_URI || '', fail),
+      secretStatement(environment.API_KEYS_SECRET || '', fail),
+    ].filter(Boolean);
+    if (!statements.length) return;
+    provider.iam = provider.iam || {};
+    provider.iam.role = provider.iam.role || {};
+    provider.iam.role.statements = provider.iam.role.statements || [];
+    provider.iam.role.statements.push(...statements);
+  }
+}
+
+module.exports = ReadAccess;

@@ -1,0 +1,113 @@
+"""The deploy grants read access to exactly what the function reads at cold start.
+
+s3:GetObject on the model's two objects, only with an S3 model; and
+secretsmanager:GetSecretValue on the API keys secret, only when one is named.
+"""
+
+from __future__ import annotations
+
+import pytest
+from plugin_harness import run_hook
+
+from app.artifact import metadata_key_for
+from app.config import ConfigError, Settings
+
+
+def statements(environment: dict[str, str]) -> object:
+    service = {"provider": {"environment": environment, "iam": {"role": {"statements": []}}}}
+    result = run_hook("read-access", "before:package:setupProviderConfiguration", service)
+    if "error" in result:
+        return result
+    return result["service"]["provider"]["iam"]["role"]["statements"]
+
+
+@pytest.mark.parametrize("uri", ["", "/var/task/model/model.joblib"])
+def test_no_grant_without_an_s3_model(uri: str) -> None:
+    assert statements({"MODEL_URI": uri}) == []
+
+
+def test_grant_covers_the_artifact_and_its_metadata_only() -> None:
+    assert statements({"MODEL_URI": "s3://my-models/iris/v2.joblib"}) == [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [
+                {"Fn::Sub": "arn:${AWS::Partition}:s3:::my-models/iris/v2.joblib"},
+                {"Fn::Sub": "arn:${AWS::Partition}:s3:::my-models/iris/v2.json"},
+            ],
+        }
+    ]
+
+
+def test_metadata_key_follows_the_server_rule() -> None:
+    for key in ["a/b/model.joblib", "model", "a.b/model", "v1.2/model.pkl"]:
+        (grant,) = statements({"MODEL_URI": f"s3://bucket/{key}"})
+        metadata_arn = grant["Resource"][1]["Fn::Sub"]
+        assert metadata_arn.endswith(f":s3:::bucket/{metadata_key_for(key)}")
+
+
+def test_malformed_s3_uri_stops_the_deploy() -> None:
+    assert "error" in statements({"MODEL_URI": "s3://bucket-only"})
+
+
+def test_no_grant_without_a_secret() -> None:
+    assert statements({"MODEL_URI": "", "API_KEYS_SECRET": ""}) == []
+
+
+def test_secret_by_name_is_granted_with_its_random_suffix_only() -> None:
+    assert statements({"API_KEYS_SECRET": "prod/model-api/keys"}) == [
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                    "${AWS::AccountId}:secret:prod/model-api/keys-??????"
+                }
+            ],
+        }
+    ]
+
+
+def test_secret_by_arn_is_granted_as_given() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/keys-AbC123"
+    (grant,) = statements({"API_KEYS_SECRET": arn})
+    assert grant["Action"] == ["secretsmanager:GetSecretValue"]
+    assert grant["Resource"] == [arn]
+
+
+def test_model_and_secret_together() -> None:
+    granted = statements({"MODEL_URI": "s3://models/m.joblib", "API_KEYS_SECRET": "keys"})
+    assert [g["Action"] for g in granted] == [["s3:GetObject"], ["secretsmanager:GetSecretValue"]]
+
+
+@pytest.mark.parametrize(
+    "secret", ["name with spaces", "arn:aws:s3:::bucket/key", "arn:aws:secretsmanager:x", "a${b}"]
+)
+def test_malformed_secret_stops_the_deploy(secret: str) -> None:
+    result = statements({"API_KEYS_SECRET": secret})
+    assert "API_KEYS_SECRET must be a Secrets Manager secret name or ARN" in result["error"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "keys",
+        "prod/model-api/keys",
+        "a_b+c=d.e@f-g",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-AbC123",
+        "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:a/b-AbC123",
+        "name with spaces",
+        "arn:aws:secretsmanager:us-east-1:12345:secret:keys",
+        "arn:aws:s3:::bucket/key",
+        "keys#1",
+    ],
+)
+def test_the_deploy_and_the_server_accept_the_same_secrets(secret: str) -> None:
+    try:
+        Settings.from_environ({"API_KEYS_SECRET": secret})
+        server_accepts = True
+    except ConfigError:
+        server_accepts = False
+    deploy_accepts = "error" not in statements({"API_KEYS_SECRET": secret})
+    assert deploy_accepts == server_accepts
