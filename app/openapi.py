@@ -138,11 +138,18 @@ def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]
             "required": labels,
             "additionalProperties": False,
         }
-    return_probabilities = {
+    return_probabilities: dict[str, Any] = {
         "type": "boolean",
         "default": False,
         "description": "Add class probabilities (classifiers only; a regressor answers 422).",
     }
+    if predictor is not None and not predictor.supports_probabilities:
+        # Only false is accepted from a model without predict_proba: say so, not just in prose.
+        return_probabilities = {
+            "const": False,
+            "default": False,
+            "description": "This model gives no probabilities; true answers 422.",
+        }
     model_version = {"type": "string"}
     versions = {"type": "object", "additionalProperties": {"type": "string"}}
     return {
