@@ -28,7 +28,10 @@ _ERRORS = {
     "405": "Method not allowed on this endpoint (`method_not_allowed`).",
     "413": "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
     "415": "The Content-Type is not application/json (`unsupported_media_type`).",
-    "422": "Valid JSON that does not fit the model (`invalid_input`), each problem in `details`.",
+    "422": (
+        "Valid JSON that does not fit the model (`invalid_input`), each problem in `details`; "
+        "also schema-valid numbers the model itself overflows on, named by row."
+    ),
     "500": "Unexpected server error (`internal_error`); details are only in the log.",
     "503": "The model could not be loaded (`model_unavailable`).",
 }
@@ -105,7 +108,13 @@ def build_openapi(predictor: Predictor | None, max_batch_rows: int) -> dict[str,
 
 
 def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
-    number = {"type": "number", "description": "A finite float64 value."}
+    number = {
+        "type": "number",
+        "description": (
+            "A finite float64 value. Values so large that the model overflows on them "
+            "are answered 422."
+        ),
+    }
     probability = {"type": "number", "minimum": 0, "maximum": 1}
     if predictor is None:
         row_array: dict[str, Any] = {"type": "array", "items": number, "minItems": 1}
