@@ -20,6 +20,7 @@ from app.errors import ApiError, Detail
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
 MAX_DETAILS = 100
+MODEL_OVERFLOW = "the model cannot compute a finite result for these values (numeric overflow)"
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,8 @@ def _kind(value: Any) -> str:
 
 def out_of_model_range(row_indexes: Sequence[int], batch: bool) -> ApiError:
     """422 for rows that are valid numbers but overflow inside the model."""
-    why = "the model cannot compute a finite result for these values (numeric overflow)"
     locs = [f"instances[{index}]" for index in row_indexes] if batch else ["features"]
-    return _invalid([Detail(loc, why) for loc in locs])
+    return _invalid([Detail(loc, MODEL_OVERFLOW) for loc in locs])
 
 
 def _invalid(problems: list[Detail]) -> ApiError:
