@@ -18,6 +18,11 @@ DEFAULT_MODEL_CACHE_DIR = Path("/tmp/model-cache")
 
 DEFAULT_MAX_BATCH_ROWS = 1000
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
+# Levels of arrays and objects in a body. A valid request has at most 3 (a batch:
+# object, array of rows, row), so 3 is the least that serves; the most keeps the
+# JSON parser, which recurses per level, far from Python's recursion limit.
+DEFAULT_MAX_JSON_DEPTH = 32
+MAX_JSON_DEPTH_RANGE = (3, 512)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = {"1", "true", "yes", "on"}
@@ -35,6 +40,7 @@ class Settings:
     model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     allow_version_mismatch: bool = False
     log_level: str = "INFO"
 
@@ -48,6 +54,9 @@ class Settings:
             max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
             max_content_length=_positive_int(
                 environ, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH
+            ),
+            max_json_depth=_int_in_range(
+                environ, "MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_RANGE
             ),
             allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
             log_level=_log_level(environ, "LOG_LEVEL"),
@@ -88,6 +97,22 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _int_in_range(
+    environ: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]
+) -> int:
+    low, high = bounds
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
     return value
 
 

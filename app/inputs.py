@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 from flask import Request
 
+from app.config import DEFAULT_MAX_JSON_DEPTH
 from app.errors import ApiError, Detail
+from app.json_depth import nesting_depth
 
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
@@ -56,7 +58,7 @@ class NonFiniteNumber:
         return f"{shown} is beyond the float64 range"
 
 
-def read_json(request: Request) -> Any:
+def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
     if request.mimetype != "application/json":
         received = request.mimetype or "no Content-Type"
@@ -70,10 +72,16 @@ def read_json(request: Request) -> Any:
         raise ApiError(
             415, "unsupported_media_type", f"Expected a UTF-8 body, got charset {charset}."
         )
-    return parse_json(request.get_data(cache=False))
+    return parse_json(request.get_data(cache=False), max_depth)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The decoded body, or a 400 saying why there is none.
+
+    Numbers keep to float64: literals beyond it, of any length, become NonFiniteNumber
+    markers in time linear in their length. Nesting is bounded before parsing, since
+    the parser recurses once per level.
+    """
     if not body.strip():
         raise ApiError(400, "invalid_json", "The request body is empty; expected a JSON object.")
     try:
@@ -82,6 +90,13 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(
             400, "invalid_json", f"The request body is not valid UTF-8 (byte {error.start})."
         ) from None
+    if nesting_depth(body) > max_depth:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"The request body nests too deep to parse: more than {max_depth} levels "
+            "of arrays and objects.",
+        )
     try:
         return json.loads(
             text,
@@ -96,8 +111,6 @@ def parse_json(body: bytes) -> Any:
             f"The request body is not valid JSON: {error.msg} "
             f"at line {error.lineno}, column {error.colno}.",
         ) from None
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "The request body nests too deep to parse.") from None
 
 
 def _parse_float(literal: str) -> float | NonFiniteNumber:
@@ -106,7 +119,9 @@ def _parse_float(literal: str) -> float | NonFiniteNumber:
 
 
 def _parse_int(literal: str) -> int | NonFiniteNumber:
-    # float() first: int() refuses literals over 4300 digits with a ValueError.
+    # float() first: it reads a literal of any length in linear time, while int()
+    # refuses literals over 4300 digits. Only literals of at most 309 digits are
+    # finite (JSON allows no leading zeros), so int() only ever sees those.
     if math.isfinite(float(literal)):
         return int(literal)
     return NonFiniteNumber(literal)

@@ -23,7 +23,10 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 _ERRORS = {
-    "400": "The body is empty, not UTF-8, not valid JSON, or nests too deep (`invalid_json`).",
+    "400": (
+        "The body is empty, not UTF-8, not valid JSON, or nests arrays and objects deeper "
+        "than MAX_JSON_DEPTH (`invalid_json`)."
+    ),
     "404": "No such endpoint (`not_found`).",
     "405": "Method not allowed on this endpoint (`method_not_allowed`).",
     "413": "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
