@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from app.json_depth import nesting_depth
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
 MAX_DETAILS = 100
+# Member names shown as they are in a detail's loc; any other name is quoted.
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MODEL_OVERFLOW = "the model cannot compute a finite result for these values (numeric overflow)"
 
 
@@ -135,7 +138,9 @@ def parse_predict_request(payload: Any, schema: InputSchema) -> PredictRequest:
 
     for key in payload:
         if key not in ALLOWED_FIELDS:
-            problems.append(Detail(key, f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}"))
+            problems.append(
+                Detail(_member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
+            )
 
     return_probabilities = payload.get("return_probabilities", False)
     if not isinstance(return_probabilities, bool):
@@ -211,14 +216,14 @@ def _collect_row(
         for name in row:
             if name not in features:
                 problems.append(
-                    Detail(f"{loc}.{name}", f"unknown feature; expected {', '.join(features)}")
+                    Detail(_member(loc, name), f"unknown feature; expected {', '.join(features)}")
                 )
         values = []
         for name in features:
             if name in row:
-                values.append(_number(row[name], f"{loc}.{name}", problems))
+                values.append(_number(row[name], _member(loc, name), problems))
             else:
-                problems.append(Detail(f"{loc}.{name}", "missing feature"))
+                problems.append(Detail(_member(loc, name), "missing feature"))
     else:
         problems.append(
             Detail(
@@ -241,6 +246,16 @@ def _number(value: Any, loc: str, problems: list[Detail]) -> float:
     else:
         problems.append(Detail(loc, f"expected a number, got {_kind(value)}"))
     return 0.0
+
+
+def _member(parent: str | None, name: str) -> str:
+    """Where an object member is: `features.petal_width`, or quoted when the name is not
+    a plain identifier, so that an empty or dotted name is still one clear place:
+    `features["petal width (cm)"]`, `""` for an empty top-level field."""
+    if _PLAIN_NAME.fullmatch(name):
+        return f"{parent}.{name}" if parent else name
+    quoted = json.dumps(name, ensure_ascii=False)
+    return f"{parent}[{quoted}]" if parent else quoted
 
 
 def _kind(value: Any) -> str:
