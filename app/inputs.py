@@ -238,10 +238,22 @@ def _collect_row(
 
 def _number(value: Any, loc: str, problems: list[Detail]) -> float:
     # Exact type checks: bool is a subclass of int, and must not pass as 0 or 1.
+    # parse_json has already turned what float64 cannot hold into NonFiniteNumber; the
+    # float and int checks keep that promise for values decoded any other way.
     kind = type(value)
-    if kind is float or kind is int:
-        return value
-    if kind is NonFiniteNumber:
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        literal = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        problems.append(Detail(loc, NonFiniteNumber(literal).describe()))
+    elif kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            problems.append(
+                Detail(loc, f"an integer of {value.bit_length()} bits is beyond the float64 range")
+            )
+    elif kind is NonFiniteNumber:
         problems.append(Detail(loc, value.describe()))
     else:
         problems.append(Detail(loc, f"expected a number, got {_kind(value)}"))
