@@ -18,7 +18,7 @@ from flask import Request
 
 from app.config import DEFAULT_MAX_JSON_DEPTH
 from app.errors import ApiError, Detail
-from app.json_depth import nesting_depth
+from app.json_depth import nests_deeper_than
 
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
@@ -93,7 +93,7 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
         raise ApiError(
             400, "invalid_json", f"The request body is not valid UTF-8 (byte {error.start})."
         ) from None
-    if nesting_depth(body) > max_depth:
+    if nests_deeper_than(body, max_depth):
         raise ApiError(
             400,
             "invalid_json",

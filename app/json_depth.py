@@ -39,3 +39,11 @@ def nesting_depth(text: bytes) -> int:
         # After an odd number of quotes is inside a string.
         steps[np.cumsum(quotes, dtype=np.int64) % 2 == 1] = 0
     return max(int(np.cumsum(steps, dtype=np.int64).max()), 0)
+
+
+def nests_deeper_than(text: bytes, limit: int) -> bool:
+    """Whether the text nests arrays and objects more than `limit` levels deep."""
+    # Never deeper than its count of opening brackets: a small body needs no scan.
+    if text.count(b"[") + text.count(b"{") <= limit:
+        return False
+    return nesting_depth(text) > limit
