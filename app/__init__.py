@@ -39,6 +39,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["MAX_BATCH_ROWS"] = settings.max_batch_rows
+    app.config["MAX_JSON_DEPTH"] = settings.max_json_depth
     app.json.sort_keys = False  # keep the documented field order in responses
 
     app.extensions["model_slot"] = ModelSlot(settings)

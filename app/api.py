@@ -33,7 +33,7 @@ def _predictor() -> Predictor:
 
 @api.post("/predict")
 def predict() -> Response:
-    payload = read_json(request)
+    payload = read_json(request, current_app.config["MAX_JSON_DEPTH"])
     predictor = _predictor()
     schema = InputSchema(
         features=predictor.features,

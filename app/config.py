@@ -24,6 +24,11 @@ DEFAULT_METRICS_NAMESPACE = "ModelPredictionApi"
 DEFAULT_SERVICE = "model-prediction-api"
 # CloudWatch's namespace alphabet; "AWS/" is reserved for AWS's own metrics.
 _NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
+# Levels of arrays and objects in a body. A valid request has at most 3 (a batch:
+# object, array of rows, row), so 3 is the least that serves; the most keeps the
+# JSON parser, which recurses per level, far from Python's recursion limit.
+DEFAULT_MAX_JSON_DEPTH = 32
+MAX_JSON_DEPTH_RANGE = (3, 512)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -54,6 +59,7 @@ class Settings:
     model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     allow_version_mismatch: bool = False
     log_level: str = "INFO"
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
@@ -74,6 +80,9 @@ class Settings:
             max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
             max_content_length=_positive_int(
                 environ, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH
+            ),
+            max_json_depth=_int_in_range(
+                environ, "MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_RANGE
             ),
             allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
             log_level=_log_level(environ, "LOG_LEVEL"),
@@ -182,6 +191,22 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _int_in_range(
+    environ: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]
+) -> int:
+    low, high = bounds
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
     return value
 
 

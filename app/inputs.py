@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,16 @@ from typing import Any
 import numpy as np
 from flask import Request
 
+from app.config import DEFAULT_MAX_JSON_DEPTH
 from app.errors import ApiError, Detail
+from app.json_depth import nests_deeper_than
 
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
 MAX_DETAILS = 100
+# Member names shown as they are in a detail's loc; any other name is quoted.
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MODEL_OVERFLOW = "the model cannot compute a finite result for these values (numeric overflow)"
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class NonFiniteNumber:
         return f"{shown} is beyond the float64 range"
 
 
-def read_json(request: Request) -> Any:
+def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
     if request.mimetype != "application/json":
         received = request.mimetype or "no Content-Type"
@@ -69,10 +75,16 @@ def read_json(request: Request) -> Any:
         raise ApiError(
             415, "unsupported_media_type", f"Expected a UTF-8 body, got charset {charset}."
         )
-    return parse_json(request.get_data(cache=False))
+    return parse_json(request.get_data(cache=False), max_depth)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The decoded body, or a 400 saying why there is none.
+
+    Numbers keep to float64: literals beyond it, of any length, become NonFiniteNumber
+    markers in time linear in their length. Nesting is bounded before parsing, since
+    the parser recurses once per level.
+    """
     if not body.strip():
         raise ApiError(400, "invalid_json", "The request body is empty; expected a JSON object.")
     try:
@@ -81,6 +93,13 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(
             400, "invalid_json", f"The request body is not valid UTF-8 (byte {error.start})."
         ) from None
+    if nests_deeper_than(body, max_depth):
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"The request body nests too deep to parse: more than {max_depth} levels "
+            "of arrays and objects.",
+        )
     try:
         return json.loads(
             text,
@@ -95,8 +114,6 @@ def parse_json(body: bytes) -> Any:
             f"The request body is not valid JSON: {error.msg} "
             f"at line {error.lineno}, column {error.colno}.",
         ) from None
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "The request body nests too deep to parse.") from None
 
 
 def _parse_float(literal: str) -> float | NonFiniteNumber:
@@ -105,7 +122,9 @@ def _parse_float(literal: str) -> float | NonFiniteNumber:
 
 
 def _parse_int(literal: str) -> int | NonFiniteNumber:
-    # float() first: int() refuses literals over 4300 digits with a ValueError.
+    # float() first: it reads a literal of any length in linear time, while int()
+    # refuses literals over 4300 digits. Only literals of at most 309 digits are
+    # finite (JSON allows no leading zeros), so int() only ever sees those.
     if math.isfinite(float(literal)):
         return int(literal)
     return NonFiniteNumber(literal)
@@ -119,7 +138,9 @@ def parse_predict_request(payload: Any, schema: InputSchema) -> PredictRequest:
 
     for key in payload:
         if key not in ALLOWED_FIELDS:
-            problems.append(Detail(key, f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}"))
+            problems.append(
+                Detail(_member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
+            )
 
     return_probabilities = payload.get("return_probabilities", False)
     if not isinstance(return_probabilities, bool):
@@ -195,14 +216,14 @@ def _collect_row(
         for name in row:
             if name not in features:
                 problems.append(
-                    Detail(f"{loc}.{name}", f"unknown feature; expected {', '.join(features)}")
+                    Detail(_member(loc, name), f"unknown feature; expected {', '.join(features)}")
                 )
         values = []
         for name in features:
             if name in row:
-                values.append(_number(row[name], f"{loc}.{name}", problems))
+                values.append(_number(row[name], _member(loc, name), problems))
             else:
-                problems.append(Detail(f"{loc}.{name}", "missing feature"))
+                problems.append(Detail(_member(loc, name), "missing feature"))
     else:
         problems.append(
             Detail(
@@ -217,14 +238,36 @@ def _collect_row(
 
 def _number(value: Any, loc: str, problems: list[Detail]) -> float:
     # Exact type checks: bool is a subclass of int, and must not pass as 0 or 1.
+    # parse_json has already turned what float64 cannot hold into NonFiniteNumber; the
+    # float and int checks keep that promise for values decoded any other way.
     kind = type(value)
-    if kind is float or kind is int:
-        return value
-    if kind is NonFiniteNumber:
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        literal = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        problems.append(Detail(loc, NonFiniteNumber(literal).describe()))
+    elif kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            problems.append(
+                Detail(loc, f"an integer of {value.bit_length()} bits is beyond the float64 range")
+            )
+    elif kind is NonFiniteNumber:
         problems.append(Detail(loc, value.describe()))
     else:
         problems.append(Detail(loc, f"expected a number, got {_kind(value)}"))
     return 0.0
+
+
+def _member(parent: str | None, name: str) -> str:
+    """Where an object member is: `features.petal_width`, or quoted when the name is not
+    a plain identifier, so that an empty or dotted name is still one clear place:
+    `features["petal width (cm)"]`, `""` for an empty top-level field."""
+    if _PLAIN_NAME.fullmatch(name):
+        return f"{parent}.{name}" if parent else name
+    quoted = json.dumps(name, ensure_ascii=False)
+    return f"{parent}[{quoted}]" if parent else quoted
 
 
 def _kind(value: Any) -> str:
@@ -245,9 +288,8 @@ def _kind(value: Any) -> str:
 
 def out_of_model_range(row_indexes: Sequence[int], batch: bool) -> ApiError:
     """422 for rows that are valid numbers but overflow inside the model."""
-    why = "the model cannot compute a finite result for these values (numeric overflow)"
     locs = [f"instances[{index}]" for index in row_indexes] if batch else ["features"]
-    return _invalid([Detail(loc, why) for loc in locs])
+    return _invalid([Detail(loc, MODEL_OVERFLOW) for loc in locs])
 
 
 def _invalid(problems: list[Detail]) -> ApiError:

@@ -24,13 +24,19 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 _ERRORS = {
-    "400": "The body is empty, not UTF-8, not valid JSON, or nests too deep (`invalid_json`).",
+    "400": (
+        "The body is empty, not UTF-8, not valid JSON, or nests arrays and objects deeper "
+        "than MAX_JSON_DEPTH (`invalid_json`)."
+    ),
     "401": "The x-api-key header is missing or holds no valid key (`unauthorized`).",
     "404": "No such endpoint (`not_found`).",
     "405": "Method not allowed on this endpoint (`method_not_allowed`).",
     "413": "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
     "415": "The Content-Type is not application/json (`unsupported_media_type`).",
-    "422": "Valid JSON that does not fit the model (`invalid_input`), each problem in `details`.",
+    "422": (
+        "Valid JSON that does not fit the model (`invalid_input`), each problem in `details`; "
+        "also schema-valid numbers the model itself overflows on, named by row."
+    ),
     "500": "Unexpected server error (`internal_error`); details are only in the log.",
     "503": "The model could not be loaded (`model_unavailable`).",
 }
@@ -131,7 +137,13 @@ def _document(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any
 
 
 def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
-    number = {"type": "number", "description": "A finite float64 value."}
+    number = {
+        "type": "number",
+        "description": (
+            "A finite float64 value. Values so large that the model overflows on them "
+            "are answered 422."
+        ),
+    }
     probability = {"type": "number", "minimum": 0, "maximum": 1}
     if predictor is None:
         row_array: dict[str, Any] = {"type": "array", "items": number, "minItems": 1}
@@ -164,11 +176,18 @@ def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]
             "required": labels,
             "additionalProperties": False,
         }
-    return_probabilities = {
+    return_probabilities: dict[str, Any] = {
         "type": "boolean",
         "default": False,
         "description": "Add class probabilities (classifiers only; a regressor answers 422).",
     }
+    if predictor is not None and not predictor.supports_probabilities:
+        # Only false is accepted from a model without predict_proba: say so, not just in prose.
+        return_probabilities = {
+            "const": False,
+            "default": False,
+            "description": "This model gives no probabilities; true answers 422.",
+        }
     model_version = {"type": "string"}
     versions = {"type": "object", "additionalProperties": {"type": "string"}}
     return {

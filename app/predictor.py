@@ -183,7 +183,7 @@ def _compute(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np
         try:
             output = np.asarray(method(rows))
         except FloatingPointError:
-            raise NonFiniteResult(_rows_that_fail(method, rows)) from None
+            output = _row_by_row(method, rows)
     if output.dtype.kind in "fc":
         finite = np.isfinite(output.reshape(len(rows), -1)).all(axis=1)
         if not finite.all():
@@ -191,17 +191,22 @@ def _compute(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np
     return output
 
 
-def _rows_that_fail(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> list[int]:
-    # The slow path, taken only after a batch failed: find the rows to blame.
-    failing = []
+def _row_by_row(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The slow path, taken only after a batch failed: blame rows, or answer without the batch.
+
+    Near the float64 limit a batch can overflow where each of its rows alone does not (BLAS
+    sums a matrix product in another order than a vector product): then each row's own
+    answer is the batch's answer, as it would have been had the rows come one at a time.
+    """
+    outputs, failing = [], []
     for index in range(len(rows)):
         try:
-            method(rows[index : index + 1])
+            outputs.append(np.asarray(method(rows[index : index + 1])))
         except FloatingPointError:
             failing.append(index)
-    if not failing:
-        raise RuntimeError("the model failed on a batch but on none of its rows alone")
-    return failing
+    if failing:
+        raise NonFiniteResult(failing)
+    return np.concatenate(outputs)
 
 
 def expected_sha256(metadata: ModelMetadata, pinned: str | None) -> str:

@@ -79,3 +79,15 @@ def test_model_path_is_an_alias_of_model_uri() -> None:
     assert both.model_uri == "/m.joblib"
     with pytest.raises(ConfigError, match=r"MODEL_URI .* and MODEL_PATH .* differ"):
         Settings.from_environ({"MODEL_PATH": "/a.joblib", "MODEL_URI": "s3://b/a.joblib"})
+
+
+def test_json_depth_limit_is_read_within_its_range() -> None:
+    assert Settings.from_environ({}).max_json_depth == 32
+    assert Settings.from_environ({"MAX_JSON_DEPTH": "3"}).max_json_depth == 3
+    assert Settings.from_environ({"MAX_JSON_DEPTH": " 512 "}).max_json_depth == 512
+
+
+@pytest.mark.parametrize("value", ["deep", "2", "0", "-1", "513", "1e3"])
+def test_json_depth_limit_out_of_range_fails_start_up(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"MAX_JSON_DEPTH must be an integer from 3 to 512"):
+        create_app({"MAX_JSON_DEPTH": value})

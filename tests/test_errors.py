@@ -268,3 +268,15 @@ def test_unexpected_error_reveals_nothing(
     assert set(error) == {"code", "message"}
     # ...while the log has the whole story.
     assert "hunter2" in caplog.text and "Traceback" in caplog.text
+
+
+def test_odd_member_names_are_quoted_in_their_place(client: FlaskClient) -> None:
+    body = {"features": {**dict.fromkeys(["sepal_length", "sepal_width", "petal_length"], 1.0)}}
+    body["features"]["petal width (cm)"] = 0.2
+    body[""] = 1
+    body["features.petal_width"] = 2
+    details = details_of(post_raw(client, json.dumps(body)))
+    assert details['features["petal width (cm)"]'].startswith("unknown feature")
+    assert details["features.petal_width"] == "missing feature"
+    assert details['""'].startswith("unknown field")
+    assert details['"features.petal_width"'].startswith("unknown field")

@@ -189,3 +189,21 @@ def test_regressor_document_and_answers(regressor_client: FlaskClient) -> None:
         exchange = call(regressor_client, "POST", "/predict", json=payload)
         assert exchange.response.status_code == status
         check_response(spec, exchange)
+
+
+def test_regressor_document_accepts_no_request_for_probabilities(
+    regressor_client: FlaskClient,
+) -> None:
+    doc = document(regressor_client)
+    spec = OpenAPI.from_dict(doc)
+    row = [0.01] * 10
+    asked = call(
+        regressor_client, "POST", "/predict", json={"features": row, "return_probabilities": True}
+    )
+    assert asked.response.status_code == 422
+    assert not request_is_valid(spec, asked)
+    declined = call(
+        regressor_client, "POST", "/predict", json={"features": row, "return_probabilities": False}
+    )
+    assert declined.response.status_code == 200
+    assert request_is_valid(spec, declined)

@@ -71,3 +71,35 @@ def test_integer_labels_through_the_app(tmp_path: Path, make_app) -> None:
     assert body["prediction"] == 0 and type(body["prediction"]) is int
     assert list(body["probabilities"]) == ["0", "1", "2"]
     assert client.get("/model").get_json()["classes"] == [0, 1, 2]
+
+
+class BatchOnlyOverflow:
+    """Overflows on any batch of two or more rows, never on one row alone.
+
+    A stand-in for a matrix product that BLAS sums in another order for a batch than for
+    a single row, which near the float64 limit decides whether an overflow happens.
+    """
+
+    classes_ = np.asarray(["small", "large"])
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) > 1:
+            np.float64(1e308) * 10  # raises under the predictor's strict float rules
+        return np.where(rows[:, 0] > 1, "large", "small")
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) > 1:
+            np.float64(1e308) * 10
+        large = (rows[:, :1] > 1).astype(float)
+        return np.hstack([1 - large, large])
+
+
+def test_a_batch_that_overflows_only_as_a_batch_is_answered_row_by_row() -> None:
+    predictor = Predictor(BatchOnlyOverflow(), metadata("classification", ["small", "large"]))
+    rows = np.asarray([[0.5, 0.0], [2.0, 0.0], [0.1, 0.0]])
+    assert predictor.predict(rows) == ["small", "large", "small"]
+    assert predictor.predict_probabilities(rows) == [
+        {"small": 1.0, "large": 0.0},
+        {"small": 0.0, "large": 1.0},
+        {"small": 1.0, "large": 0.0},
+    ]
