@@ -14,6 +14,7 @@ work with pytest 9).
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from flask import Flask
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
+from werkzeug.serving import make_server
 
 from app.inputs import MODEL_OVERFLOW
 
@@ -63,10 +65,14 @@ class Run:
     stop_reason: StopReason | None = None
 
 
-def run_schemathesis(app: Flask) -> Run:
+def run_schemathesis(
+    app: Flask, headers: dict[str, str] | None = None, base_url: str | None = None
+) -> Run:
     config = SchemathesisConfig.from_dict(
         {
             "seed": SEED,
+            # Sent with every request; ignored_auth then also tries without them.
+            "headers": headers or {},
             "continue-on-failure": True,
             # Nothing is read from or written to disk: every run is the same run.
             "cache": {"enabled": False},
@@ -74,7 +80,10 @@ def run_schemathesis(app: Flask) -> Run:
             "checks": {"enabled": True},
         }
     )
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
+    if base_url is None:
+        schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
+    else:
+        schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
     # The document's own endpoint is left out unless asked for by name.
     schema = schema.include(operation_id=["predict", "health", "model", "openapi"])
     schema.hook("filter_failure")(_keep_unless_model_overflow)
@@ -142,3 +151,23 @@ def test_classifier_keeps_to_its_document(make_app) -> None:
 
 def test_regressor_keeps_to_its_document(make_app, regressor_artifact: Path) -> None:
     check_run(run_schemathesis(make_app(MODEL_PATH=str(regressor_artifact))))
+
+
+def test_keys_on_keep_to_the_document(make_app) -> None:
+    # The document then declares the x-api-key scheme: requests carry a valid key, and
+    # ignored_auth checks that /predict and /model refuse requests without one. Over
+    # HTTP on the loopback: schemathesis 4.32.5's ignored_auth cannot call a WSGI app
+    # (it passes requests' max_redirects to Werkzeug's test client).
+    key = "schemathesis-" + "k" * 20
+    app = make_app(API_KEYS=key)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        run = run_schemathesis(
+            app, headers={"x-api-key": key}, base_url=f"http://127.0.0.1:{server.server_port}"
+        )
+    finally:
+        server.shutdown()
+        thread.join()
+    check_run(run)
