@@ -118,7 +118,10 @@ def main() -> None:
             for name, (folder, script) in variants.items():
                 seconds, output = one_run(folder, script)
                 if name != "floor":
-                    assert json.loads(output)["prediction"] == "setosa", output
+                    # The request's log line (with its metrics), then the answer's body.
+                    log_line, body = output.splitlines()
+                    assert json.loads(log_line)["cold_start"] is True, output
+                    assert json.loads(body)["prediction"] == "setosa", output
                 times[name].append(seconds)
     finally:
         for path in [scratch, *scratch.rglob("*")]:
