@@ -64,6 +64,7 @@ def test_function_configuration(deployed: str) -> None:
     assert config["Environment"]["Variables"] == {
         "MAX_BATCH_ROWS": "1000",
         "MAX_CONTENT_LENGTH": "1048576",
+        "MAX_JSON_DEPTH": "32",
         "LOG_LEVEL": "INFO",
         "METRICS_NAMESPACE": "ModelPredictionApi",
         "MODEL_URI": "",
