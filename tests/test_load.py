@@ -120,7 +120,10 @@ def test_sustained_concurrent_load(tmp_path: Path) -> None:
 
     assert len(outcomes) == REQUESTS
     assert [outcome for outcome in outcomes if not outcome.ok] == []
-    print(f"worker RSS: {rss_at_baseline} KiB after {BASELINE_AFTER}, {rss_after_run} KiB after")
+    print(
+        f"worker RSS: {rss_at_baseline} KiB after {BASELINE_AFTER} requests, "
+        f"{rss_after_run} KiB after {REQUESTS}"
+    )
     assert rss_after_run <= rss_at_baseline * MAX_RSS_GROWTH, (rss_at_baseline, rss_after_run)
 
     # Concurrent threads, one process: still one whole, valid line per request.
