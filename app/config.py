@@ -182,22 +182,19 @@ def _sha256(environ: Mapping[str, str], name: str) -> str | None:
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
-    return value
+    return _int_setting(environ, name, default, 1, None)
 
 
 def _int_in_range(
     environ: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]
 ) -> int:
-    low, high = bounds
+    return _int_setting(environ, name, default, *bounds)
+
+
+def _int_setting(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int | None
+) -> int:
+    """An integer setting from `low` up to `high` (None: no upper bound)."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -205,8 +202,9 @@ def _int_in_range(
         value = int(raw)
     except ValueError:
         value = None
-    if value is None or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    if value is None or value < low or (high is not None and value > high):
+        expected = "a positive integer" if high is None else f"an integer from {low} to {high}"
+        raise ConfigError(f"{name} must be {expected}, got {raw!r}")
     return value
 
 
