@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from flask import Flask, current_app, request
 
 from app.errors import ApiError
+from app.request_log import API_KEY_HEADER
 
 log = logging.getLogger(__name__)
 
-API_KEY_HEADER = "x-api-key"  # API Gateway's own header, so one key can serve both layers
 PROTECTED_ENDPOINTS = frozenset({"api.predict", "api.model"})
 _EXTENSION = "api_keys"
 

@@ -34,8 +34,9 @@ from app.emf import EmbeddedMetrics
 log = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-Id"
-# A caller that sends its API key as its request id must not see it echoed or logged.
-API_KEY_HEADER = "X-Api-Key"
+# API Gateway's own header for API keys, so one key can serve both layers. A caller
+# that sends its key as its request id must not see it echoed or logged.
+API_KEY_HEADER = "x-api-key"
 # Echo a caller's id only if it cannot forge log lines or headers.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Compact, and built once: json.dumps with options builds an encoder per call.
