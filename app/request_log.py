@@ -127,14 +127,15 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = request_id()
+    rid = request_id()
+    response.headers[REQUEST_ID_HEADER] = rid
     request_log: RequestLog = current_app.extensions["request_log"]
     cold_start = request_log.take_cold_start()
     if log.isEnabledFor(logging.INFO):
         started = g.get("started", time.perf_counter())
         status = response.status_code
         line = {
-            "request_id": request_id(),
+            "request_id": rid,
             "method": request.method,
             "path": request.path,
             "status": status,
