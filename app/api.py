@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app.answers import predictions_json, probabilities_json
 from app.api_keys import api_keys_required
+from app.body import read_json
 from app.errors import ApiError
-from app.inputs import InputSchema, out_of_model_range, parse_predict_request, read_json
 from app.model_slot import ModelSlot
 from app.openapi import build_openapi
-from app.predictor import NonFiniteResult, Predictor
+from app.predict_request import (
+    MODEL_FAILED,
+    MODEL_OVERFLOW,
+    InputSchema,
+    parse_predict_request,
+    rows_refused,
+)
+from app.predictor import Predictor, RowsRefused
 from app.request_log import note_error, note_model, note_rows
 
+log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
 
 def _slot() -> ModelSlot:
-    return current_app.extensions["model_slot"]
+    slot: ModelSlot = current_app.extensions["model_slot"]
+    return slot
 
 
 def _predictor() -> Predictor:
@@ -35,25 +46,35 @@ def _predictor() -> Predictor:
 def predict() -> Response:
     payload = read_json(request, current_app.config["MAX_JSON_DEPTH"])
     predictor = _predictor()
-    schema = InputSchema(
-        features=predictor.features,
+    expected = InputSchema(
+        schema=predictor.schema,
         supports_probabilities=predictor.supports_probabilities,
         max_rows=current_app.config["MAX_BATCH_ROWS"],
     )
-    parsed = parse_predict_request(payload, schema)
+    parsed = parse_predict_request(payload, expected)
 
     try:
-        predictions = predictor.predict(parsed.rows)
-        probabilities = (
-            predictor.predict_probabilities(parsed.rows) if parsed.return_probabilities else None
-        )
-    except NonFiniteResult as error:
-        raise out_of_model_range(error.rows, parsed.batch) from None
+        outcome = predictor.run(parsed.rows, with_probabilities=parsed.return_probabilities)
+    except RowsRefused as refused:
+        if not refused.overflow:
+            # The type only: the model's message may quote the request's values.
+            log.warning(
+                "the model refused %d valid row(s): %s",
+                len(refused.rows),
+                type(refused.__cause__).__name__,
+            )
+        why = MODEL_OVERFLOW if refused.overflow else MODEL_FAILED
+        raise rows_refused(refused.rows, parsed.batch, why) from None
 
+    outputs = predictor.metadata.outputs
+    predictions = predictions_json(outcome.predictions, outputs)
     body: dict[str, Any] = (
         {"predictions": predictions} if parsed.batch else {"prediction": predictions[0]}
     )
-    if probabilities is not None:
+    if outcome.probabilities is not None:
+        probabilities = probabilities_json(
+            outcome.probabilities, predictor.probability_keys, outputs
+        )
         body["probabilities"] = probabilities if parsed.batch else probabilities[0]
     body["model_version"] = predictor.version
     note_rows(len(predictions))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
+import sys
 from pathlib import Path, PurePosixPath
 
 import joblib
@@ -14,22 +15,8 @@ import sklearn
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 S3_SCHEME = "s3://"
-
 # The metadata file sits beside the artifact: model.joblib -> model.json.
 METADATA_SUFFIX = ".json"
-TASKS = ("classification", "regression")
-# Every metadata file has these keys; GET /model adds "serving_with".
-METADATA_KEYS = (
-    "name",
-    "version",
-    "sha256",
-    "created_at",
-    "task",
-    "features",
-    "classes",
-    "trained_with",
-    "metrics",
-)
 
 
 def metadata_path_for(artifact_path: Path) -> Path:
@@ -64,9 +51,14 @@ def library_versions() -> dict[str, str]:
 
     Read from the modules themselves: a slimmed bundle may carry no dist-info.
     """
-    return {
+    versions = {
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
         "numpy": numpy.__version__,
         "joblib": joblib.__version__,
     }
+    # pandas only where it is in use (a DataFrame model): never imported to ask.
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        versions["pandas"] = pandas.__version__
+    return versions

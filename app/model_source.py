@@ -23,7 +23,8 @@ from app.artifact import (
     split_s3_uri,
 )
 from app.config import Settings
-from app.predictor import ModelMetadata, ModelUnavailable, expected_sha256
+from app.metadata import MetadataError, ModelMetadata
+from app.predictor import ModelUnavailable, expected_sha256
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,18 @@ def locate(settings: Settings) -> LocalModel:
     if settings.model_uri.startswith(S3_SCHEME):
         return _from_s3(settings)
     artifact = Path(settings.model_uri)
-    return LocalModel(artifact, ModelMetadata.read(metadata_path_for(artifact)))
+    return LocalModel(artifact, _read_metadata(metadata_path_for(artifact)))
+
+
+def _read_metadata(path: Path) -> ModelMetadata:
+    try:
+        return ModelMetadata.read(path)
+    except FileNotFoundError:
+        raise ModelUnavailable(f"model metadata not found: {path}") from None
+    except OSError as error:
+        raise ModelUnavailable(f"model metadata unreadable: {path}: {error}") from None
+    except MetadataError as error:
+        raise ModelUnavailable(str(error)) from None
 
 
 def _from_s3(settings: Settings) -> LocalModel:
@@ -52,7 +64,10 @@ def _from_s3(settings: Settings) -> LocalModel:
     s3 = boto3.client("s3")
     metadata_uri = f"{S3_SCHEME}{bucket}/{metadata_key}"
     body = _get_object(s3, bucket, metadata_key, "model metadata")["Body"].read()
-    metadata = ModelMetadata.parse(body, source=metadata_uri)
+    try:
+        metadata = ModelMetadata.parse(body, source=metadata_uri)
+    except MetadataError as error:
+        raise ModelUnavailable(str(error)) from None
 
     expected = expected_sha256(metadata, settings.model_sha256)
     # Content-addressed: a later cold start in the same container finds it here.

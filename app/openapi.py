@@ -6,11 +6,13 @@ document a client reads is exact for the model behind it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.api_keys import API_KEY_HEADER
-from app.artifact import METADATA_KEYS
+from app.metadata import METADATA_KEYS, OUTLIER_LABELS, TASKS, Output
 from app.predictor import Predictor
+from app.schema import FEATURE_TYPES, INT64_MAX, INT64_MIN, MODEL_INPUTS, Feature
 
 _REF = "#/components/schemas/"
 
@@ -136,46 +138,99 @@ def _document(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any
     }
 
 
-def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
-    number = {
-        "type": "number",
-        "description": (
-            "A finite float64 value. Values so large that the model overflows on them "
-            "are answered 422."
-        ),
-    }
-    probability = {"type": "number", "minimum": 0, "maximum": 1}
-    if predictor is None:
-        row_array: dict[str, Any] = {"type": "array", "items": number, "minItems": 1}
-        row_object: dict[str, Any] = {"type": "object", "additionalProperties": number}
-        prediction: dict[str, Any] = {"type": ["string", "number", "integer", "boolean"]}
-        probabilities: dict[str, Any] = {"type": "object", "additionalProperties": probability}
+_NUMBER_NOTE = (
+    "A finite float64 value. Values so large that the model overflows on them are answered 422."
+)
+_PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def feature_schema(feature: Feature) -> dict[str, Any]:
+    """The JSON Schema of one feature's value."""
+    schema: dict[str, Any]
+    if feature.closed:
+        categories = list(feature.categories or ())
+        schema = {"enum": [*categories, None] if feature.nullable else categories}
     else:
-        features = list(predictor.features)
+        kind: Any = feature.type
+        schema = {"type": [kind, "null"] if feature.nullable else kind}
+        if feature.type == "number":
+            schema["description"] = _NUMBER_NOTE
+        elif feature.type == "integer":
+            schema |= {"minimum": INT64_MIN, "maximum": INT64_MAX}
+        if feature.categories is not None:
+            schema["examples"] = list(feature.categories)[:10]
+    schema["title"] = feature.name
+    return schema
+
+
+def _prediction_schema(task: str, classes: Sequence[Any]) -> dict[str, Any]:
+    if task == "classification":
+        return {"enum": list(classes)}
+    if task == "clustering":
+        return {"type": "integer", "minimum": 0, "description": "The cluster's index."}
+    if task == "outlier_detection":
+        return {"enum": list(OUTLIER_LABELS), "description": "1 for an inlier, -1 for an outlier."}
+    return {"type": "number"}
+
+
+def _probabilities_schema(classes: Sequence[Any]) -> dict[str, Any]:
+    labels = [str(label) for label in classes]
+    return {
+        "type": "object",
+        "properties": {label: _PROBABILITY for label in labels},
+        "required": labels,
+        "additionalProperties": False,
+    }
+
+
+def _by_output(outputs: Sequence[Output], each: Callable[[Output], dict[str, Any]]) -> Any:
+    names = [output.name for output in outputs]
+    return {
+        "type": "object",
+        "properties": {output.name: each(output) for output in outputs},
+        "required": names,
+        "additionalProperties": False,
+    }
+
+
+def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]:
+    prediction: dict[str, Any]
+    probabilities: dict[str, Any]
+    if predictor is None:
+        value = {"type": ["number", "integer", "boolean", "string", "null"]}
+        row_array: dict[str, Any] = {"type": "array", "items": value, "minItems": 1}
+        row_object: dict[str, Any] = {"type": "object", "additionalProperties": value}
+        prediction = {"type": ["string", "number", "integer", "boolean", "object"]}
+        probabilities = {"type": "object", "additionalProperties": {}}
+    else:
+        metadata = predictor.metadata
+        features = metadata.schema.features
+        names = list(metadata.features)
+        values = [feature_schema(feature) for feature in features]
         row_array = {
             "type": "array",
-            "description": "Values in feature order: " + ", ".join(features) + ".",
-            "items": number,
-            "minItems": len(features),
-            "maxItems": len(features),
+            "description": "Values in feature order: " + ", ".join(names) + ".",
+            "prefixItems": values,
+            "items": False,
+            "minItems": len(names),
+            "maxItems": len(names),
         }
         row_object = {
             "type": "object",
-            "properties": {name: number for name in features},
-            "required": features,
+            "properties": dict(zip(names, values, strict=True)),
+            "required": names,
             "additionalProperties": False,
         }
-        if predictor.is_classifier:
-            prediction = {"enum": list(predictor.metadata.classes)}
+        if metadata.outputs is None:
+            prediction = _prediction_schema(metadata.task, metadata.classes)
+            probabilities = _probabilities_schema(metadata.classes)
         else:
-            prediction = {"type": "number"}
-        labels = [str(label) for label in predictor.metadata.classes]
-        probabilities = {
-            "type": "object",
-            "properties": {label: probability for label in labels},
-            "required": labels,
-            "additionalProperties": False,
-        }
+            prediction = _by_output(
+                metadata.outputs, lambda output: _prediction_schema(metadata.task, output.classes)
+            )
+            probabilities = _by_output(
+                metadata.outputs, lambda output: _probabilities_schema(output.classes)
+            )
     return_probabilities: dict[str, Any] = {
         "type": "boolean",
         "default": False,
@@ -188,12 +243,15 @@ def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]
             "default": False,
             "description": "This model gives no probabilities; true answers 422.",
         }
+    row_shapes: list[dict[str, Any]] = [_ref("RowArray"), _ref("RowObject")]
+    if predictor is not None and predictor.schema.model_input == "text":
+        row_shapes.append({"type": "string", "description": "The text itself."})
     model_version = {"type": "string"}
     versions = {"type": "object", "additionalProperties": {"type": "string"}}
     return {
         "RowArray": row_array,
         "RowObject": row_object,
-        "Row": {"oneOf": [_ref("RowArray"), _ref("RowObject")]},
+        "Row": {"oneOf": row_shapes},
         "SingleRequest": {
             "type": "object",
             "properties": {"features": _ref("Row"), "return_probabilities": return_probabilities},
@@ -257,14 +315,48 @@ def _schemas(predictor: Predictor | None, max_batch_rows: int) -> dict[str, Any]
                 "version": model_version,
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "created_at": {"type": "string"},
-                "task": {"enum": ["classification", "regression"]},
-                "features": {"type": "array", "items": {"type": "string"}},
+                "task": {"enum": list(TASKS)},
+                "features": {"type": "array", "items": _ref("FeatureInfo"), "minItems": 1},
+                "model_input": {"enum": list(MODEL_INPUTS)},
                 "classes": {"type": "array"},
+                "outputs": {
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "array",
+                            "minItems": 2,
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "classes": {"type": "array"},
+                                },
+                                "required": ["name", "classes"],
+                            },
+                        },
+                    ]
+                },
+                "example": {"type": "array", "items": _ref("RowObject")}
+                if predictor is not None
+                else {"type": "array", "items": {"type": "object"}},
                 "trained_with": versions,
                 "serving_with": versions,
                 "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
             },
             "required": [*METADATA_KEYS, "serving_with"],
+        },
+        "FeatureInfo": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "type": {"enum": list(FEATURE_TYPES)},
+                "nullable": {"type": "boolean"},
+                "categories": {"type": "array", "minItems": 1},
+                "accepts_unknown": {"type": "boolean"},
+                "dtype": {"type": "string"},
+            },
+            "required": ["name", "type", "nullable"],
+            "additionalProperties": False,
         },
         "Error": {
             "type": "object",

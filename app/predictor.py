@@ -1,12 +1,13 @@
-"""Loads and verifies the model artifact, knows its input schema, predicts.
+"""Loads and verifies the model artifact, then predicts: validated rows in, numpy out.
 
 A joblib artifact is a pickle, and unpickling runs code: the artifact is only
-unpickled after its SHA-256 matches the one its metadata records.
+unpickled after its SHA-256 matches the one its metadata records. Once loaded, the
+model must answer its stored example rows through the same path requests take, or it
+is not served: a model that loads but cannot predict is unavailable, not healthy.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -18,113 +19,70 @@ import joblib
 import numpy as np
 import sklearn
 
-from app.artifact import SHA256_HEX, TASKS, library_versions, sha256_of
+from app.answers import plain_values
+from app.artifact import library_versions, sha256_of
+from app.metadata import ModelMetadata
+from app.model_input import PANDAS_MISSING, pandas_available, to_model_input
+from app.schema import Schema
+from app.validation import Problems, Rows, validate_rows
 
 log = logging.getLogger(__name__)
-
 
 # Overflow inside a model (e.g. 1e308 scaled) must not turn into a silent NaN
 # answer or a warning per request: it raises, and the rows are reported.
 _STRICT_FLOATS = {"over": "raise", "invalid": "raise", "divide": "raise"}
 
 
+# What a model raises for values it cannot take (scikit-learn's ValueError for an unknown
+# category or a NaN, a TypeError deeper down): the rows are refused with a 422. Anything
+# else is a fault of the server or the model, answered 500 and logged whole.
+_VALUE_FAILURES = (FloatingPointError, ValueError, TypeError)
+
+
 class ModelUnavailable(Exception):
     """The model cannot serve; the message says why, for /health and the logs."""
 
 
-class NonFiniteResult(Exception):
-    """The model could not compute a finite answer for these row indexes."""
+class RowsRefused(Exception):
+    """The model could not answer these rows (by index): `overflow`, or a failure inside it."""
 
-    def __init__(self, rows: list[int]) -> None:
-        super().__init__(f"non-finite result for rows {rows}")
+    def __init__(self, rows: list[int], overflow: bool) -> None:
+        super().__init__(f"{'non-finite result' if overflow else 'model failure'} for rows {rows}")
         self.rows = rows
+        self.overflow = overflow
 
 
 @dataclass(frozen=True)
-class ModelMetadata:
-    name: str
-    version: str
-    sha256: str
-    task: str
-    features: tuple[str, ...]
-    classes: tuple[Any, ...]
-    document: dict[str, Any]
+class Outcome:
+    """What the model said, as numpy: predictions of shape (n,) or (n, outputs), and for a
+    classifier asked for them, one probability matrix (n, classes) per output."""
 
-    @classmethod
-    def read(cls, path: Path) -> ModelMetadata:
-        try:
-            text = path.read_bytes()
-        except FileNotFoundError:
-            raise ModelUnavailable(f"model metadata not found: {path}") from None
-        except OSError as error:
-            raise ModelUnavailable(f"model metadata unreadable: {path}: {error}") from None
-        return cls.parse(text, source=str(path))
-
-    @classmethod
-    def parse(cls, text: bytes, source: str) -> ModelMetadata:
-        try:
-            document = json.loads(text)
-        except ValueError as error:
-            raise ModelUnavailable(f"model metadata unreadable: {source}: {error}") from None
-        return cls.from_document(document, source=source)
-
-    @classmethod
-    def from_document(cls, document: Any, source: str) -> ModelMetadata:
-        def bad(why: str) -> ModelUnavailable:
-            return ModelUnavailable(f"model metadata invalid ({source}): {why}")
-
-        if not isinstance(document, dict):
-            raise bad("expected a JSON object")
-        for key in ("name", "version", "sha256", "task"):
-            if not isinstance(document.get(key), str):
-                raise bad(f"'{key}' must be a string")
-        if not SHA256_HEX.match(document["sha256"]):
-            raise bad("'sha256' must be 64 lowercase hex digits")
-        if document["task"] not in TASKS:
-            raise bad(f"'task' must be one of {', '.join(TASKS)}")
-        features = document.get("features")
-        if (
-            not isinstance(features, list)
-            or not features
-            or not all(isinstance(name, str) and name for name in features)
-            or len(set(features)) != len(features)
-        ):
-            raise bad("'features' must be a non-empty list of distinct names")
-        classes = document.get("classes", [])
-        if not isinstance(classes, list):
-            raise bad("'classes' must be a list")
-        if not isinstance(document.get("trained_with"), dict):
-            raise bad("'trained_with' must be an object of library versions")
-        return cls(
-            name=document["name"],
-            version=document["version"],
-            sha256=document["sha256"],
-            task=document["task"],
-            features=tuple(features),
-            classes=tuple(classes),
-            document=document,
-        )
+    predictions: np.ndarray
+    probabilities: list[np.ndarray] | None
 
 
 class Predictor:
-    """A verified estimator and what it expects; receives clean float64 arrays."""
+    """A verified estimator and what it expects; receives rows checked against its schema."""
 
     def __init__(self, estimator: Any, metadata: ModelMetadata) -> None:
         self.estimator = estimator
         self.metadata = metadata
+        self.schema: Schema = metadata.schema
         self.features = metadata.features
         self.version = metadata.version
         self.is_classifier = metadata.task == "classification"
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
-        if hasattr(estimator, "feature_names_in_"):
+        # Probability columns follow the estimator's classes_, keyed as JSON strings.
+        self.probability_keys = [[str(c) for c in output] for output in labels_of(estimator)]
+        # Given only finite values the model's own finiteness scan is skipped; a model
+        # that takes missing values keeps it, so NaN never passes where it is not allowed.
+        self._assume_finite = not any(feature.nullable for feature in self.schema.features)
+        if hasattr(estimator, "feature_names_in_") and metadata.schema.model_input != "dataframe":
             # Fitted on a DataFrame, served arrays in the same column order (checked at
             # load): scikit-learn's warning about it would otherwise come per request.
             warnings.filterwarnings(
                 "ignore", message="X does not have valid feature names", category=UserWarning
             )
-        # Probability columns follow the estimator's classes_, keyed as JSON strings.
-        classes = getattr(estimator, "classes_", ())
-        self._probability_keys = [str(label) for label in np.asarray(classes).tolist()]
 
     @classmethod
     def load(
@@ -134,7 +92,8 @@ class Predictor:
         pinned_sha256: str | None = None,
         allow_version_mismatch: bool = False,
     ) -> Predictor:
-        """Verify the artifact against its metadata (and the pin, if any), then unpickle it."""
+        """Verify the artifact against its metadata (and the pin, if any), unpickle it,
+        and prove it on its example rows."""
         expected = expected_sha256(metadata, pinned_sha256)
         try:
             actual = sha256_of(artifact_path)
@@ -146,67 +105,130 @@ class Predictor:
             # Never unpickle bytes nobody vouched for.
             raise ModelUnavailable(
                 f"model artifact {artifact_path.name} has sha256 {actual}, "
-                f"but {_vouched_by(pinned_sha256)} records {expected}; refusing to load it"
+                f"but {_vouched_by(pinned_sha256)} records {expected}; refusing to load it "
+                "(after retraining, describe the new artifact again: python -m model.describe)"
             )
         _check_versions(metadata, allow_version_mismatch)
+        if metadata.schema.model_input == "dataframe" and not pandas_available():
+            raise ModelUnavailable(PANDAS_MISSING)
         try:
             estimator = joblib.load(artifact_path)
         except Exception as error:  # any failure inside the pickle means no model
             raise ModelUnavailable(f"model artifact could not be unpickled: {error!r}") from None
         _check_estimator(estimator, metadata)
+        predictor = cls(estimator, metadata)
+        predictor.prove()
         log.info(
-            "loaded model %s %s (%s, %d features) from %s",
+            "loaded model %s %s (%s, %d features, %s) from %s",
             metadata.name,
             metadata.version,
             metadata.task,
             len(metadata.features),
+            metadata.schema.model_input,
             artifact_path,
         )
-        return cls(estimator, metadata)
+        return predictor
+
+    def prove(self) -> None:
+        """Answer the example rows (or one row built from the schema) as a request would."""
+        example = list(self.metadata.example) or [self.schema.placeholder_row()]
+        problems = Problems()
+        rows = validate_rows(example, lambda index: f"example[{index}]", self.schema, problems)
+        if problems:
+            first = problems.details()[0]
+            raise ModelUnavailable(
+                f"the metadata's example rows do not fit its own schema: {first.loc}: {first.msg}"
+            )
+        try:
+            outcome = self.run(rows, with_probabilities=self.supports_probabilities)
+        except RowsRefused as refused:
+            raise ModelUnavailable(
+                f"the model fails on its own example rows {refused.rows} "
+                f"({'numeric overflow' if refused.overflow else refused.__cause__!r}); "
+                "describe it again with rows it can answer"
+            ) from None
+        outputs = self.metadata.outputs
+        expected = (rows.count,) if outputs is None else (rows.count, len(outputs))
+        if outcome.predictions.shape != expected:
+            raise ModelUnavailable(
+                f"the model answers its example rows with shape {outcome.predictions.shape}, "
+                f"but its metadata describes {expected} ({len(outputs or ()) or 1} output(s))"
+            )
 
     def describe(self) -> dict[str, Any]:
-        return {**self.metadata.document, "serving_with": library_versions()}
+        return {**self.metadata.to_document(), "serving_with": library_versions()}
 
-    def predict(self, rows: np.ndarray) -> list[Any]:
-        return _compute(self.estimator.predict, rows).tolist()
+    def run(self, rows: Rows, with_probabilities: bool = False) -> Outcome:
+        """Predict for validated rows; RowsRefused names the rows the model cannot answer."""
+        model_input = to_model_input(rows, self.schema)
+        predictions = self._compute(self.estimator.predict, model_input, rows.count)
+        if predictions.ndim == 2 and predictions.shape[1] == 1 and not self.metadata.outputs:
+            predictions = predictions[:, 0]  # one target, returned as a column
+        probabilities = None
+        if with_probabilities:
+            probabilities = self._each(self.estimator.predict_proba, model_input, rows.count)
+        return Outcome(predictions, probabilities)
 
-    def predict_probabilities(self, rows: np.ndarray) -> list[dict[str, float]]:
-        matrix = _compute(self.estimator.predict_proba, rows)
-        keys = self._probability_keys
-        return [dict(zip(keys, row, strict=True)) for row in matrix.tolist()]
+    def _each(self, method: Callable[[Any], Any], model_input: Any, count: int) -> list[np.ndarray]:
+        # A multi-output classifier gives one matrix per output, as a list.
+        output = self._call(method, model_input, count)
+        matrices = output if isinstance(output, list) else [output]
+        return [_finite(np.asarray(matrix), count) for matrix in matrices]
+
+    def _compute(self, method: Callable[[Any], Any], model_input: Any, count: int) -> np.ndarray:
+        return _finite(np.asarray(self._call(method, model_input, count)), count)
+
+    def _call(self, method: Callable[[Any], Any], model_input: Any, count: int) -> Any:
+        """Run a model method; on failure, find the rows to blame one by one."""
+        with (
+            sklearn.config_context(assume_finite=self._assume_finite),
+            np.errstate(**_STRICT_FLOATS),  # type: ignore[arg-type]
+        ):
+            try:
+                return method(model_input)
+            except _VALUE_FAILURES:
+                return _row_by_row(method, model_input, count)
 
 
-def _compute(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """Run a model method on finite rows; raise NonFiniteResult naming bad rows."""
-    # Inputs are validated finite already: skip scikit-learn's second scan.
-    with sklearn.config_context(assume_finite=True), np.errstate(**_STRICT_FLOATS):
-        try:
-            output = np.asarray(method(rows))
-        except FloatingPointError:
-            output = _row_by_row(method, rows)
+def _finite(output: np.ndarray, count: int) -> np.ndarray:
     if output.dtype.kind in "fc":
-        finite = np.isfinite(output.reshape(len(rows), -1)).all(axis=1)
+        finite = np.isfinite(output.reshape(count, -1)).all(axis=1)
         if not finite.all():
-            raise NonFiniteResult(np.flatnonzero(~finite).tolist())
+            raise RowsRefused(np.flatnonzero(~finite).tolist(), overflow=True)
     return output
 
 
-def _row_by_row(method: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+def _row_by_row(method: Callable[[Any], Any], model_input: Any, count: int) -> Any:
     """The slow path, taken only after a batch failed: blame rows, or answer without the batch.
 
     Near the float64 limit a batch can overflow where each of its rows alone does not (BLAS
     sums a matrix product in another order than a vector product): then each row's own
     answer is the batch's answer, as it would have been had the rows come one at a time.
     """
-    outputs, failing = [], []
-    for index in range(len(rows)):
+    outputs: list[Any] = []
+    overflowing: list[int] = []
+    failing: list[int] = []
+    last_failure: Exception | None = None
+    for index in range(count):
         try:
-            outputs.append(np.asarray(method(rows[index : index + 1])))
+            outputs.append(method(_row(model_input, index)))
         except FloatingPointError:
+            overflowing.append(index)
+        except _VALUE_FAILURES as error:  # the model's own refusal of this row's values
             failing.append(index)
-    if failing:
-        raise NonFiniteResult(failing)
-    return np.concatenate(outputs)
+            last_failure = error
+    if overflowing or failing:
+        refused = RowsRefused(overflowing or failing, overflow=bool(overflowing))
+        raise refused from last_failure
+    if isinstance(outputs[0], list):  # one matrix per output, for each row
+        return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
+    return np.concatenate([np.asarray(output) for output in outputs])
+
+
+def _row(model_input: Any, index: int) -> Any:
+    if hasattr(model_input, "iloc"):
+        return model_input.iloc[index : index + 1]
+    return model_input[index : index + 1]
 
 
 def expected_sha256(metadata: ModelMetadata, pinned: str | None) -> str:
@@ -228,7 +250,7 @@ def _vouched_by(pinned: str | None) -> str:
 
 
 def _check_versions(metadata: ModelMetadata, allow_mismatch: bool) -> None:
-    trained = metadata.document["trained_with"].get("scikit-learn")
+    trained = metadata.trained_with.get("scikit-learn")
     serving = sklearn.__version__
     if trained == serving:
         return
@@ -241,23 +263,39 @@ def _check_versions(metadata: ModelMetadata, allow_mismatch: bool) -> None:
     log.warning("%s; loading anyway because ALLOW_VERSION_MISMATCH is set", message)
 
 
+def labels_of(estimator: Any) -> list[list[Any]]:
+    """The class labels of each output, as plain values: one list, or one per output."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return []
+    if isinstance(classes, list):  # a multi-output classifier
+        return [plain_values(np.asarray(labels)) for labels in classes]
+    return [plain_values(np.asarray(classes))]
+
+
 def _check_estimator(estimator: Any, metadata: ModelMetadata) -> None:
     if not hasattr(estimator, "predict"):
         raise ModelUnavailable(f"artifact holds a {type(estimator).__name__}, not an estimator")
-    expected = getattr(estimator, "n_features_in_", None)
-    if expected is not None and expected != len(metadata.features):
-        raise ModelUnavailable(
-            f"estimator expects {expected} features, metadata lists {len(metadata.features)}"
-        )
-    fitted_names = getattr(estimator, "feature_names_in_", None)
-    if fitted_names is not None and list(fitted_names) != list(metadata.features):
-        raise ModelUnavailable(
-            f"estimator was fitted on features {list(fitted_names)}, "
-            f"metadata lists {list(metadata.features)}"
-        )
-    if metadata.task == "classification":
-        classes = [str(label) for label in np.asarray(getattr(estimator, "classes_", [])).tolist()]
-        if classes != [str(label) for label in metadata.classes]:
+    names = list(metadata.features)
+    if metadata.schema.model_input != "text":
+        expected = getattr(estimator, "n_features_in_", None)
+        if expected is not None and expected != len(names):
             raise ModelUnavailable(
-                f"estimator classes {classes} differ from metadata classes {list(metadata.classes)}"
+                f"estimator expects {expected} features, metadata lists {len(names)}"
             )
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None and list(fitted_names) != names:
+        raise ModelUnavailable(
+            f"estimator was fitted on features {list(fitted_names)}, metadata lists {names}"
+        )
+    if metadata.task != "classification":
+        return
+    labels = [[str(label) for label in output] for output in labels_of(estimator)]
+    if metadata.outputs is None:
+        described = [[str(label) for label in metadata.classes]]
+    else:
+        described = [[str(label) for label in output.classes] for output in metadata.outputs]
+    if labels != described:
+        shown = labels[0] if len(labels) == 1 else labels
+        listed = described[0] if len(described) == 1 else described
+        raise ModelUnavailable(f"estimator classes {shown} differ from metadata classes {listed}")

@@ -19,47 +19,38 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# Run as a file or from another folder, the project's packages still import.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import joblib
-import numpy as np
 
 from app.artifact import metadata_path_for
 from model.export import Description, ExportError, write_metadata
+from model.inference import InferenceError, read_example_file
 
 DEFAULT_VERSION = "1.0.0"
-
-
-def feature_names(estimator: Any, given: Sequence[str] | None) -> list[str]:
-    fitted = getattr(estimator, "feature_names_in_", None)
-    fitted = None if fitted is None else [str(name) for name in np.asarray(fitted).tolist()]
-    if given and fitted and list(given) != fitted:
-        raise ExportError(f"--features {list(given)} differ from the estimator's own {fitted}")
-    names = list(given or fitted or [])
-    if not names:
-        count = getattr(estimator, "n_features_in_", "its")
-        raise ExportError(
-            f"the estimator records no feature names: pass --features with {count} names"
-        )
-    if len(set(names)) != len(names):
-        raise ExportError(f"feature names must be distinct, got {names}")
-    return names
 
 
 def describe(
     artifact: Path,
     *,
     features: Sequence[str] | None = None,
+    example: Any = None,
     name: str | None = None,
     version: str = DEFAULT_VERSION,
     metrics: dict[str, float] | None = None,
+    outputs: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """`example`: a DataFrame, a 2-D array, or a list of row objects (see --example)."""
     estimator = joblib.load(artifact)
     description = Description(
         name=name or artifact.stem,
         version=version,
-        features=feature_names(estimator, features),
+        features=features,
         metrics=metrics or {},
+        outputs=outputs,
     )
-    return write_metadata(estimator, artifact, description)
+    return write_metadata(estimator, artifact, description, example)
 
 
 def _metric(text: str) -> tuple[str, float]:
@@ -73,7 +64,13 @@ def _metric(text: str) -> tuple[str, float]:
 
 
 def add_description_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--example",
+        type=Path,
+        help="JSON array of example rows keyed by feature name (their kinds give the types)",
+    )
     parser.add_argument("--features", help="comma-separated feature names, in column order")
+    parser.add_argument("--outputs", help="comma-separated names of a multi-output model's targets")
     parser.add_argument("--name", help="model name (default: the file name)")
     parser.add_argument("--version", default=DEFAULT_VERSION, help="model version (semver)")
     parser.add_argument(
@@ -81,10 +78,23 @@ def add_description_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _names(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",")] if text else None
+
+
 def describe_from_args(artifact: Path, args: argparse.Namespace) -> dict[str, Any]:
-    features = [f.strip() for f in args.features.split(",")] if args.features else None
+    try:
+        example = read_example_file(args.example) if args.example else None
+    except InferenceError as error:
+        raise ExportError(str(error)) from None
     return describe(
-        artifact, features=features, name=args.name, version=args.version, metrics=dict(args.metric)
+        artifact,
+        features=_names(args.features),
+        example=example,
+        name=args.name,
+        version=args.version,
+        metrics=dict(args.metric),
+        outputs=_names(args.outputs),
     )
 
 

@@ -54,7 +54,8 @@ def train(out_dir: Path = DEFAULT_OUT) -> Path:
 
     artifact = out_dir / "model.joblib"
     metrics = {"accuracy": round(float(accuracy), 4), "test_rows": len(y_test)}
-    save_model(pipeline, artifact, Description(NAME, VERSION, FEATURES, metrics))
+    # A few held-out rows: the metadata keeps them, and the server proves the model on them.
+    save_model(pipeline, artifact, Description(NAME, VERSION, FEATURES, metrics), X_test[:5])
     return artifact
 
 

@@ -11,7 +11,6 @@ import joblib
 import numpy as np
 import pytest
 from conftest import IRIS_FEATURES, ROOT, SETOSA
-from sklearn.cluster import KMeans
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -20,6 +19,10 @@ from sklearn.preprocessing import StandardScaler
 from app.artifact import library_versions, metadata_path_for, sha256_of
 from model.describe import describe
 from model.export import ExportError
+
+
+def names(metadata: dict) -> list[str]:
+    return [feature["name"] for feature in metadata["features"]]
 
 
 def saved(estimator: object, path: Path) -> Path:
@@ -55,7 +58,7 @@ def test_classifier_with_its_own_feature_names(tmp_path: Path) -> None:
     assert metadata["name"] == "flowers"
     assert metadata["version"] == "2.0.0"
     assert metadata["task"] == "classification"
-    assert metadata["features"] == IRIS_FEATURES
+    assert names(metadata) == IRIS_FEATURES
     assert metadata["classes"] == ["setosa", "versicolor", "virginica"]
     assert metadata["sha256"] == sha256_of(artifact)
     assert metadata["trained_with"] == library_versions()
@@ -67,7 +70,7 @@ def test_regressor_with_given_feature_names(tmp_path: Path) -> None:
     artifact = saved(LinearRegression().fit(data.data, data.target), tmp_path / "d.joblib")
     metadata = describe(artifact, features=list(data.feature_names), name="diabetes")
     assert (metadata["task"], metadata["classes"]) == ("regression", [])
-    assert metadata["features"] == list(data.feature_names)
+    assert names(metadata) == list(data.feature_names)
 
 
 def test_model_fitted_on_named_columns_serves_arrays_without_warnings(
@@ -85,7 +88,7 @@ def test_model_fitted_on_named_columns_serves_arrays_without_warnings(
 def test_served_feature_order_must_match_the_fitted_names(tmp_path: Path, make_app) -> None:
     artifact = saved(iris_classifier(named=True), tmp_path / "named.joblib")
     metadata = describe(artifact)
-    metadata["features"] = list(reversed(IRIS_FEATURES))
+    metadata["features"] = list(reversed(metadata["features"]))
     metadata_path_for(artifact).write_text(json.dumps(metadata))
     reason = make_app(MODEL_URI=str(artifact)).test_client().get("/health").get_json()["reason"]
     assert "estimator was fitted on features" in reason
@@ -94,7 +97,7 @@ def test_served_feature_order_must_match_the_fitted_names(tmp_path: Path, make_a
 @pytest.mark.parametrize(
     ("features", "fragment"),
     [
-        (None, "records no feature names: pass --features with 4 names"),
+        (None, "records no feature names: pass --features with its 4 names"),
         (["a", "b", "c"], "takes 4 features, 3 were named"),
         (["a", "a", "b", "c"], "must be distinct"),
     ],
@@ -112,12 +115,11 @@ def test_given_names_must_agree_with_fitted_ones(tmp_path: Path) -> None:
         describe(artifact, features=["w", "x", "y", "z"])
 
 
-def test_refuses_an_estimator_that_is_neither_classifier_nor_regressor(tmp_path: Path) -> None:
-    artifact = saved(
-        KMeans(n_clusters=3, n_init=1, random_state=0).fit(load_iris().data), tmp_path / "k.joblib"
-    )
-    with pytest.raises(ExportError, match="neither a classifier nor a regressor"):
+def test_refuses_an_estimator_that_predicts_nothing(tmp_path: Path) -> None:
+    artifact = saved(StandardScaler().fit(load_iris().data), tmp_path / "scaler.joblib")
+    with pytest.raises(ExportError, match="neither a classifier, a regressor, a clusterer nor"):
         describe(artifact, features=IRIS_FEATURES)
+    assert not metadata_path_for(artifact).exists()
 
 
 def test_command_line(tmp_path: Path) -> None:

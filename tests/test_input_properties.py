@@ -25,15 +25,16 @@ from jsonschema import Draft202012Validator
 
 from app import create_app
 from app.errors import ApiError
-from app.inputs import (
+from app.body import NonFiniteNumber, parse_json
+from app.model_input import to_model_input
+from app.predict_request import (
     ALLOWED_FIELDS,
-    MAX_DETAILS,
     InputSchema,
-    NonFiniteNumber,
     PredictRequest,
-    parse_json,
     parse_predict_request,
 )
+from app.schema import Schema
+from app.validation import MAX_DETAILS
 from app.json_depth import nesting_depth, nests_deeper_than
 
 settings.register_profile(
@@ -142,13 +143,14 @@ VALID_ROWS = st.lists(FINITE_VALUES, min_size=4, max_size=4) | st.fixed_dictiona
 PROBABILITY_FLAG = st.fixed_dictionaries({}, optional={"return_probabilities": st.booleans()})
 
 
-IRIS = InputSchema(features=tuple(IRIS_FEATURES), supports_probabilities=True, max_rows=6)
+IRIS_SCHEMA = Schema.numeric(IRIS_FEATURES)
+IRIS = InputSchema(schema=IRIS_SCHEMA, supports_probabilities=True, max_rows=6)
 
 
 def schemas(max_rows: int = 6) -> st.SearchStrategy[InputSchema]:
     return st.builds(
         InputSchema,
-        features=st.just(tuple(IRIS_FEATURES)),
+        schema=st.just(IRIS_SCHEMA),
         supports_probabilities=st.booleans(),
         max_rows=st.integers(1, max_rows),
     )
@@ -211,15 +213,15 @@ def expected_rows(payload: dict[str, Any], features: Sequence[str]) -> list[list
 
 def check_accepted(payload: Any, schema: InputSchema, parsed: PredictRequest) -> None:
     assert isinstance(payload, dict)
-    rows = parsed.rows
+    rows = to_model_input(parsed.rows, schema.schema)
     assert rows.dtype == np.float64
-    assert rows.shape[1:] == (len(schema.features),)
+    assert rows.shape[1:] == (len(schema.schema.features),)
     assert 1 <= rows.shape[0] <= schema.max_rows
     assert np.isfinite(rows).all()
     assert parsed.batch == ("instances" in payload)
     if not parsed.batch:
         assert rows.shape[0] == 1
-    assert rows.tolist() == expected_rows(payload, schema.features)
+    assert rows.tolist() == expected_rows(payload, schema.schema.names)
     assert parsed.return_probabilities is payload.get("return_probabilities", False)
     assert schema.supports_probabilities or not parsed.return_probabilities
 

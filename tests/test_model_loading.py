@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import logging
 import os
 import pickle
@@ -98,9 +99,9 @@ def test_malformed_metadata(model_copy: Path, make_app, content: str, fragment: 
     ("changes", "fragment"),
     [
         ({"sha256": "ABC"}, "'sha256' must be 64 lowercase hex digits"),
-        ({"task": "clustering"}, "'task' must be one of"),
+        ({"task": "ranking"}, "'task' must be one of"),
         ({"features": []}, "'features' must be a non-empty list"),
-        ({"features": ["a", "a", "b", "c"]}, "distinct names"),
+        ({"features": ["a", "a", "b", "c"]}, "feature names must be distinct"),
         ({"features": ["a", "b", "c"]}, "estimator expects 4 features, metadata lists 3"),
         ({"classes": ["x", "y", "z"]}, "differ from metadata classes"),
     ],
@@ -151,5 +152,7 @@ def test_health_and_model_when_loaded(client) -> None:
     info = client.get("/model").get_json()
     bundled = json.loads(Path("model/model.json").read_text())
     assert {key: info[key] for key in bundled} == bundled
-    assert set(info["serving_with"]) == {"python", "scikit-learn", "numpy", "joblib"}
+    # pandas is named only where it is loaded (scikit-learn loads it whenever installed).
+    expected = {"python", "scikit-learn", "numpy", "joblib"} | ({"pandas"} & set(sys.modules))
+    assert set(info["serving_with"]) == expected
     assert info["serving_with"]["scikit-learn"] == sklearn.__version__

@@ -11,7 +11,10 @@ from conftest import SETOSA
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from app.predictor import ModelMetadata, Predictor
+from app.answers import predictions_json, probabilities_json
+from app.metadata import ModelMetadata
+from app.predictor import Predictor
+from app.validation import Rows
 from model.export import Description, save_model
 
 
@@ -44,6 +47,15 @@ def metadata(task: str, classes: list[Any]) -> ModelMetadata:
     )
 
 
+def answers(predictor: Predictor, matrix: np.ndarray) -> tuple[list, list]:
+    outcome = predictor.run(Rows(len(matrix), matrix=matrix), with_probabilities=True)
+    assert outcome.probabilities is not None
+    return (
+        predictions_json(outcome.predictions, None),
+        probabilities_json(outcome.probabilities, predictor.probability_keys, None),
+    )
+
+
 def test_numpy_scalars_become_plain_json_types() -> None:
     rows = np.zeros((2, 2))
     cases = [(np.int64, [3, 4], int), (np.float32, [1.5, 2.5], float), (np.str_, ["a", "b"], str)]
@@ -51,9 +63,8 @@ def test_numpy_scalars_become_plain_json_types() -> None:
         predictor = Predictor(
             NumpyTypedEstimator(dtype, classes), metadata("classification", classes)
         )
-        predictions = predictor.predict(rows)
+        predictions, probabilities = answers(predictor, rows)
         assert [type(value) for value in predictions] == [plain, plain]
-        probabilities = predictor.predict_probabilities(rows)
         assert all(type(key) is str for row in probabilities for key in row)
         assert all(type(value) is float for row in probabilities for value in row.values())
         json.dumps({"predictions": predictions, "probabilities": probabilities})
@@ -97,8 +108,9 @@ class BatchOnlyOverflow:
 def test_a_batch_that_overflows_only_as_a_batch_is_answered_row_by_row() -> None:
     predictor = Predictor(BatchOnlyOverflow(), metadata("classification", ["small", "large"]))
     rows = np.asarray([[0.5, 0.0], [2.0, 0.0], [0.1, 0.0]])
-    assert predictor.predict(rows) == ["small", "large", "small"]
-    assert predictor.predict_probabilities(rows) == [
+    predictions, probabilities = answers(predictor, rows)
+    assert predictions == ["small", "large", "small"]
+    assert probabilities == [
         {"small": 1.0, "large": 0.0},
         {"small": 0.0, "large": 1.0},
         {"small": 1.0, "large": 0.0},

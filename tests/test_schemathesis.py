@@ -26,7 +26,7 @@ from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 from werkzeug.serving import make_server
 
-from app.inputs import MODEL_OVERFLOW
+from app.predict_request import MODEL_OVERFLOW
 
 SEED = 20261127
 # Fuzzing examples per operation; the coverage phase adds its own cases on top.

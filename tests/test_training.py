@@ -9,8 +9,9 @@ import joblib
 import numpy as np
 from sklearn.datasets import load_iris
 
-from app.artifact import METADATA_KEYS, library_versions, metadata_path_for, sha256_of
+from app.artifact import library_versions, metadata_path_for, sha256_of
 from app.config import BUNDLED_MODEL
+from app.metadata import METADATA_KEYS
 from model.train import FEATURES, train
 
 
@@ -43,7 +44,10 @@ def test_metadata_describes_the_artifact(tmp_path: Path) -> None:
     assert metadata["sha256"] == sha256_of(artifact)
     assert metadata["version"] == "1.0.0"
     assert metadata["task"] == "classification"
-    assert metadata["features"] == FEATURES
+    assert [feature["name"] for feature in metadata["features"]] == FEATURES
+    assert {feature["type"] for feature in metadata["features"]} == {"number"}
+    assert metadata["model_input"] == "float64_array"
+    assert len(metadata["example"]) == 5
     assert metadata["classes"] == ["setosa", "versicolor", "virginica"]
     assert metadata["trained_with"] == library_versions()
     assert 0.85 <= metadata["metrics"]["accuracy"] <= 1.0

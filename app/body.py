@@ -1,0 +1,103 @@
+"""Reads a request body: its content type, size, nesting and strict JSON.
+
+Numbers keep to float64: literals beyond it, of any length, become NonFiniteNumber
+markers, so the validator can say where they are instead of failing the whole body.
+Nesting is bounded before parsing, since the parser recurses once per level.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Request
+
+from app.config import DEFAULT_MAX_JSON_DEPTH
+from app.errors import ApiError
+from app.json_depth import nests_deeper_than
+
+JSON_TYPE = "application/json"
+UTF8_CHARSETS = ("utf-8", "utf8")
+
+
+@dataclass(frozen=True)
+class NonFiniteNumber:
+    """A number JSON cannot carry as a float64: NaN, Infinity, or out of range.
+
+    Python's json module accepts these; they are kept as markers in the decoded body.
+    """
+
+    literal: str
+
+    def describe(self) -> str:
+        shown = self.literal if len(self.literal) <= 32 else self.literal[:29] + "..."
+        if self.literal in ("NaN", "Infinity", "-Infinity"):
+            return f"{shown} is not a JSON number; values must be finite"
+        return f"{shown} is beyond the float64 range"
+
+
+def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
+    if request.mimetype != JSON_TYPE:
+        received = request.mimetype or "no Content-Type"
+        raise ApiError(
+            415, "unsupported_media_type", f"Expected Content-Type {JSON_TYPE}, got {received}."
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in UTF8_CHARSETS:
+        raise ApiError(
+            415, "unsupported_media_type", f"Expected a UTF-8 body, got charset {charset}."
+        )
+    return parse_json(request.get_data(cache=False), max_depth)
+
+
+def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The decoded body, or a 400 saying why there is none.
+
+    Literals beyond float64 become NonFiniteNumber in time linear in their length.
+    """
+    if not body.strip():
+        raise ApiError(400, "invalid_json", "The request body is empty; expected a JSON object.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(
+            400, "invalid_json", f"The request body is not valid UTF-8 (byte {error.start})."
+        ) from None
+    if nests_deeper_than(body, max_depth):
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"The request body nests too deep to parse: more than {max_depth} levels "
+            "of arrays and objects.",
+        )
+    try:
+        return json.loads(
+            text,
+            parse_constant=NonFiniteNumber,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except json.JSONDecodeError as error:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"The request body is not valid JSON: {error.msg} "
+            f"at line {error.lineno}, column {error.colno}.",
+        ) from None
+
+
+def _parse_float(literal: str) -> float | NonFiniteNumber:
+    value = float(literal)
+    return value if math.isfinite(value) else NonFiniteNumber(literal)
+
+
+def _parse_int(literal: str) -> int | NonFiniteNumber:
+    # float() first: it reads a literal of any length in linear time, while int()
+    # refuses literals over 4300 digits. Only literals of at most 309 digits are
+    # finite (JSON allows no leading zeros), so int() only ever sees those.
+    if math.isfinite(float(literal)):
+        return int(literal)
+    return NonFiniteNumber(literal)

@@ -1,0 +1,321 @@
+"""Checks rows of a request against the model's typed schema: every problem, at its place.
+
+A row is an array of values in feature order or an object keyed by feature name. The
+result is one column per feature, in schema order, holding exactly what the schema
+allows: finite numbers (as float64 arrays), int64 integers, booleans, strings, and
+None where a nullable feature is missing. Columns are checked whole first, with C-level
+set and numpy operations; only a column that fails is walked value by value, to say
+where and why. An all-number schema takes a faster path still: the rows become one
+float64 matrix directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from app.body import NonFiniteNumber
+from app.errors import Detail
+from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
+
+# A bad batch can hold thousands of problems; the first ones are enough to act on.
+MAX_DETAILS = 100
+# Member names shown as they are in a detail's loc; any other name is quoted.
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Categories listed in a message about an unknown one; the rest are in /openapi.json.
+_SHOWN_CATEGORIES = 12
+_SHOWN_VALUE = 40
+
+
+class Problems:
+    """Problems found in a request, reported in reading order whatever order found them."""
+
+    def __init__(self) -> None:
+        self._found: list[tuple[int, int, int, Detail]] = []
+
+    def add(self, loc: str, msg: str, row: int = -1, position: int = -1) -> None:
+        # Sorted by row, then place in the row; ties keep the order they were found in.
+        self._found.append((row, position, len(self._found), Detail(loc, msg)))
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def details(self) -> list[Detail]:
+        return [detail for *_, detail in sorted(self._found, key=lambda item: item[:3])]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Validated input: `matrix` on the all-number fast path, else one column per feature."""
+
+    count: int
+    matrix: np.ndarray | None = None
+    columns: tuple[Any, ...] = ()  # list of plain values, or a float64 array for numbers
+
+
+class _Skip:
+    """A value already reported (its row is malformed); never checked again."""
+
+
+_SKIPPED = _Skip()
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def validate_rows(
+    rows: Sequence[Any], row_loc: Callable[[int], str], schema: Schema, problems: Problems
+) -> Rows:
+    """Check `rows` against `schema`; problems go to `problems`, with each row's place."""
+    if schema.all_numeric:
+        matrix = _numeric_matrix(rows, len(schema.features))
+        if matrix is not None:
+            return Rows(count=len(rows), matrix=matrix)
+    raw_columns, keyed = _columns(rows, row_loc, schema, problems)
+
+    def value_loc(index: int, position: int) -> str:
+        # An object row names the feature; an array row gives its position.
+        if keyed(index):
+            return member(row_loc(index), schema.names[position])
+        return f"{row_loc(index)}[{position}]"
+
+    columns = tuple(
+        _checked_column(values, feature, position, value_loc, problems)
+        for position, (feature, values) in enumerate(zip(schema.features, raw_columns, strict=True))
+    )
+    return Rows(count=len(rows), columns=columns)
+
+
+def _numeric_matrix(rows: Sequence[Any], width: int) -> np.ndarray | None:
+    """Rows of finite numbers as a float64 matrix, or None for the general path to explain."""
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:
+        return None
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+        return None
+    try:
+        matrix = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an int past float64, decoded by something other than ours
+        return None
+    return matrix if np.isfinite(matrix).all() else None
+
+
+def _columns(
+    rows: Sequence[Any], row_loc: Callable[[int], str], schema: Schema, problems: Problems
+) -> tuple[list[list[Any]], Callable[[int], bool]]:
+    """One list per feature, and whether row i was an object (for the places of its values)."""
+    names, width = schema.names, len(schema.names)
+    row_types = set(map(type, rows))
+    # The two common shapes, turned into columns without a Python step per value.
+    if row_types == {list} and set(map(len, rows)) == {width}:
+        return [list(column) for column in zip(*rows, strict=True)], lambda index: False
+    known = set(names)
+    if row_types == {dict} and all(row.keys() == known for row in rows):
+        return [[row[name] for row in rows] for name in names], lambda index: True
+    normalized = [
+        _row_values(row, index, row_loc, schema, problems) for index, row in enumerate(rows)
+    ]
+    if not normalized:
+        return [[] for _ in names], lambda index: False
+    return (
+        [list(column) for column in zip(*normalized, strict=True)],
+        lambda index: isinstance(rows[index], dict),
+    )
+
+
+def _row_values(
+    row: Any, index: int, row_loc: Callable[[int], str], schema: Schema, problems: Problems
+) -> list[Any]:
+    names, loc = schema.names, row_loc(index)
+    if isinstance(row, list):
+        if len(row) == len(names):
+            return row
+        problems.add(
+            loc, f"expected {len(names)} values ({', '.join(names)}), got {len(row)}", index
+        )
+    elif isinstance(row, dict):
+        known = set(names)
+        for name in row:
+            if name not in known:
+                problems.add(
+                    member(loc, name), f"unknown feature; expected {', '.join(names)}", index
+                )
+        values = []
+        for position, name in enumerate(names):
+            if name in row:
+                values.append(row[name])
+            else:
+                problems.add(member(loc, name), "missing feature", index, position)
+                values.append(_SKIPPED)
+        return values
+    elif schema.model_input == "text" and isinstance(row, str):
+        return [row]  # a text model's row may be the text itself
+    else:
+        problems.add(
+            loc,
+            f"expected an array of {len(names)} values or an object keyed by feature name, "
+            f"got {kind_of(row)}",
+            index,
+        )
+    return [_SKIPPED] * len(names)
+
+
+def _checked_column(
+    values: list[Any],
+    feature: Feature,
+    position: int,
+    value_loc: Callable[[int, int], str],
+    problems: Problems,
+) -> Any:
+    column = _whole_column(values, feature)
+    if column is not None:
+        return column
+    # Slow path: say what is wrong with each value that is.
+    checked = []
+    for index, value in enumerate(values):
+        if value is _SKIPPED:
+            checked.append(None)
+            continue
+        why, plain = _check_value(value, feature)
+        if why is not None:
+            problems.add(value_loc(index, position), why, index, position)
+        checked.append(plain)
+    return checked
+
+
+_ALLOWED_TYPES: dict[str, frozenset[type]] = {
+    "number": frozenset({int, float}),
+    "integer": frozenset({int}),
+    "boolean": frozenset({bool}),
+    "string": frozenset({str}),
+}
+
+
+def _whole_column(values: list[Any], feature: Feature) -> Any:
+    """The checked column when every value passes, from whole-column checks; else None."""
+    allowed = _ALLOWED_TYPES[feature.type] | ({type(None)} if feature.nullable else set())
+    types = set(map(type, values))
+    if not types <= allowed:
+        return None
+    if feature.type == "number":
+        try:
+            column = np.asarray(values, dtype=np.float64)  # None -> NaN, counted as missing
+        except OverflowError:
+            return None
+        finite = np.isfinite(column)
+        if not finite.all() and (
+            type(None) not in types or (~finite & ~_missing_mask(values)).any()
+        ):
+            return None
+    elif feature.type == "integer":
+        present = [v for v in values if v is not None] if type(None) in types else values
+        if present and (min(present) < INT64_MIN or max(present) > INT64_MAX):
+            return None
+        column = values
+    else:
+        column = values
+    if feature.closed:
+        known = set(feature.categories or ())
+        if not (set(values) - {None}) <= known:
+            return None
+    return column
+
+
+def _missing_mask(values: list[Any]) -> np.ndarray:
+    return np.fromiter((value is None for value in values), dtype=bool, count=len(values))
+
+
+def _check_value(value: Any, feature: Feature) -> tuple[str | None, Any]:
+    """(why the value is refused, or None; the value as the column holds it)."""
+    if value is None:
+        if feature.nullable:
+            return None, None
+        return f"expected {_expected(feature)}, got null; this feature cannot be missing", None
+    kind = type(value)
+    if kind is NonFiniteNumber:
+        if feature.type in ("number", "integer"):
+            return value.describe(), None
+        return f"expected {_expected(feature)}, got {kind_of(value)}", None
+    if feature.type == "number":
+        if kind is float:
+            if not math.isfinite(value):
+                literal = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+                return NonFiniteNumber(literal).describe(), None
+        elif kind is int:
+            try:
+                value = float(value)
+            except OverflowError:
+                return f"an integer of {value.bit_length()} bits is beyond the float64 range", None
+        else:
+            return f"expected a number, got {kind_of(value)}", None
+    elif feature.type == "integer":
+        if kind is float and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        elif kind is not int:
+            shown = _shown(value) if kind is float else kind_of(value)
+            return f"expected an integer, got {shown}", None
+        if not INT64_MIN <= value <= INT64_MAX:
+            return f"{_shown(value)} is beyond the int64 range", None
+    elif feature.type == "boolean":
+        if kind is not bool:
+            return f"expected true or false, got {kind_of(value)}", None
+    elif kind is not str:
+        return f"expected a string, got {kind_of(value)}", None
+    if feature.closed and value not in set(feature.categories or ()):
+        return _unknown_category(value, feature), None
+    return None, value
+
+
+def _unknown_category(value: Any, feature: Feature) -> str:
+    categories = list(feature.categories or ())
+    shown = ", ".join(_shown(c) for c in categories[:_SHOWN_CATEGORIES])
+    if len(categories) > _SHOWN_CATEGORIES:
+        shown += f", ... ({len(categories)} in all, listed in /openapi.json)"
+    return f"unknown category {_shown(value)}; the model knows {shown}"
+
+
+def _expected(feature: Feature) -> str:
+    return {
+        "number": "a number",
+        "integer": "an integer",
+        "boolean": "true or false",
+        "string": "a string",
+    }[feature.type]
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
+
+
+def member(parent: str | None, name: str) -> str:
+    """Where an object member is: `features.petal_width`, or quoted when the name is not
+    a plain identifier, so that an empty or dotted name is still one clear place:
+    `features["petal width (cm)"]`, `""` for an empty top-level field."""
+    if _PLAIN_NAME.fullmatch(name):
+        return f"{parent}.{name}" if parent else name
+    quoted = json.dumps(name, ensure_ascii=False)
+    return f"{parent}[{quoted}]" if parent else quoted
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, NonFiniteNumber):
+        return value.literal
+    return "a number"
