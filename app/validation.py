@@ -256,13 +256,14 @@ def _check_value(value: Any, feature: Feature) -> tuple[str | None, Any]:
         else:
             return f"expected a number, got {kind_of(value)}", None
     elif feature.type == "integer":
+        given = value
         if kind is float and math.isfinite(value) and value.is_integer():
             value = int(value)
         elif kind is not int:
             shown = _shown(value) if kind is float else kind_of(value)
             return f"expected an integer, got {shown}", None
         if not INT64_MIN <= value <= INT64_MAX:
-            return f"{_shown(value)} is beyond the int64 range", None
+            return f"{_shown(given)} is beyond the int64 range", None
     elif feature.type == "boolean":
         if kind is not bool:
             return f"expected true or false, got {kind_of(value)}", None
