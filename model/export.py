@@ -9,7 +9,8 @@ with is never written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,3 +255,11 @@ def _failure(what: str, error: Exception) -> str:
         detail = f"{type(cause).__name__}: {cause}" if cause else "numeric overflow"
         return f"the model fails on {what} {error.rows}: {detail}"
     return f"the model fails on {what}: {error}"
+
+
+def training_main(train: Callable[[Path], Path], doc: str, default_out: Path) -> None:
+    """The command line of a training script: `--out DIR`, then where the pair went."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=default_out, help="output folder")
+    artifact = train(parser.parse_args().out)
+    print(f"wrote {artifact} and {metadata_path_for(artifact)}")

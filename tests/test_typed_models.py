@@ -361,7 +361,8 @@ def test_the_example_model(make_app) -> None:
 # describe: inference from the example and the estimator, and what it refuses
 
 
-def test_describe_from_a_json_example_file(tmp_path: Path) -> None:
+def undescribed(tmp_path: Path) -> tuple[pd.DataFrame, Path]:
+    """A DataFrame pipeline saved without metadata, and the frame it was fitted on."""
     data, target = frame()
     pipeline = make_pipeline(
         ColumnTransformer(
@@ -374,6 +375,11 @@ def test_describe_from_a_json_example_file(tmp_path: Path) -> None:
     ).fit(data, target)
     artifact = tmp_path / "ct.joblib"
     joblib.dump(pipeline, artifact)
+    return data, artifact
+
+
+def test_describe_from_a_json_example_file(tmp_path: Path) -> None:
+    data, artifact = undescribed(tmp_path)
     rows = json.loads(data.head(3).to_json(orient="records"))
     metadata = describe(artifact, example=rows)
     assert [f["type"] for f in metadata["features"]] == ["integer", "number", "string", "string"]
@@ -382,18 +388,7 @@ def test_describe_from_a_json_example_file(tmp_path: Path) -> None:
 
 
 def test_describe_without_an_example_reads_the_encoders(tmp_path: Path) -> None:
-    data, target = frame()
-    pipeline = make_pipeline(
-        ColumnTransformer(
-            [
-                ("num", StandardScaler(), ["age", "income"]),
-                ("cat", OneHotEncoder(), ["city", "plan"]),
-            ]
-        ),
-        LogisticRegression(),
-    ).fit(data, target)
-    artifact = tmp_path / "ct.joblib"
-    joblib.dump(pipeline, artifact)
+    _, artifact = undescribed(tmp_path)
     metadata = describe(artifact)
     city = metadata["features"][2]
     assert (city["type"], city["categories"], city["accepts_unknown"]) == ("string", CITIES, False)
