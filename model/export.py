@@ -109,10 +109,19 @@ def build_metadata(
         trained_with=library_versions(),
         metrics=dict(description.metrics),
     )
-    draft = _with_targets(estimator, draft, description.outputs)
-    draft = _fastest_input(estimator, draft, rows)
-    draft = replace(draft, schema=_asked_schema(estimator, draft))
-    _prove(estimator, draft, rows)
+    try:
+        draft = _with_targets(estimator, draft, description.outputs)
+        draft = _fastest_input(estimator, draft, rows)
+        draft = replace(draft, schema=_asked_schema(estimator, draft))
+        _prove(estimator, draft, rows)
+    except ExportError as error:
+        if rows is not None:
+            raise
+        # The types were guessed from the estimator alone: say how to state them.
+        raise ExportError(
+            f"{error}; the estimator alone does not tell every feature's type: pass "
+            "--example with real rows (or example= in Python) so their types are known"
+        ) from None
     return draft
 
 

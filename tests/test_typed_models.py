@@ -455,3 +455,18 @@ def test_a_dataframe_model_without_pandas_names_the_fix(make_app, monkeypatch) -
     assert health.status_code == 503
     assert "pandas is not installed here" in health.get_json()["reason"]
     assert '--param="pandas=true"' in health.get_json()["reason"]
+
+
+def test_describe_without_an_example_says_to_pass_one(tmp_path: Path) -> None:
+    # Strings passed through to a categorical model: no encoder records them, and a
+    # number in their place fails.
+    data = pd.DataFrame({"flag": ["yes", "no"] * 20, "x": np.arange(40.0)})
+    model = make_pipeline(
+        ColumnTransformer([("flag", "passthrough", ["flag"]), ("x", "passthrough", ["x"])]),
+        HistGradientBoostingClassifier(categorical_features=[0], max_iter=5),
+    ).fit(data, np.arange(40) % 2)
+    artifact = tmp_path / "m.joblib"
+    joblib.dump(model, artifact)
+    with pytest.raises(ExportError, match="pass --example with real rows"):
+        describe(artifact)
+    assert describe(artifact, example=data.head(4))["features"][0]["type"] == "string"
