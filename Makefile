@@ -106,4 +106,4 @@ bench: $(STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_WORK)/results
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .serverless bench/.venvs bench/.work
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .serverless bench/.venvs bench/.work
