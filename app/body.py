@@ -19,6 +19,23 @@ from app.errors import ApiError
 from app.json_depth import nests_deeper_than
 
 JSON_TYPE = "application/json"
+# A number literal can only be beyond float64 with an exponent of three digits or with
+# 200 digits in a row (10**200 with an exponent of at most 99 is the least that can
+# overflow), and only that long a literal is too long for int() (4300 digits). A body
+# with neither is parsed by the C scanner alone; one with either (or a string that
+# looks so), by hooks that see every literal. The look is two C passes: digits become
+# "0", e and E "e", signs "+", everything else a space.
+_SHAPE = bytes(
+    ord("0")
+    if chr(c).isdigit() and c < 128
+    else ord("e")
+    if c in b"eE"
+    else ord("+")
+    if c in b"+-"
+    else ord(" ")
+    for c in range(256)
+)
+_BEYOND_FLOAT64_SHAPES = (b"e000", b"e+000", b"0" * 200)
 UTF8_CHARSETS = ("utf-8", "utf8")
 
 
@@ -74,6 +91,8 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
             "of arrays and objects.",
         )
     try:
+        if not _maybe_beyond_float64(body):
+            return json.loads(text, parse_constant=NonFiniteNumber)
         return json.loads(
             text,
             parse_constant=NonFiniteNumber,
@@ -87,6 +106,11 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
             f"The request body is not valid JSON: {error.msg} "
             f"at line {error.lineno}, column {error.colno}.",
         ) from None
+
+
+def _maybe_beyond_float64(body: bytes) -> bool:
+    shape = body.translate(_SHAPE)
+    return any(pattern in shape for pattern in _BEYOND_FLOAT64_SHAPES)
 
 
 def _parse_float(literal: str) -> float | NonFiniteNumber:

@@ -390,3 +390,28 @@ def test_any_body_gets_200_or_a_documented_error(small_limits: Service, body: by
         assert len(body) > 2048
     if response.status_code == 422:
         assert answer["error"]["details"]
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "1e400", "-1E+309", "1.7976931348623159e308",  # a three-digit exponent
+        "1" + "0" * 250 + "e99",  # a two-digit exponent behind 251 digits
+        "9" * 309 + ".5",  # no exponent at all
+        "1" + "0" * 5000,  # an integer too long for int()
+    ],
+)  # fmt: skip
+def test_every_literal_beyond_float64_is_kept_as_written(literal: str) -> None:
+    # The C scanner alone reads bodies that cannot hold such a literal; these must not
+    # slip through it as inf or a ValueError.
+    assert parse_json(f'{{"features": [1, {literal}]}}'.encode()) == {
+        "features": [1, NonFiniteNumber(literal)]
+    }
+
+
+def test_numbers_that_fit_float64_are_read_exactly_by_either_path() -> None:
+    values = [0.1, -2.5e-300, 1.7976931348623157e308, 12345678901234567890, 5e-324]
+    plain = json.dumps(values).encode()
+    with_a_look_alike = json.dumps({"v": values, "s": "e+000 " + "0" * 200}).encode()
+    assert parse_json(plain) == values
+    assert parse_json(with_a_look_alike)["v"] == values
