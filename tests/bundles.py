@@ -16,6 +16,8 @@ from typing import Any
 from conftest import Package
 
 RUNNER = Path(__file__).resolve().parent / "bundle_runner.py"
+# What requirements-pandas.txt adds to requirements.txt, as top-level names in a zip.
+PANDAS_TOP_LEVEL = {"pandas", "dateutil", "six.py"}
 
 
 def unzipped_size(archive: Path) -> int:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundles import names_in, run_in_bundle, top_level_names, unzipped_read_only, unzipped_size
+from bundles import (
+    PANDAS_TOP_LEVEL,
+    names_in,
+    run_in_bundle,
+    top_level_names,
+    unzipped_read_only,
+    unzipped_size,
+)
 from conftest import Package
 from emf_spec import emf_problems
 from event_payloads import LambdaAnswer, LambdaContext, event_for
@@ -26,8 +33,6 @@ LAMBDA_UNZIPPED_LIMIT = 262_144_000
 # The bundle of a model that takes numbers, with the default parameters: well under
 # Lambda's limit, with room for the app to grow.
 NUMERIC_BUNDLE_GOAL = 200_000_000
-# What requirements-pandas.txt adds: only a DataFrame model's bundle carries it.
-PANDAS_TOP_LEVEL = {"pandas", "dateutil", "six.py"}
 SETOSA = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 # The import names of requirements.txt's packages (and their compiled libraries).
 RUNTIME_TOP_LEVEL = {
