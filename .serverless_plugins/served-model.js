@@ -65,7 +65,8 @@ class ServedModel {
     const model = this.model(String(settings.uri == null ? '' : settings.uri).trim());
     if (model.artifact) {
       service.package = service.package || {};
-      service.package.patterns = [...(service.package.patterns || []), model.artifact, model.metadata];
+      const patterns = service.package.patterns || [];
+      service.package.patterns = [...patterns, model.artifact, model.metadata];
     }
     const { withPandas, why } = await this.decide(model, pandas);
     this.useRequirements(withPandas, settings.requirementsWithPandas, why);
@@ -97,17 +98,20 @@ class ServedModel {
     ) {
       this.fail(
         'modelUri must be empty (the bundled model), s3://bucket/key.joblib, or a path ' +
-          `inside the service folder relative to it, such as model/examples/churn.joblib; got ${uri}`
+          'inside the service folder relative to it, such as model/examples/churn.joblib; ' +
+          `got ${uri}`
       );
     }
     const metadata = metadataKey(artifact);
     for (const file of [artifact, metadata]) {
-      const stat = fs.statSync(path.join(this.serverless.serviceDir, file), { throwIfNoEntry: false });
+      const found = path.join(this.serverless.serviceDir, file);
+      const stat = fs.statSync(found, { throwIfNoEntry: false });
       if (!stat || !stat.isFile()) {
         this.fail(
           file === artifact
             ? `modelUri: ${file} does not exist`
-            : `modelUri: ${artifact} has no metadata beside it (${file}); python -m model.describe writes it`
+            : `modelUri: ${artifact} has no metadata beside it (${file}); ` +
+                'python -m model.describe writes it'
         );
       }
     }
@@ -201,9 +205,8 @@ function modelInput(text) {
   }
   if (!Object.prototype.hasOwnProperty.call(metadata, 'model_input')) return null;
   if (!MODEL_INPUTS.includes(metadata.model_input)) {
-    throw new Error(
-      `model_input must be one of ${MODEL_INPUTS.join(', ')}, got ${JSON.stringify(metadata.model_input)}`
-    );
+    const found = JSON.stringify(metadata.model_input);
+    throw new Error(`model_input must be one of ${MODEL_INPUTS.join(', ')}, got ${found}`);
   }
   return metadata.model_input;
 }
