@@ -153,7 +153,25 @@ def dataframe_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     return build_package(tmp_path_factory.mktemp("dataframe-package"), f"modelUri={CHURN_MODEL}")
 
 
+# Every optional stack setting at once, so that one build serves all their tests
+# (tests/test_package_security.py, tests/test_bundle_pandas.py): API Gateway's own key
+# and usage plan, the app's keys secret and CORS origin, and pandas forced into the
+# bundled numeric model's package.
+KEYS_SECRET = "prod/model-api/keys"
+CORS_ORIGIN = "https://app.example.com"
+KEYED_PARAMS = (
+    "requireApiKey=true",
+    "apiKeyRateLimit=7",
+    "apiKeyBurstLimit=9",
+    "apiKeyQuotaLimit=1234",
+    "apiKeyQuotaPeriod=WEEK",
+    f"apiKeysSecret={KEYS_SECRET}",
+    f"corsAllowedOrigins={CORS_ORIGIN}",
+    "pandas=true",
+)
+
+
 @pytest.fixture(scope="session")
-def forced_pandas_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The bundled numeric model's package with pandas=true. Built once per run."""
-    return build_package(tmp_path_factory.mktemp("forced-pandas-package"), "pandas=true")
+def keyed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with KEYED_PARAMS. Built once per run."""
+    return build_package(tmp_path_factory.mktemp("keyed-package"), *KEYED_PARAMS)
