@@ -4,7 +4,12 @@ SHELL := /bin/bash
 PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two installs into the one .venv: serving and training (requirements-pandas.txt),
+# then the tests and tools on top (requirements-dev.txt). Each stamp is rebuilt when
+# one of its requirements files changes; the dev one also after the serving one.
+SERVE_STAMP := $(VENV)/.installed-serve
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 5000
 NODE_STAMP := node_modules/.installed
@@ -30,48 +35,51 @@ help:
 	@echo "make deploy-local   rehearse sls deploy against a local moto server"
 	@echo "make bench          measure against the peers; writes bench/REPORT.md"
 
-# Rebuilt whenever a requirements file changes.
-$(STAMP): requirements.txt requirements-dev.txt
+$(SERVE_STAMP): requirements.txt requirements-pandas.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"need Python 3.12, found {sys.version.split()[0]}"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-pandas.txt
+	touch $@
+
+$(DEV_STAMP): $(SERVE_STAMP) requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(NODE_STAMP) lint
+test: $(DEV_STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest
 
 # mypy checks the files pyproject.toml names: app/, handler.py and model/.
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-train: $(STAMP)
+train: $(SERVE_STAMP)
 	$(BIN)/python -m model.train
 
 # The Lambda bundle; needs no AWS credentials. SLS_ARGS="--package DIR" builds elsewhere.
-package: $(STAMP) $(NODE_STAMP)
+package: $(SERVE_STAMP) $(NODE_STAMP)
 	$(SLS) package $(SLS_ARGS)
 
 # serverless-offline runs the handler with the first python3 on PATH: the venv's.
-offline: $(STAMP) $(NODE_STAMP)
+offline: $(SERVE_STAMP) $(NODE_STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH \
 	  $(SLS) offline --host 127.0.0.1 --httpPort $(OFFLINE_PORT) --lambdaPort $(OFFLINE_LAMBDA_PORT) $(SLS_ARGS)
 
 # `sls deploy` against moto's server on 127.0.0.1, never AWS: fake credentials, and
 # the endpoint must be local. With AWS_ENDPOINT_URL unset it starts (and stops) its own.
-deploy-local: $(STAMP) $(NODE_STAMP)
+deploy-local: $(DEV_STAMP) $(NODE_STAMP)
 	@set -e; \
 	export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing; \
 	export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1; unset AWS_PROFILE; \
@@ -93,7 +101,7 @@ $(BENCH_STAMP): requirements.txt bench/requirements.txt
 
 # Not part of `make test`: timings belong in a report, not in pass/fail. Each peer
 # server gets its own environment (bench/peers/setup.sh); wrk comes from Debian.
-bench: $(STAMP) $(NODE_STAMP) $(BENCH_STAMP)
+bench: $(DEV_STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	command -v wrk > /dev/null || (apt-get update && apt-get install -y wrk)
 	bash bench/peers/setup.sh
 	$(SLS) package --package $(BENCH_WORK)/package

@@ -73,3 +73,6 @@ class ReadAccess {
 }
 
 module.exports = ReadAccess;
+// Shared with served-model, which reads the same metadata object.
+module.exports.S3_URI = S3_URI;
+module.exports.metadataKey = metadataKey;

@@ -5,7 +5,7 @@
 Standard library only: it must see nothing but the bundle. It records every module
 compiled from source instead of loaded from bytecode, imports `handler`, invokes it
 with each event, and reports the answers, the lines written to stdout (the function's
-log) and the bytecode of every bundle module loaded.
+log), the bytecode of every bundle module loaded and the packages imported.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def main(bundle: str) -> None:
             "sys_path": sys.path,
             "compiled_from_source": compiled_from_source,
             "bundle_modules": modules,
+            # Top-level names of every module imported by then, bundled or not.
+            "imported_packages": sorted({name.partition(".")[0] for name in sys.modules}),
             "seconds_to_answers": ready,
             "python": list(sys.version_info[:2]),
         },

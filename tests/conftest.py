@@ -92,6 +92,8 @@ def regressor_client(make_app: Callable[..., Flask], regressor_artifact: Path) -
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = "model-prediction-api"
+# The example model fitted on a pandas DataFrame; its metadata says "model_input": "dataframe".
+CHURN_MODEL = "model/examples/churn.joblib"
 
 
 @dataclass(frozen=True)
@@ -111,17 +113,28 @@ class Package:
         return self.template()["Resources"]["ApiLambdaFunction"]["Properties"]
 
 
-def build_package(folder: Path, *params: str) -> Package:
-    """`make package` into `folder`, offline; `params` are deploy parameters, name=value."""
+def run_package(
+    folder: Path, *params: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`make package` into `folder`, whatever its outcome; `params` are deploy
+    parameters, name=value. Its output, stderr included, is in `stdout`."""
     arguments = " ".join([f"--package {folder}", *(f"--param={p}" for p in params)])
-    subprocess.run(
+    return subprocess.run(
         ["make", "--no-print-directory", "package", f"SLS_ARGS={arguments}"],
         cwd=ROOT,
-        check=True,
+        env=env,
+        check=False,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
         timeout=900,
     )
+
+
+def build_package(folder: Path, *params: str) -> Package:
+    """`make package` into `folder`, offline; `params` are deploy parameters, name=value."""
+    result = run_package(folder, *params)
+    assert result.returncode == 0, result.stdout
     built = Package(folder)
     assert built.zip.is_file()
     return built
@@ -131,3 +144,34 @@ def build_package(folder: Path, *params: str) -> Package:
 def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     """The deployment package with the default parameters, built once per run."""
     return build_package(tmp_path_factory.mktemp("package"))
+
+
+@pytest.fixture(scope="session")
+def dataframe_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package that serves the example DataFrame model instead: pandas=auto bundles
+    pandas for it. Built once per run."""
+    return build_package(tmp_path_factory.mktemp("dataframe-package"), f"modelUri={CHURN_MODEL}")
+
+
+# Every optional stack setting at once, so that one build serves all their tests
+# (tests/test_package_security.py, tests/test_bundle_pandas.py): API Gateway's own key
+# and usage plan, the app's keys secret and CORS origin, and pandas forced into the
+# bundled numeric model's package.
+KEYS_SECRET = "prod/model-api/keys"
+CORS_ORIGIN = "https://app.example.com"
+KEYED_PARAMS = (
+    "requireApiKey=true",
+    "apiKeyRateLimit=7",
+    "apiKeyBurstLimit=9",
+    "apiKeyQuotaLimit=1234",
+    "apiKeyQuotaPeriod=WEEK",
+    f"apiKeysSecret={KEYS_SECRET}",
+    f"corsAllowedOrigins={CORS_ORIGIN}",
+    "pandas=true",
+)
+
+
+@pytest.fixture(scope="session")
+def keyed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with KEYED_PARAMS. Built once per run."""
+    return build_package(tmp_path_factory.mktemp("keyed-package"), *KEYED_PARAMS)

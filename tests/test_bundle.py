@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import stat
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bundles import (
+    PANDAS_TOP_LEVEL,
+    names_in,
+    run_in_bundle,
+    top_level_names,
+    unzipped_read_only,
+    unzipped_size,
+)
 from conftest import Package
 from emf_spec import emf_problems
 from event_payloads import LambdaAnswer, LambdaContext, event_for
@@ -26,7 +30,20 @@ from event_payloads import LambdaAnswer, LambdaContext, event_for
 import handler
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
-RUNNER = Path(__file__).resolve().parent / "bundle_runner.py"
+# The bundle of a model that takes numbers, with the default parameters: well under
+# Lambda's limit, with room for the app to grow.
+NUMERIC_BUNDLE_GOAL = 200_000_000
+# Slimmed out (serverless.yml, slimPatterns): importing the handler and predicting
+# reads none of it.
+NEVER_SERVED = (
+    "joblib/test/",
+    "sklearn/datasets/data/",
+    "sklearn/datasets/descr/",
+    "sklearn/datasets/images/",
+    "numpy/random/_examples/",
+    "narwhals/testing/",
+    "werkzeug/debug/shared/",
+)
 SETOSA = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 # The import names of requirements.txt's packages (and their compiled libraries).
 RUNTIME_TOP_LEVEL = {
@@ -57,51 +74,17 @@ REQUESTS = [
 @pytest.fixture(scope="module")
 def bundle(package: Package, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The zip, unzipped and made read-only, like /var/task."""
-    folder = tmp_path_factory.mktemp("task")
-    with zipfile.ZipFile(package.zip) as archive:
-        archive.extractall(folder)
-    paths = [folder, *folder.rglob("*")]
-    for path in paths:
-        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    yield folder
-    for path in paths:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
-
-
-def bare_python() -> str:
-    """The interpreter behind this venv: its standard library, none of its packages."""
-    return getattr(sys, "_base_executable", sys.executable)
+    with unzipped_read_only(package.zip, tmp_path_factory.mktemp("task")) as folder:
+        yield folder
 
 
 def events() -> list[dict[str, Any]]:
     return [event_for(shape, method, path, body) for shape, method, path, body in REQUESTS]
 
 
-def run_in_bundle(bundle: Path, package: Package) -> dict[str, Any]:
-    # The function's own environment from the template, and nothing of ours,
-    # except this machine's OpenBLAS core settings, which keep old CPUs safe.
-    function = package.function()
-    env = {**function["Environment"]["Variables"], "LANG": "C.UTF-8"}
-    # Lambda sets the function's name; the metrics take it as their service.
-    env["AWS_LAMBDA_FUNCTION_NAME"] = function["FunctionName"]
-    env |= {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORE")}
-    result = subprocess.run(
-        [bare_python(), "-I", "-S", "-B", str(RUNNER), str(bundle)],
-        input=json.dumps(events()),
-        capture_output=True,
-        text=True,
-        cwd=bundle,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 @pytest.fixture(scope="module")
 def report(bundle: Path, package: Package) -> dict[str, Any]:
-    return run_in_bundle(bundle, package)
+    return run_in_bundle(bundle, package, events())
 
 
 def test_runs_on_the_lambda_runtime_python(report: dict[str, Any]) -> None:
@@ -173,6 +156,33 @@ def test_fits_lambda_unzipped_limit(package: Package) -> None:
     with zipfile.ZipFile(package.zip) as archive:
         unzipped = sum(info.file_size for info in archive.infolist())
     assert unzipped < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_numeric_bundle_stays_within_its_size_goal(package: Package) -> None:
+    assert unzipped_size(package.zip) <= NUMERIC_BUNDLE_GOAL
+
+
+def test_numeric_bundle_carries_no_pandas(package: Package) -> None:
+    # The bundled iris model takes a float64 array: its metadata has no "model_input".
+    assert not top_level_names(package.zip) & PANDAS_TOP_LEVEL
+    assert package.function()["Environment"]["Variables"]["MODEL_URI"] == ""
+    assert {"model/model.joblib", "model/model.json"} <= set(names_in(package.zip))
+
+
+def test_numeric_model_never_imports_pandas(report: dict[str, Any]) -> None:
+    # scikit-learn tries `import pandas` at import time: with none in the bundle it
+    # fails fast, and the cold start does not pay for pandas.
+    assert LambdaAnswer.of(report["answers"][0]).json()["prediction"] == "setosa"
+    assert not {"pandas", "dateutil"} & set(report["imported_packages"])
+    assert {"handler", "sklearn", "numpy"} <= set(report["imported_packages"])
+
+
+def test_leaves_out_what_serving_never_reads(package: Package) -> None:
+    names = names_in(package.zip)
+    assert not [n for n in names if n.startswith(NEVER_SERVED)]
+    assert not [n for n in names if n.endswith(("/conftest.py", ".tp", "/meson.build"))]
+    # Imported by `from numpy import *` in scipy's array_api_compat: it must stay.
+    assert "numpy/f2py/__init__.py" in names
 
 
 def test_function_configuration(package: Package) -> None:

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from conftest import Package, build_package
+from conftest import CORS_ORIGIN, KEYS_SECRET, Package
 
-SECRET = "prod/model-api/keys"
-ORIGIN = "https://app.example.com"
+# keyed_package (tests/conftest.py): requireApiKey=true, a 7/s rate, a burst of 9 and a
+# quota of 1234 a WEEK, this secret and this origin (and pandas=true, for other tests).
+SECRET = KEYS_SECRET
+ORIGIN = CORS_ORIGIN
 KEY_TYPES = {
     "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::UsagePlanKey",
 }
-
-
-@pytest.fixture(scope="module")
-def keyed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    return build_package(
-        tmp_path_factory.mktemp("keyed-package"),
-        "requireApiKey=true",
-        "apiKeyRateLimit=7",
-        "apiKeyBurstLimit=9",
-        "apiKeyQuotaLimit=1234",
-        "apiKeyQuotaPeriod=WEEK",
-        f"apiKeysSecret={SECRET}",
-        f"corsAllowedOrigins={ORIGIN}",
-    )
 
 
 def of_type(template: dict[str, Any], kind: str) -> dict[str, dict]:

@@ -1,0 +1,214 @@
+'use strict';
+
+// Puts the model the function serves into the package, and pandas exactly when that
+// model needs it.
+//
+// custom.servedModel:
+//   uri: the function's MODEL_URI.
+//     ''                         the bundled model/model.joblib
+//     model/examples/x.joblib    that artifact instead: a path inside the service folder,
+//                                relative to it (Lambda's cwd, /var/task, is the bundle root)
+//     s3://bucket/key.joblib     read from S3 at cold start: no model in the package
+//   pandas: auto, true or false. auto reads the model's metadata, the .json beside the
+//     artifact (for an S3 model, the object with .json in place of the key's extension,
+//     with the deploy's AWS credentials): "model_input": "dataframe" needs pandas; the
+//     other kinds ("float64_array", "object_array", "text"), or no such key, do not.
+//   requirementsWithPandas: the requirements file that replaces
+//     custom.pythonRequirements.fileName when the package carries pandas.
+//
+// scikit-learn imports pandas at import time whenever it is installed, so a bundle with
+// pandas pays for that import on every cold start, used or not.
+//
+// A bundled model's artifact and metadata are added to package.patterns, and nothing
+// else of model/. Runs at package:initialize: before serverless-python-requirements
+// reads fileName (before:package:createDeploymentArtifacts) and before the package's
+// files are collected, whatever the order of "plugins".
+
+const fs = require('fs');
+const path = require('path');
+const { S3_URI, metadataKey } = require('./read-access');
+
+const BUNDLED_MODEL = 'model/model.joblib';
+const MODEL_INPUTS = ['float64_array', 'object_array', 'dataframe', 'text'];
+// What a metadata file without "model_input" (written before the key existed) means.
+const DEFAULT_MODEL_INPUT = 'float64_array';
+const FORCE = 'pass --param="pandas=true" or --param="pandas=false"';
+// A bundled model's path becomes a package pattern: no glob characters in it.
+const PLAIN_PATH = /^[A-Za-z0-9._+@/-]+$/;
+
+// The S3 client osls itself deploys with: a dependency of osls, not of this service.
+function s3Sdk() {
+  const osls = path.dirname(require.resolve('osls/package.json'));
+  return require(require.resolve('@aws-sdk/client-s3', { paths: [osls] }));
+}
+
+class ServedModel {
+  constructor(serverless, cliOptions, { log } = {}) {
+    this.serverless = serverless;
+    this.log = log;
+    const prepare = () => this.prepare();
+    this.hooks = {
+      'package:initialize': prepare,
+      'deploy:function:initialize': prepare,
+      'before:requirements:install:install': prepare,
+    };
+  }
+
+  fail(message) {
+    throw new this.serverless.classes.Error(message);
+  }
+
+  async prepare() {
+    const { service } = this.serverless;
+    const settings = (service.custom && service.custom.servedModel) || {};
+    const pandas = this.pandasSetting(settings.pandas);
+    const model = this.model(String(settings.uri == null ? '' : settings.uri).trim());
+    if (model.artifact) {
+      service.package = service.package || {};
+      const patterns = service.package.patterns || [];
+      service.package.patterns = [...patterns, model.artifact, model.metadata];
+    }
+    const { withPandas, why } = await this.decide(model, pandas);
+    this.useRequirements(withPandas, settings.requirementsWithPandas, why);
+  }
+
+  pandasSetting(value) {
+    if (value === undefined || value === null) return 'auto';
+    const setting = String(value);
+    if (!['auto', 'true', 'false'].includes(setting)) {
+      this.fail(`The pandas parameter must be auto, true or false, got "${setting}"`);
+    }
+    return setting;
+  }
+
+  // { uri, artifact, metadata } for a bundled model, { uri, bucket, key, metadata } for S3.
+  model(uri) {
+    if (uri.startsWith('s3://')) {
+      const match = S3_URI.exec(uri);
+      if (!match) this.fail(`modelUri must look like s3://bucket/key.joblib, got ${uri}`);
+      const [, bucket, key] = match;
+      return { uri, bucket, key, metadata: `s3://${bucket}/${metadataKey(key)}` };
+    }
+    const artifact = path.posix.normalize(uri || BUNDLED_MODEL);
+    if (
+      !PLAIN_PATH.test(uri || BUNDLED_MODEL) ||
+      path.posix.isAbsolute(artifact) ||
+      artifact === '.' ||
+      artifact.split('/').includes('..')
+    ) {
+      this.fail(
+        'modelUri must be empty (the bundled model), s3://bucket/key.joblib, or a path ' +
+          'inside the service folder relative to it, such as model/examples/churn.joblib; ' +
+          `got ${uri}`
+      );
+    }
+    const metadata = metadataKey(artifact);
+    for (const file of [artifact, metadata]) {
+      const found = path.join(this.serverless.serviceDir, file);
+      const stat = fs.statSync(found, { throwIfNoEntry: false });
+      if (!stat || !stat.isFile()) {
+        this.fail(
+          file === artifact
+            ? `modelUri: ${file} does not exist`
+            : `modelUri: ${artifact} has no metadata beside it (${file}); ` +
+                'python -m model.describe writes it'
+        );
+      }
+    }
+    return { uri, artifact, metadata };
+  }
+
+  async decide(model, pandas) {
+    if (pandas !== 'auto') {
+      const withPandas = pandas === 'true';
+      if (model.artifact) this.warnIfForcedAgainst(model, withPandas);
+      return { withPandas, why: `pandas=${pandas} was passed` };
+    }
+    const text = model.artifact ? this.readLocal(model) : await this.readS3(model);
+    let input;
+    try {
+      input = modelInput(text);
+    } catch (error) {
+      this.fail(`${model.metadata}: ${error.message}; fix the metadata, or ${FORCE}`);
+    }
+    const why = input
+      ? `${model.metadata} says model_input is ${input}`
+      : `${model.metadata} has no model_input, so the model takes a ${DEFAULT_MODEL_INPUT}`;
+    return { withPandas: input === 'dataframe', why };
+  }
+
+  readLocal(model) {
+    return fs.readFileSync(path.join(this.serverless.serviceDir, model.metadata), 'utf8');
+  }
+
+  async readS3(model) {
+    const key = metadataKey(model.key);
+    try {
+      const { S3Client, GetObjectCommand } = s3Sdk();
+      const config = await this.serverless.getProvider('aws').getAwsSdkV3Config();
+      const s3 = new S3Client({ ...config, followRegionRedirects: true });
+      const answer = await s3.send(new GetObjectCommand({ Bucket: model.bucket, Key: key }));
+      return await answer.Body.transformToString('utf-8');
+    } catch (error) {
+      const reason = error.message || error.code || error.name || String(error);
+      return this.fail(
+        `pandas=auto reads the model's metadata, ${model.metadata}, to tell whether the ` +
+          `bundle needs pandas, and could not (${reason}). Without AWS access (sls package ` +
+          `offline, say), ${FORCE}: true if that model takes a DataFrame`
+      );
+    }
+  }
+
+  warnIfForcedAgainst(model, withPandas) {
+    let input;
+    try {
+      input = modelInput(this.readLocal(model));
+    } catch {
+      return; // forced: the metadata's kind is not needed, and the app checks the rest
+    }
+    if (!withPandas && input === 'dataframe') {
+      this.log.warning(
+        `${model.metadata} says model_input is dataframe, but pandas=false leaves pandas ` +
+          'out: the function will not be able to serve this model'
+      );
+    }
+  }
+
+  useRequirements(withPandas, requirementsWithPandas, why) {
+    const { service, serviceDir } = this.serverless;
+    service.custom.pythonRequirements = service.custom.pythonRequirements || {};
+    const requirements = service.custom.pythonRequirements;
+    // Remembered once: this may run more than once in one command.
+    this.requirements = this.requirements || requirements.fileName || 'requirements.txt';
+    if (withPandas && !requirementsWithPandas) {
+      this.fail('custom.servedModel.requirementsWithPandas must name a requirements file');
+    }
+    const chosen = withPandas ? requirementsWithPandas : this.requirements;
+    if (!fs.existsSync(path.join(serviceDir, chosen))) this.fail(`${chosen} does not exist`);
+    requirements.fileName = chosen;
+    this.log.notice(
+      `Python requirements from ${chosen}, ${withPandas ? 'with' : 'without'} pandas: ${why}`
+    );
+  }
+}
+
+// The metadata's model_input, or null when it has none; throws when it is not one we know.
+function modelInput(text) {
+  let metadata;
+  try {
+    metadata = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON (${error.message})`);
+  }
+  if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw new Error('not a JSON object');
+  }
+  if (!Object.prototype.hasOwnProperty.call(metadata, 'model_input')) return null;
+  if (!MODEL_INPUTS.includes(metadata.model_input)) {
+    const found = JSON.stringify(metadata.model_input);
+    throw new Error(`model_input must be one of ${MODEL_INPUTS.join(', ')}, got ${found}`);
+  }
+  return metadata.model_input;
+}
+
+module.exports = ServedModel;
