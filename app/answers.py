@@ -39,11 +39,14 @@ def probabilities_json(
     return [dict(zip(names, rows, strict=True)) for rows in zip(*per_output, strict=True)]
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def plain_values(values: np.ndarray) -> list[Any]:
     """A numpy array as plain Python values, numpy scalars inside object arrays included."""
     # tolist() already gives plain values, except inside an object array.
     items: list[Any] = values.tolist()
-    if values.dtype == object:
+    if values.dtype == object and not set(map(type, items)) <= _PLAIN_TYPES:
         return [_plain(item) for item in items]
     return items
 

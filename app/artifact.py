@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
-import sys
 from pathlib import Path, PurePosixPath
 
 import joblib
@@ -46,7 +45,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(with_pandas: bool = False) -> dict[str, str]:
     """The versions that decide whether a pickled estimator behaves as trained.
 
     Read from the modules themselves: a slimmed bundle may carry no dist-info.
@@ -57,8 +56,8 @@ def library_versions() -> dict[str, str]:
         "numpy": numpy.__version__,
         "joblib": joblib.__version__,
     }
-    # pandas only where it is in use (a DataFrame model): never imported to ask.
-    pandas = sys.modules.get("pandas")
-    if pandas is not None:
+    if with_pandas:  # a DataFrame model's: imported already, to build its input
+        import pandas
+
         versions["pandas"] = pandas.__version__
     return versions

@@ -156,7 +156,8 @@ class Predictor:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {**self.metadata.to_document(), "serving_with": library_versions()}
+        frame = self.schema.model_input == "dataframe"
+        return {**self.metadata.to_document(), "serving_with": library_versions(frame)}
 
     def run(self, rows: Rows, with_probabilities: bool = False) -> Outcome:
         """Predict for validated rows; RowsRefused names the rows the model cannot answer."""

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -118,7 +119,11 @@ def _columns(
         return [list(column) for column in zip(*rows, strict=True)], lambda index: False
     known = set(names)
     if row_types == {dict} and all(row.keys() == known for row in rows):
-        return [[row[name] for row in rows] for name in names], lambda index: True
+        if width == 1:
+            return [[row[names[0]] for row in rows]], lambda index: True
+        # itemgetter reads a row's values in C; zip turns the rows into columns.
+        by_row = map(itemgetter(*names), rows)
+        return [list(column) for column in zip(*by_row, strict=True)], lambda index: True
     normalized = [
         _row_values(row, index, row_loc, schema, problems) for index, row in enumerate(rows)
     ]

@@ -106,7 +106,6 @@ def build_metadata(
         classes=(),
         example=rows.records if rows else (schema.placeholder_row(),),
         created_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
-        trained_with=library_versions(),
         metrics=dict(description.metrics),
     )
     try:
@@ -122,7 +121,9 @@ def build_metadata(
             f"{error}; the estimator alone does not tell every feature's type: pass "
             "--example with real rows (or example= in Python) so their types are known"
         ) from None
-    return draft
+    # pandas' version matters only to a model that is handed a DataFrame.
+    frame = draft.schema.model_input == "dataframe"
+    return replace(draft, trained_with=library_versions(with_pandas=frame))
 
 
 def _with_targets(

@@ -76,13 +76,24 @@ def service_dir(tmp_path: Path) -> Path:
 
 
 def test_the_bundled_numeric_model_gets_no_pandas() -> None:
-    # Today's model/model.json has no "model_input": a float64 array, as before the key.
     result = prepare("")
     assert requirements_file(result) == "requirements.txt"
     assert added_patterns(result) == ["model/model.joblib", "model/model.json"]
     assert messages(result, "notice") == [
-        "Python requirements from requirements.txt, without pandas: model/model.json has "
-        "no model_input, so the model takes a float64_array"
+        "Python requirements from requirements.txt, without pandas: model/model.json says "
+        "model_input is float64_array"
+    ]
+
+
+def test_metadata_from_before_model_input_gets_no_pandas(service_dir: Path) -> None:
+    legacy = service_dir / "model" / "examples" / "legacy"
+    legacy.with_suffix(".joblib").write_bytes(b"artifact")
+    legacy.with_suffix(".json").write_text(json.dumps({"name": "legacy", "features": ["a"]}))
+    result = prepare("model/examples/legacy.joblib", service_dir=service_dir)
+    assert requirements_file(result) == "requirements.txt"
+    assert messages(result, "notice") == [
+        "Python requirements from requirements.txt, without pandas: "
+        "model/examples/legacy.json has no model_input, so the model takes a float64_array"
     ]
 
 
