@@ -24,7 +24,7 @@ CHURN_MODEL := model/examples/churn.joblib
 
 help:
 	@echo "make serve   serve the bundled model on http://$(HOST):$(PORT)"
-	@echo "make test    lint and run every test"
+	@echo "make test    lint, type-check and run every test"
 	@echo "make train   retrain the bundled model (model/model.joblib, model/model.json)"
 	@echo "make format  format the code with ruff"
 	@echo "make package        build the Lambda bundle: .serverless/model-prediction-api.zip"
@@ -49,9 +49,11 @@ serve: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest
 
+# mypy checks the files pyproject.toml names: app/, handler.py and model/.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -115,4 +117,4 @@ bench: $(STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_WORK)/results
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .serverless bench/.venvs bench/.work
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .serverless bench/.venvs bench/.work

@@ -27,7 +27,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("source") in WARMUP_SOURCES:
         note_warm_up(app)  # this was the cold invocation, not the next request
         return {}
-    return serverless_wsgi.handle_request(_wsgi_app, _repaired(event), context)
+    # serverless_wsgi is untyped: its answer is the Lambda response, a JSON object.
+    response: dict[str, Any] = serverless_wsgi.handle_request(_wsgi_app, _repaired(event), context)
+    return response
 
 
 def _repaired(event: dict[str, Any]) -> dict[str, Any]:

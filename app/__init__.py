@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from app.api import api
 from app.api_keys import require_api_keys
@@ -18,6 +19,12 @@ from app.errors import register_error_handlers
 from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
 from app.request_log import init_request_log
+
+
+class _FieldOrderJSON(DefaultJSONProvider):
+    """Flask's JSON, but keeping the documented field order in responses: no key sorting."""
+
+    sort_keys = False
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -40,7 +47,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["MAX_BATCH_ROWS"] = settings.max_batch_rows
     app.config["MAX_JSON_DEPTH"] = settings.max_json_depth
-    app.json.sort_keys = False  # keep the documented field order in responses
+    app.json = _FieldOrderJSON(app)
 
     app.extensions["model_slot"] = ModelSlot(settings)
 

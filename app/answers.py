@@ -41,7 +41,8 @@ def probabilities_json(
 
 def plain_values(values: np.ndarray) -> list[Any]:
     """A numpy array as plain Python values, numpy scalars inside object arrays included."""
-    items = values.tolist()
+    # tolist() already gives plain values, except inside an object array.
+    items: list[Any] = values.tolist()
     if values.dtype == object:
         return [_plain(item) for item in items]
     return items

@@ -10,9 +10,8 @@ from __future__ import annotations
 from flask import Flask, Response
 from flask_cors import CORS
 
-from app.api_keys import API_KEY_HEADER
 from app.config import ANY_ORIGIN
-from app.request_log import REQUEST_ID_HEADER
+from app.request_log import API_KEY_HEADER, REQUEST_ID_HEADER
 
 ALLOWED_METHODS = ("GET", "POST")
 ALLOWED_HEADERS = ("Content-Type", API_KEY_HEADER, REQUEST_ID_HEADER)

@@ -59,7 +59,9 @@ def _from_s3(settings: Settings) -> LocalModel:
     # Imported here only: botocore is large, and the bundled-model path never needs it.
     import boto3
 
-    bucket, key = split_s3_uri(settings.model_uri)  # checked when settings were read
+    location = split_s3_uri(settings.model_uri)
+    assert location is not None, "MODEL_URI is checked when settings are read"
+    bucket, key = location
     metadata_key = metadata_key_for(key)
     s3 = boto3.client("s3")
     metadata_uri = f"{S3_SCHEME}{bucket}/{metadata_key}"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.api_keys import API_KEY_HEADER
 from app.metadata import METADATA_KEYS, OUTLIER_LABELS, TASKS, Output
 from app.predictor import Predictor
+from app.request_log import API_KEY_HEADER
 from app.schema import FEATURE_TYPES, INT64_MAX, INT64_MIN, MODEL_INPUTS, Feature
 
 _REF = "#/components/schemas/"

@@ -142,9 +142,9 @@ class Predictor:
         try:
             outcome = self.run(rows, with_probabilities=self.supports_probabilities)
         except RowsRefused as refused:
+            why = "numeric overflow" if refused.overflow else repr(refused.__cause__)
             raise ModelUnavailable(
-                f"the model fails on its own example rows {refused.rows} "
-                f"({'numeric overflow' if refused.overflow else refused.__cause__!r}); "
+                f"the model fails on its own example rows {refused.rows} ({why}); "
                 "describe it again with rows it can answer"
             ) from None
         outputs = self.metadata.outputs

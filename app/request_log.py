@@ -60,7 +60,7 @@ class RequestLog:
         return cold
 
 
-class _StdoutHandler(logging.StreamHandler):
+class _StdoutHandler(logging.StreamHandler[TextIO]):
     """Writes each message as one line to whatever sys.stdout is at that moment.
 
     Looked up per record, as logging's own last-resort handler does with stderr,
@@ -107,7 +107,8 @@ def note_error(code: str) -> None:
 def request_id() -> str:
     if "request_id" not in g:
         g.request_id = _derive_request_id()
-    return g.request_id
+    rid: str = g.request_id  # g holds Any; this function alone sets it
+    return rid
 
 
 def _derive_request_id() -> str:

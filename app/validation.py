@@ -178,7 +178,7 @@ def _checked_column(
     if column is not None:
         return column
     # Slow path: say what is wrong with each value that is.
-    checked = []
+    checked: list[Any] = []
     for index, value in enumerate(values):
         if value is _SKIPPED:
             checked.append(None)
@@ -204,6 +204,7 @@ def _whole_column(values: list[Any], feature: Feature) -> Any:
     types = set(map(type, values))
     if not types <= allowed:
         return None
+    column: Any = values
     if feature.type == "number":
         try:
             column = np.asarray(values, dtype=np.float64)  # None -> NaN, counted as missing
@@ -218,9 +219,6 @@ def _whole_column(values: list[Any], feature: Feature) -> Any:
         present = [v for v in values if v is not None] if type(None) in types else values
         if present and (min(present) < INT64_MIN or max(present) > INT64_MAX):
             return None
-        column = values
-    else:
-        column = values
     if feature.closed:
         known = set(feature.categories or ())
         if not (set(values) - {None}) <= known:
@@ -256,13 +254,14 @@ def _check_value(value: Any, feature: Feature) -> tuple[str | None, Any]:
         else:
             return f"expected a number, got {kind_of(value)}", None
     elif feature.type == "integer":
+        given = value
         if kind is float and math.isfinite(value) and value.is_integer():
             value = int(value)
         elif kind is not int:
             shown = _shown(value) if kind is float else kind_of(value)
             return f"expected an integer, got {shown}", None
         if not INT64_MIN <= value <= INT64_MAX:
-            return f"{_shown(value)} is beyond the int64 range", None
+            return f"{_shown(given)} is beyond the int64 range", None
     elif feature.type == "boolean":
         if kind is not bool:
             return f"expected true or false, got {kind_of(value)}", None

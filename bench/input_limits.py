@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.errors import ApiError
 from app.body import parse_json
+from app.errors import ApiError
 from app.json_depth import nesting_depth
 
 MiB = 1024 * 1024

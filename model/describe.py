@@ -98,6 +98,35 @@ def describe_from_args(artifact: Path, args: argparse.Namespace) -> dict[str, An
     )
 
 
+_HANDED = {
+    "float64_array": "a float64 array",
+    "object_array": "an object array",
+    "dataframe": "a pandas DataFrame (serving needs pandas)",
+    "text": "a 1-D array of strings",
+}
+
+
+def summary(metadata: dict[str, Any]) -> str:
+    """What a person checks after describing: the task, the input, each feature's type."""
+    lines = [
+        f"{metadata['name']} {metadata['version']}: {metadata['task'].replace('_', ' ')}, "
+        f"handed {_HANDED[metadata['model_input']]}, proven on "
+        f"{len(metadata['example'])} example row(s)"
+    ]
+    width = max(len(feature["name"]) for feature in metadata["features"])
+    for feature in metadata["features"]:
+        notes = [feature["type"]]
+        if feature["nullable"]:
+            notes.append("may be null")
+        if "categories" in feature:
+            shown = ", ".join(json.dumps(c) for c in feature["categories"][:8])
+            more = ", ..." if len(feature["categories"]) > 8 else ""
+            rule = "others accepted" if feature["accepts_unknown"] else "others refused"
+            notes.append(f"categories {shown}{more} ({rule})")
+        lines.append(f"  {feature['name']:<{width}}  {'; '.join(notes)}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m model.describe", description=__doc__.splitlines()[0]
@@ -110,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ExportError, OSError) as error:
         sys.exit(f"error: {error}")
     print(f"wrote {metadata_path_for(args.path)}")
-    print(json.dumps(metadata, indent=2))
+    print(summary(metadata))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ with is never written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,10 +109,19 @@ def build_metadata(
         trained_with=library_versions(),
         metrics=dict(description.metrics),
     )
-    draft = _with_targets(estimator, draft, description.outputs)
-    draft = _fastest_input(estimator, draft, rows)
-    draft = replace(draft, schema=_asked_schema(estimator, draft))
-    _prove(estimator, draft, rows)
+    try:
+        draft = _with_targets(estimator, draft, description.outputs)
+        draft = _fastest_input(estimator, draft, rows)
+        draft = replace(draft, schema=_asked_schema(estimator, draft))
+        _prove(estimator, draft, rows)
+    except ExportError as error:
+        if rows is not None:
+            raise
+        # The types were guessed from the estimator alone: say how to state them.
+        raise ExportError(
+            f"{error}; the estimator alone does not tell every feature's type: pass "
+            "--example with real rows (or example= in Python) so their types are known"
+        ) from None
     return draft
 
 
@@ -254,3 +264,11 @@ def _failure(what: str, error: Exception) -> str:
         detail = f"{type(cause).__name__}: {cause}" if cause else "numeric overflow"
         return f"the model fails on {what} {error.rows}: {detail}"
     return f"the model fails on {what}: {error}"
+
+
+def training_main(train: Callable[[Path], Path], doc: str, default_out: Path) -> None:
+    """The command line of a training script: `--out DIR`, then where the pair went."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=default_out, help="output folder")
+    artifact = train(parser.parse_args().out)
+    print(f"wrote {artifact} and {metadata_path_for(artifact)}")

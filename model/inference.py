@@ -247,10 +247,11 @@ def _frame_feature(series: Any, name: str) -> Feature:
     has_missing = bool(series.isna().any())
     if isinstance(dtype, pd.CategoricalDtype):
         categories = [_json_value(v) for v in dtype.categories.tolist()]
-        kind = _type_of_values(categories, f"the categories of {name}") or "string"
-        return Feature(name, kind, has_missing, tuple(categories), True, "category")
+        of_categories = _type_of_values(categories, f"the categories of {name}") or "string"
+        return Feature(name, of_categories, has_missing, tuple(categories), True, "category")
+    kind: FeatureType | None
     if pd.api.types.is_bool_dtype(dtype):
-        kind: FeatureType | None = "boolean"
+        kind = "boolean"
     elif pd.api.types.is_integer_dtype(dtype):
         kind = "integer"
     elif pd.api.types.is_float_dtype(dtype):

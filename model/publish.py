@@ -23,7 +23,8 @@ from model.export import ExportError
 
 def publish(artifact: Path, uri: str, s3: Any) -> dict[str, Any]:
     """Upload artifact then metadata; return the metadata."""
-    metadata = json.loads(metadata_path_for(artifact).read_text())
+    # Written by model.describe: a JSON object.
+    metadata: dict[str, Any] = json.loads(metadata_path_for(artifact).read_text())
     actual = sha256_of(artifact)
     if metadata.get("sha256") != actual:
         raise ExportError(

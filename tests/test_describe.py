@@ -143,3 +143,38 @@ def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().startswith("error: the estimator records no feature names")
     bad_metric = run_cli(str(artifact), "--metric", "accuracy")
     assert bad_metric.returncode == 2 and "expected NAME=NUMBER" in bad_metric.stderr
+
+
+def test_command_line_from_another_folder_with_an_example_file(tmp_path: Path) -> None:
+    artifact = saved(iris_classifier(named=False), tmp_path / "cli.joblib")
+    example = tmp_path / "rows.json"
+    example.write_text(json.dumps([dict(zip(IRIS_FEATURES, SETOSA, strict=True))]))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "model" / "describe.py"),
+            "cli.joblib",
+            "--example",
+            "rows.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith(
+        "cli 1.0.0: classification, handed a float64 array, proven on 1 example row(s)"
+    )
+    metadata = json.loads(metadata_path_for(artifact).read_text())
+    assert names(metadata) == IRIS_FEATURES
+    assert metadata["example"] == [dict(zip(IRIS_FEATURES, SETOSA, strict=True))]
+
+
+def test_an_example_file_that_is_not_rows_is_one_line(tmp_path: Path) -> None:
+    artifact = saved(iris_classifier(named=False), tmp_path / "cli.joblib")
+    example = tmp_path / "rows.json"
+    example.write_text('{"sepal_length": 5.1}')
+    result = run_cli(str(artifact), "--example", str(example))
+    assert result.returncode == 1
+    assert "must hold a non-empty array of rows" in result.stderr

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from app import create_app
-from app.errors import ApiError
 from app.body import NonFiniteNumber, parse_json
+from app.errors import ApiError
+from app.json_depth import nesting_depth, nests_deeper_than
 from app.model_input import to_model_input
 from app.predict_request import (
     ALLOWED_FIELDS,
@@ -35,7 +36,6 @@ from app.predict_request import (
 )
 from app.schema import Schema
 from app.validation import MAX_DETAILS
-from app.json_depth import nesting_depth, nests_deeper_than
 
 settings.register_profile(
     "input-properties",

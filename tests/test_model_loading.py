@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 import logging
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import joblib

@@ -28,6 +28,8 @@ from werkzeug.serving import make_server
 
 from app.predict_request import MODEL_OVERFLOW
 
+CHURN_MODEL = Path(__file__).resolve().parent.parent / "model" / "examples" / "churn.joblib"
+
 SEED = 20261127
 # Fuzzing examples per operation; the coverage phase adds its own cases on top.
 MAX_EXAMPLES = 200
@@ -151,6 +153,12 @@ def test_classifier_keeps_to_its_document(make_app) -> None:
 
 def test_regressor_keeps_to_its_document(make_app, regressor_artifact: Path) -> None:
     check_run(run_schemathesis(make_app(MODEL_PATH=str(regressor_artifact))))
+
+
+def test_mixed_type_model_keeps_to_its_document(make_app) -> None:
+    # Strings with closed and open categories, an integer, a boolean, nullable features,
+    # and a DataFrame model behind them.
+    check_run(run_schemathesis(make_app(MODEL_URI=str(CHURN_MODEL))))
 
 
 def test_keys_on_keep_to_the_document(make_app) -> None:

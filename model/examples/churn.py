@@ -11,7 +11,6 @@ with the training dtypes: serving it needs pandas.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.artifact import metadata_path_for
-from model.export import Description, save_model
+from model.export import Description, save_model, training_main
 
 NAME = "customer-churn"
 VERSION = "1.0.0"
@@ -100,11 +98,7 @@ def train(out_dir: Path = DEFAULT_OUT) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
-    args = parser.parse_args()
-    artifact = train(args.out)
-    print(f"wrote {artifact} and {metadata_path_for(artifact)}")
+    training_main(train, __doc__ or "", DEFAULT_OUT)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,171 @@
+"""Properties of typed validation: for any schema, valid rows pass with their exact values,
+and any value of the wrong kind is refused at its own place.
+
+Schemas are generated too: any mix of number, integer, boolean and string features,
+nullable or not, with closed or open categories. Derandomized, no example database.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.errors import ApiError
+from app.predict_request import InputSchema, parse_predict_request
+from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
+from app.validation import member
+
+settings.register_profile(
+    "typed-properties",
+    database=None,
+    derandomize=True,
+    deadline=None,
+    max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TYPED = settings.get_profile("typed-properties")
+
+NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=8)
+CATEGORY_VALUES = {
+    "string": st.text(max_size=6),
+    "integer": st.integers(-5, 5),
+    "number": st.integers(-5, 5).map(float),
+}
+
+
+@st.composite
+def features(draw: st.DrawFn, name: str) -> Feature:
+    kind = draw(st.sampled_from(["number", "integer", "boolean", "string"]))
+    nullable = draw(st.booleans())
+    categories = None
+    accepts_unknown = True
+    if kind in CATEGORY_VALUES and draw(st.booleans()):
+        categories = tuple(
+            draw(st.lists(CATEGORY_VALUES[kind], min_size=1, max_size=4, unique=True))
+        )
+        accepts_unknown = draw(st.booleans())
+    return Feature(name, kind, nullable, categories, accepts_unknown)  # type: ignore[arg-type]
+
+
+@st.composite
+def schemas(draw: st.DrawFn) -> Schema:
+    names = draw(st.lists(NAMES, min_size=1, max_size=5, unique=True))
+    typed = tuple(draw(features(name)) for name in names)
+    numeric = all(f.type in ("number", "integer") for f in typed)
+    return Schema(typed, "float64_array" if numeric and draw(st.booleans()) else "object_array")
+
+
+def valid_value(feature: Feature) -> st.SearchStrategy[Any]:
+    if feature.closed:
+        values: st.SearchStrategy[Any] = st.sampled_from(list(feature.categories or ()))
+    elif feature.type == "number":
+        values = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**15), 10**15)
+    elif feature.type == "integer":
+        values = st.integers(INT64_MIN, INT64_MAX)
+    elif feature.type == "boolean":
+        values = st.booleans()
+    else:
+        values = st.text(max_size=10)
+    return values | st.none() if feature.nullable else values
+
+
+def wrong_value(feature: Feature) -> st.SearchStrategy[Any]:
+    """A value the feature never takes."""
+    others: list[st.SearchStrategy[Any]] = [st.lists(st.integers(), max_size=2)]
+    if feature.type != "string":
+        others.append(st.text(max_size=4))
+    if feature.type != "boolean":
+        others.append(st.booleans())
+    if feature.type == "string":
+        others.append(st.floats(allow_nan=False, allow_infinity=False))
+    if feature.type == "integer":
+        others.append(st.floats(allow_nan=False).filter(lambda v: not float(v).is_integer()))
+        others.append(st.integers(INT64_MAX + 1, 2**70))
+    if feature.type == "boolean":
+        others.append(st.integers())
+    if not feature.nullable:
+        others.append(st.none())
+    if feature.closed:
+        known = set(feature.categories or ())
+        others.append(CATEGORY_VALUES[feature.type].filter(lambda v: v not in known))
+    return st.one_of(others)
+
+
+def row_strategy(schema: Schema, keyed: bool) -> st.SearchStrategy[Any]:
+    values = [valid_value(feature) for feature in schema.features]
+    if keyed:
+        return st.fixed_dictionaries(dict(zip(schema.names, values, strict=True)))
+    return st.tuples(*values).map(list)
+
+
+def expected(value: Any, feature: Feature) -> Any:
+    if value is None:
+        return math.nan if feature.type in ("number", "integer") else None
+    if feature.type in ("number",) or (feature.type == "integer" and isinstance(value, float)):
+        return float(value)
+    return value
+
+
+def same(left: Any, right: Any) -> bool:
+    if isinstance(left, float) and math.isnan(left):
+        return isinstance(right, float) and math.isnan(right)
+    return left == right and type(left) is type(right)
+
+
+@TYPED
+@given(data=st.data(), schema=schemas(), keyed=st.booleans())
+def test_valid_typed_rows_pass_with_their_values(
+    data: st.DataObject, schema: Schema, keyed: bool
+) -> None:
+    rows = data.draw(st.lists(row_strategy(schema, keyed), min_size=1, max_size=4))
+    parsed = parse_predict_request(
+        {"instances": rows}, InputSchema(schema, supports_probabilities=False, max_rows=10)
+    )
+    from app.model_input import to_model_input
+
+    model_input = to_model_input(parsed.rows, schema)
+    assert model_input.shape == (len(rows), len(schema.features))
+    for index, row in enumerate(rows):
+        for position, feature in enumerate(schema.features):
+            given_value = row[feature.name] if keyed else row[position]
+            got = model_input[index, position]
+            got = got.item() if hasattr(got, "item") else got
+            want = expected(given_value, feature)
+            if schema.model_input == "float64_array" and not (
+                isinstance(want, float) and math.isnan(want)
+            ):
+                want = float(want)
+            if isinstance(want, float) and isinstance(got, int):
+                got = float(got)
+            if want is None:
+                want = math.nan  # an object array holds NaN for a missing string
+            assert same(got, want), (feature, given_value, got)
+
+
+@TYPED
+@given(data=st.data(), schema=schemas(), keyed=st.booleans())
+def test_a_wrong_value_is_refused_at_its_place(
+    data: st.DataObject, schema: Schema, keyed: bool
+) -> None:
+    row = data.draw(row_strategy(schema, keyed))
+    position = data.draw(st.integers(0, len(schema.features) - 1))
+    feature = schema.features[position]
+    bad = data.draw(wrong_value(feature))
+    if keyed:
+        row[feature.name] = bad
+        place = member("features", feature.name)
+    else:
+        row[position] = bad
+        place = f"features[{position}]"
+    try:
+        parse_predict_request(
+            {"features": row}, InputSchema(schema, supports_probabilities=False, max_rows=10)
+        )
+    except ApiError as error:
+        assert error.status == 422
+        assert [detail.loc for detail in error.details] == [place]
+    else:
+        raise AssertionError(f"{bad!r} passed as {feature}")
