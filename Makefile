@@ -22,6 +22,8 @@ MOTO_PORT ?= 5055
 BENCH_VENV := bench/.venvs/bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 BENCH_WORK := bench/.work
+# The mixed-type example the bench also packages (with pandas) and serves.
+CHURN_MODEL := model/examples/churn.joblib
 
 .PHONY: help serve test lint format train package offline deploy-local bench clean
 
@@ -105,12 +107,19 @@ bench: $(DEV_STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	command -v wrk > /dev/null || (apt-get update && apt-get install -y wrk)
 	bash bench/peers/setup.sh
 	$(SLS) package --package $(BENCH_WORK)/package
+	$(SLS) package --package $(BENCH_WORK)/package-pandas --param="modelUri=$(CHURN_MODEL)"
 	mkdir -p $(BENCH_WORK)/results
 	$(BENCH_VENV)/bin/python bench/size.py --zip $(BENCH_WORK)/package/model-prediction-api.zip \
 	  --json $(BENCH_WORK)/results/size.json
+	$(BENCH_VENV)/bin/python bench/size.py --zip $(BENCH_WORK)/package-pandas/model-prediction-api.zip \
+	  --requirements requirements-pandas.txt --json $(BENCH_WORK)/results/size_churn.json
 	$(BENCH_VENV)/bin/python bench/cold_start.py --runs 7 \
 	  --zip $(BENCH_WORK)/package/model-prediction-api.zip --json $(BENCH_WORK)/results/cold_start.json
+	$(BENCH_VENV)/bin/python bench/cold_start.py --runs 7 --model $(CHURN_MODEL) \
+	  --zip $(BENCH_WORK)/package-pandas/model-prediction-api.zip \
+	  --json $(BENCH_WORK)/results/cold_start_churn.json
 	$(BENCH_VENV)/bin/python bench/warm.py --json $(BENCH_WORK)/results/warm.json
+	$(BENCH_VENV)/bin/python bench/batch.py --json $(BENCH_WORK)/results/batch.json
 	$(BENCH_VENV)/bin/python bench/profiles.py --json $(BENCH_WORK)/results/profile.json
 	$(BENCH_VENV)/bin/python bench/throughput.py --json $(BENCH_WORK)/results/throughput.json
 	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_WORK)/results

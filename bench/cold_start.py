@@ -1,6 +1,7 @@
 """Cold start of the deployment bundle: process start to the first /predict answer.
 
     python bench/cold_start.py [--zip .serverless/model-prediction-api.zip] [--runs 5]
+                               [--model model/examples/churn.joblib] [--json out.json]
 
 Each run is a fresh, bare python3.12 (-I -S -B: only the bundle and the standard
 library, no bytecode written) in a read-only copy of the unzipped bundle, as on Lambda.
@@ -9,7 +10,14 @@ Three variants run interleaved, round by round, so machine noise hits them alike
 - bundle:           the zip as built, with its unchecked-hash bytecode
 - without bytecode: the same files minus every .pyc
 - floor:            the same interpreter importing numpy, scikit-learn and joblib from
-                    the bundle, loading the artifact and predicting once; no web stack
+                    the bundle (and pandas, for a model handed a DataFrame), loading the
+                    artifact and predicting once; no web stack
+
+--model names the artifact inside the bundle that the function serves, for a bundle
+built with `sls package --param="modelUri=PATH"`: the handler then runs with MODEL_URI
+set to it, as Lambda would, the request is the first example row of its metadata, and
+the floor predicts that row (as a one-row pd.DataFrame for a DataFrame model). Without
+it: the bundled iris model and the row [5.1, 3.5, 1.4, 0.2].
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import sys
 import tempfile
 import time
 import zipfile
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ZIP = ROOT / ".serverless" / "model-prediction-api.zip"
@@ -40,27 +50,78 @@ EVENT = {
     },
     "pathParameters": {"proxy": "predict"},
     "requestContext": {"stage": "prod", "path": "/prod/predict", "requestId": "cold-start"},
-    "body": '{"features": [5.1, 3.5, 1.4, 0.2]}',
     "isBase64Encoded": False,
-}
+}  # the body is the served model's row: Served.event
 
-HANDLER_SCRIPT = f"""
+BUNDLED_MODEL = "model/model.joblib"
+BUNDLED_ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def handler_script(event: dict[str, Any]) -> str:
+    return f"""
 import sys
 sys.path.insert(0, ".")
 import handler
 class Context:
     aws_request_id = "cold-start"
-answer = handler.handler({EVENT!r}, Context())
+answer = handler.handler({event!r}, Context())
 sys.stdout.write(answer["body"])
 """
 
-FLOOR_SCRIPT = """
+
+def floor_script(model: str, row: Any, dataframe: bool) -> str:
+    if dataframe:
+        imports, model_input = "joblib, numpy, pandas, sklearn", f"pandas.DataFrame([{row!r}])"
+    else:
+        imports, model_input = "joblib, numpy, sklearn", f"numpy.array([{row!r}])"
+    return f"""
 import sys
 sys.path.insert(0, ".")
-import joblib, numpy, sklearn
-model = joblib.load("model/model.joblib")
-sys.stdout.write(str(model.predict(numpy.array([[5.1, 3.5, 1.4, 0.2]]))[0]))
+import {imports}
+model = joblib.load({model!r})
+sys.stdout.write(str(model.predict({model_input})[0]))
 """
+
+
+@dataclass(frozen=True)
+class Served:
+    """The model a bundle serves, and the request and floor that go with it."""
+
+    model: str
+    model_uri: str  # the function's MODEL_URI; empty for the bundled model
+    row: Any
+    dataframe: bool
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return {**EVENT, "body": json.dumps({"features": self.row})}
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {"MODEL_URI": self.model_uri} if self.model_uri else {}
+
+
+def served_by(archive: Path, model: str | None) -> Served:
+    """What the bundle serves; exits with the reason when the bundle does not hold it."""
+    if not model:
+        return Served(BUNDLED_MODEL, "", BUNDLED_ROW, dataframe=False)
+    metadata_name = str(PurePosixPath(model).with_suffix(".json"))
+    with zipfile.ZipFile(archive) as zf:
+        names = set(zf.namelist())
+        missing = [name for name in (model, metadata_name) if name not in names]
+        if missing:
+            sys.exit(
+                f"{archive} holds no {' or '.join(missing)}: build it with "
+                f'sls package --param="modelUri={model}"'
+            )
+        metadata = json.loads(zf.read(metadata_name))
+    dataframe = metadata.get("model_input") == "dataframe"
+    if dataframe and "pandas/__init__.py" not in names:
+        sys.exit(f"{archive} serves a DataFrame model but holds no pandas")
+    examples = metadata.get("example") or []
+    if not examples:
+        sys.exit(f"{metadata_name} has no example rows to send")
+    return Served(model, model, examples[0], dataframe)
 
 
 def bare_python() -> str:
@@ -76,8 +137,8 @@ def unzip(archive: Path, into: Path, keep_bytecode: bool) -> Path:
     return into
 
 
-def one_run(folder: Path, script: str) -> tuple[float, str]:
-    env = {"LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"}
+def one_run(folder: Path, script: str, served: Served) -> tuple[float, str]:
+    env = {"LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", **served.environment}
     env |= {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORE")}
     started = time.perf_counter()
     result = subprocess.run(
@@ -95,33 +156,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, default=DEFAULT_ZIP)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--model", help="the artifact the bundle serves, as its modelUri (default: the bundled)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not args.zip.is_file():
         sys.exit(f"{args.zip} not found: run `make package` first")
+    served = served_by(args.zip, args.model)
 
     scratch = Path(tempfile.mkdtemp(prefix="cold-start-"))
     try:
         with_pyc = unzip(args.zip, scratch / "bundle", keep_bytecode=True)
         without_pyc = unzip(args.zip, scratch / "no-bytecode", keep_bytecode=False)
+        handler = handler_script(served.event)
+        floor = floor_script(served.model, served.row, served.dataframe)
         variants = {
-            "bundle": (with_pyc, HANDLER_SCRIPT),
-            "without bytecode": (without_pyc, HANDLER_SCRIPT),
-            "floor": (with_pyc, FLOOR_SCRIPT),
+            "bundle": (with_pyc, handler),
+            "without bytecode": (without_pyc, handler),
+            "floor": (with_pyc, floor),
         }
         times: dict[str, list[float]] = {name: [] for name in variants}
         # One untimed run each first: the page cache then holds the files for every
-        # variant alike, instead of favouring whichever runs second.
-        for folder, script in variants.values():
-            one_run(folder, script)
+        # variant alike, instead of favouring whichever runs second. The floor's answer
+        # is the one the handler must give.
+        answers = {name: one_run(*variant, served)[1] for name, variant in variants.items()}
+        expected = answers["floor"]
         for _ in range(args.runs):
             for name, (folder, script) in variants.items():
-                seconds, output = one_run(folder, script)
+                seconds, output = one_run(folder, script, served)
                 if name != "floor":
                     # The request's log line (with its metrics), then the answer's body.
                     log_line, body = output.splitlines()
                     assert json.loads(log_line)["cold_start"] is True, output
-                    assert json.loads(body)["prediction"] == "setosa", output
+                    assert str(json.loads(body)["prediction"]) == expected, (output, expected)
                 times[name].append(seconds)
     finally:
         for path in [scratch, *scratch.rglob("*")]:
@@ -131,10 +199,13 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
     if args.json:
         args.json.write_text(
-            json.dumps({"runs": args.runs, "medians": medians, "runs_s": times}, indent=2)
+            json.dumps(
+                {"model": served.model, "runs": args.runs, "medians": medians, "runs_s": times},
+                indent=2,
+            )
         )
     floor = medians["floor"]
-    print(f"cold start, median of {args.runs} interleaved runs ({args.zip.name})")
+    print(f"cold start, median of {args.runs} interleaved runs ({args.zip.name}, {served.model})")
     print(f"{'variant':<18} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
     for name, values in times.items():
         median = medians[name]

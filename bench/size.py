@@ -2,6 +2,10 @@
 Lambda's limit and against a plain `pip install --target` of the same requirements.
 
     python bench/size.py [--zip .serverless/model-prediction-api.zip] [--json out.json]
+                         [--requirements requirements.txt]
+
+--requirements names what the bundle was built from (requirements-pandas.txt for a
+bundle that carries pandas), for the plain install to compare it with.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def bundle_figures(archive: Path) -> dict[str, object]:
     }
 
 
-def plain_install_bytes() -> int:
+def plain_install_bytes(requirements: Path) -> int:
     with tempfile.TemporaryDirectory() as target:
         result = subprocess.run(
             [
@@ -57,7 +61,7 @@ def plain_install_bytes() -> int:
                 target,
                 *PLATFORM_ARGS,
                 "-r",
-                str(ROOT / "requirements.txt"),
+                str(requirements),
             ],
             capture_output=True,
             text=True,
@@ -72,9 +76,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, default=DEFAULT_ZIP)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
     args = parser.parse_args()
+    if not args.requirements.is_file():
+        sys.exit(f"{args.requirements} not found: the bundle's requirements are needed here")
     figures = bundle_figures(args.zip)
-    figures["plain_pip_target_bytes"] = plain_install_bytes()
+    figures["requirements"] = args.requirements.name
+    figures["plain_pip_target_bytes"] = plain_install_bytes(args.requirements)
     figures["x_plain_install"] = figures["unzipped_bytes"] / figures["plain_pip_target_bytes"]
     mb = 1_000_000
     print(f"zipped     {figures['zipped_bytes'] / mb:8.1f} MB")

@@ -126,6 +126,7 @@ def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
         name: {
             "calls": len(values),
             "p50_us": statistics.median(values),
+            "p90_us": percentile(values, 0.90),
             "p99_us": percentile(values, 0.99),
             "x_raw_predict": statistics.median(values) / floor,
         }
@@ -143,12 +144,17 @@ def main() -> None:
     with silenced_stdout():
         samples = measure(args.rounds, args.calls, args.warmup)
     results = summarise(samples)
-    print(f"{'variant':<24} {'calls':>6} {'p50 us':>8} {'p99 us':>8} {'x raw':>6}")
+    print(f"{'variant':<24} {'calls':>6} {'p50 us':>8} {'p90 us':>8} {'p99 us':>8} {'x raw':>6}")
     for name, row in results.items():
         print(
-            f"{name:<24} {row['calls']:>6} {row['p50_us']:>8.1f} {row['p99_us']:>8.1f} "
-            f"{row['x_raw_predict']:>6.2f}"
+            f"{name:<24} {row['calls']:>6} {row['p50_us']:>8.1f} {row['p90_us']:>8.1f} "
+            f"{row['p99_us']:>8.1f} {row['x_raw_predict']:>6.2f}"
         )
+    handler, naive = results["handler"], results["naive app"]
+    print(
+        f"handler / naive app: p50 {handler['p50_us'] / naive['p50_us']:.2f}x, "
+        f"p90 {handler['p90_us'] / naive['p90_us']:.2f}x"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
