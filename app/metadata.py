@@ -69,10 +69,6 @@ class ModelMetadata:
     def features(self) -> tuple[str, ...]:
         return self.schema.names
 
-    @property
-    def is_multi_output(self) -> bool:
-        return self.outputs is not None
-
     def to_document(self) -> dict[str, Any]:
         return {
             "name": self.name,

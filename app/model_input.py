@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from app.schema import Feature, Schema
+from app.schema import DEFAULT_DTYPES, Feature, Schema
 from app.validation import Rows
 
 PANDAS_MISSING = (
@@ -84,7 +84,7 @@ def _data_frame(rows: Rows, schema: Schema) -> Any:
 
 def _series_values(column: Any, feature: Feature, pd: Any) -> Any:
     """One column, in the dtype it had in training."""
-    dtype = feature.dtype or _DEFAULT_DTYPES[feature.type]
+    dtype = feature.dtype or DEFAULT_DTYPES[feature.type]
     if dtype == "category":
         # Codes, not values: a value the categories lack becomes missing (-1), which is
         # what a category column holds for it, without pandas' deprecation warning.
@@ -115,6 +115,3 @@ def _has_missing(column: Any) -> bool:
     if isinstance(column, np.ndarray):
         return bool(np.isnan(column).any())
     return None in column
-
-
-_DEFAULT_DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "object"}

@@ -21,6 +21,14 @@ ModelInput = Literal["float64_array", "object_array", "dataframe", "text"]
 MODEL_INPUTS: tuple[ModelInput, ...] = ("float64_array", "object_array", "dataframe", "text")
 DEFAULT_MODEL_INPUT: ModelInput = "float64_array"
 
+# The dtype a DataFrame column gets when its training dtype is not recorded.
+DEFAULT_DTYPES: dict[str, str] = {
+    "number": "float64",
+    "integer": "int64",
+    "boolean": "bool",
+    "string": "object",
+}
+
 # Integer features travel as int64 (a DataFrame column, or exactly in a float64).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -45,11 +53,13 @@ class Feature:
     categories: tuple[Any, ...] | None = None
     accepts_unknown: bool = True
     dtype: str | None = None
+    # Derived once, not per request: only the listed categories are valid, and which.
+    closed: bool = field(init=False, repr=False, compare=False)
+    known: frozenset[Any] = field(init=False, repr=False, compare=False)
 
-    @property
-    def closed(self) -> bool:
-        """Only the listed categories are valid."""
-        return self.categories is not None and not self.accepts_unknown
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "closed", self.categories is not None and not self.accepts_unknown)
+        object.__setattr__(self, "known", frozenset(self.categories or ()))
 
     def placeholder(self) -> Any:
         if self.categories:
@@ -109,10 +119,18 @@ class Schema:
     features: tuple[Feature, ...]
     model_input: ModelInput = DEFAULT_MODEL_INPUT
     names: tuple[str, ...] = field(init=False)
+    # Every value is a number that no category list restricts: the fast path's case.
+    all_numeric: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = tuple(feature.name for feature in self.features)
         object.__setattr__(self, "names", names)
+        object.__setattr__(
+            self,
+            "all_numeric",
+            self.model_input == "float64_array"
+            and all(f.type == "number" and not f.closed for f in self.features),
+        )
         if not names:
             raise SchemaError("a model needs at least one feature")
         if len(set(names)) != len(names):
@@ -125,13 +143,6 @@ class Schema:
                 raise SchemaError(f"a float64 array holds numbers only, not {', '.join(typed)}")
         if self.model_input == "text" and (len(names) != 1 or self.features[0].type != "string"):
             raise SchemaError("a text model takes exactly one string feature")
-
-    @property
-    def all_numeric(self) -> bool:
-        """Every value is a number that no category list restricts: the fast path's case."""
-        return self.model_input == "float64_array" and all(
-            f.type == "number" and not f.closed for f in self.features
-        )
 
     def to_document(self) -> list[dict[str, Any]]:
         return [feature.to_document() for feature in self.features]

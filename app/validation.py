@@ -224,10 +224,8 @@ def _whole_column(values: list[Any], feature: Feature) -> Any:
         present = [v for v in values if v is not None] if type(None) in types else values
         if present and (min(present) < INT64_MIN or max(present) > INT64_MAX):
             return None
-    if feature.closed:
-        known = set(feature.categories or ())
-        if not (set(values) - {None}) <= known:
-            return None
+    if feature.closed and not (set(values) - {None}) <= feature.known:
+        return None
     return column
 
 
@@ -272,7 +270,7 @@ def _check_value(value: Any, feature: Feature) -> tuple[str | None, Any]:
             return f"expected true or false, got {kind_of(value)}", None
     elif kind is not str:
         return f"expected a string, got {kind_of(value)}", None
-    if feature.closed and value not in set(feature.categories or ()):
+    if feature.closed and value not in feature.known:
         return _unknown_category(value, feature), None
     return None, value
 

@@ -25,7 +25,15 @@ from sklearn.utils import get_tags
 
 from app.answers import plain_values
 from app.metadata import MAX_EXAMPLE_ROWS, Task
-from app.schema import Feature, FeatureType, ModelInput, Schema, SchemaError
+from app.schema import (
+    DEFAULT_DTYPES,
+    Feature,
+    FeatureType,
+    ModelInput,
+    Schema,
+    SchemaError,
+    value_has_type,
+)
 
 TEXT_FEATURE = "text"
 # Transformers that keep their input's columns in place: an encoder after one still
@@ -296,7 +304,7 @@ def infer_schema(
     numeric = all(f.type in ("number", "integer") and f.categories is None for f in features)
     if fitted_on_frame:
         model_input = "dataframe"
-        features = [f if f.dtype else replace(f, dtype=_dtype_for(f)) for f in features]
+        features = [f if f.dtype else replace(f, dtype=DEFAULT_DTYPES[f.type]) for f in features]
     elif numeric:
         model_input = "float64_array"
     else:
@@ -317,19 +325,7 @@ def as_float64_array(schema: Schema) -> Schema | None:
 def _with_categories(feature: Feature, categories: list[Any]) -> Feature:
     if not categories:
         return feature
-    kinds_match = all(
-        (feature.type == "number" and type(v) in (int, float))
-        or (feature.type == "integer" and type(v) is int)
-        or (feature.type == "string" and type(v) is str)
-        or (feature.type == "boolean" and type(v) is bool)
-        for v in categories
-    )
+    kinds_match = all(value_has_type(value, feature.type) for value in categories)
     if not kinds_match:
         return feature  # an encoder fitted on other values than the example's: trust the data
     return replace(feature, categories=tuple(categories))
-
-
-def _dtype_for(feature: Feature) -> str:
-    return {"number": "float64", "integer": "int64", "boolean": "bool", "string": "object"}[
-        feature.type
-    ]
