@@ -28,6 +28,21 @@ BENCH = Path(__file__).resolve().parent
 MB = 1_000_000
 
 
+def share_table(label: str, rows: list[str], results: dict[str, Any]) -> list[str]:
+    """A markdown table: one row per layer or part, one column per profiled side."""
+    names = list(results)
+    return [
+        f"| {label} | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+        *[
+            f"| {row} | "
+            + " | ".join(f"{results[n]['shares'].get(row, 0.0):.1%}" for n in names)
+            + " |"
+            for row in rows
+        ],
+    ]
+
+
 def load(folder: Path, name: str) -> Any:
     return json.loads((folder / f"{name}.json").read_text())
 
@@ -111,19 +126,11 @@ def profile_section(profile: dict[str, Any]) -> list[str]:
         ("under_load", "gunicorn workers under wrk, py-spy", "CPU samples"),
     ):
         results = profile[key]
-        names = list(results)
         layers = list(dict.fromkeys(layer for r in results.values() for layer in r["shares"]))
         lines += [
             f"Where the time goes, {title}: share of {unit} by layer.",
             "",
-            "| layer | " + " | ".join(names) + " |",
-            "|---|" + "---|" * len(names),
-            *[
-                f"| {layer} | "
-                + " | ".join(f"{results[n]['shares'].get(layer, 0.0):.1%}" for n in names)
-                + " |"
-                for layer in layers
-            ],
+            *share_table("layer", layers, results),
             "",
         ]
     return lines
@@ -185,14 +192,7 @@ def batch_section(batch: dict[str, Any]) -> list[str]:
             "of many small Python calls most, so the parse's share is overstated; the steps",
             "above give the times.",
             "",
-            "| part | " + " | ".join(names) + " |",
-            "|---|" + "---|" * len(names),
-            *[
-                f"| {part} | "
-                + " | ".join(f"{profiles[n]['shares'].get(part, 0.0):.1%}" for n in names)
-                + " |"
-                for part in parts
-            ],
+            *share_table("part", parts, profiles),
         ]
     return [*lines, ""]
 
