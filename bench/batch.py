@@ -237,17 +237,19 @@ def medians(samples: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, f
     }
 
 
+def figures_of(values: list[float]) -> dict[str, float]:
+    """The figures kept of one variant's per-call times (µs)."""
+    return {
+        "calls": len(values),
+        "p50_us": statistics.median(values),
+        "p90_us": warm.percentile(values, 0.90),
+    }
+
+
 def summarise(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for case, runs in samples.items():
-        figures = {
-            name: {
-                "calls": len(values),
-                "p50_us": statistics.median(values),
-                "p90_us": warm.percentile(values, 0.90),
-            }
-            for name, values in runs.items()
-        }
+        figures = {name: figures_of(values) for name, values in runs.items()}
         results[case] = {
             "label": CASES[case],
             "variants": figures,

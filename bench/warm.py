@@ -42,8 +42,15 @@ class Context:
     aws_request_id = "warm-bench"
 
 
-def api_gateway_event() -> dict[str, Any]:
+def api_gateway_event(path: str = "/predict") -> dict[str, Any]:
+    """The REST API proxy event of the tests, sent to `path` on its stage."""
     event = json.loads((ROOT / "tests" / "events" / "rest-api.json").read_text())
+    # API Gateway names the route three times: the proxy parameter the handler fills
+    # "/{proxy+}" with, the event's path and the path the client saw, stage first.
+    event["path"] = path
+    event["pathParameters"] = {"proxy": path.lstrip("/")}
+    context = event["requestContext"]
+    context["path"] = f"/{context['stage']}{path}"
     event["body"] = json.dumps({"features": ROW})
     return event
 
