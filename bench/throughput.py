@@ -7,6 +7,9 @@ Servers, all on 127.0.0.1, each from its own environment and serving the same ar
 - naive:   the tutorial-style app (bench/peers/naive_app.py) under the same gunicorn
 - mlserver: MLServer with mlserver-sklearn, V2 inference protocol
 - mlflow:  MLflow's scoring server (`mlflow models serve --env-manager local`)
+- ours-mlflow, ours-v2: the same gunicorn process as ours, loaded on its MLflow route
+  (/invocations, with the MLflow peer's wrk script: same path, same body) and its V2
+  route (the MLServer peer's tensor body, our model's name in the path)
 
 wrk sends single-row requests with keep-alive, at 8 and 32 connections, 10 s a run,
 rounds interleaved. Memory is the RSS and PSS of each server's whole process tree,
@@ -47,6 +50,8 @@ class Server:
     url_path: str
     lua: Path
     env: dict[str, str] | None = None
+    # Another route of the named server: its process is loaded, none is started.
+    host: str | None = None
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -62,6 +67,7 @@ def free_port() -> int:
 
 
 def servers() -> list[Server]:
+    """Every server, each protocol of ours just before the peer it is compared with."""
     gunicorn = str(VENVS / "bench" / "bin" / "gunicorn")
     config = str(BENCH / "gunicorn.conf.py")
     return [
@@ -81,12 +87,21 @@ def servers() -> list[Server]:
             PEERS / "wrk_naive.lua",
         ),
         Server(
+            "ours-v2",
+            [],
+            ROOT,
+            "/v2/models/iris-logistic-regression/infer",
+            PEERS / "wrk_ours_v2.lua",
+            host="ours",
+        ),
+        Server(
             "mlserver",
             ["bash", str(PEERS / "start_mlserver.sh")],
             ROOT,
             "/v2/models/iris/infer",
             PEERS / "wrk_mlserver.lua",
         ),
+        Server("ours-mlflow", [], ROOT, "/invocations", PEERS / "wrk_mlflow.lua", host="ours"),
         Server(
             "mlflow",
             ["bash", str(PEERS / "start_mlflow.sh")],
@@ -270,14 +285,26 @@ def main() -> None:
     shutil.rmtree(WORKER_RSS, ignore_errors=True)
     WORKER_RSS.mkdir(parents=True)
 
-    chosen = [s for s in servers() if not args.only or s.name in args.only]
+    every = {s.name: s for s in servers()}
+    chosen = [s for s in every.values() if not args.only or s.name in args.only]
+    # A route of ours needs that server's process, whether or not it is load-tested too.
+    needed = {s.host or s.name for s in chosen}
+    started = [s for s in every.values() if s.host is None and s.name in needed]
     results: dict[str, dict] = {s.name: {"runs": []} for s in chosen}
     try:
-        for server in chosen:
+        for server in started:
             start(server, logs)
-            results[server.name]["idle"] = memory(server.process.pid)
+            if server.name in results:
+                results[server.name]["idle"] = memory(server.process.pid)
             if server.name == "ours":
                 warm_every_worker(server, WORKER_RSS, len(tree(server.process.pid)) - 1)
+        for server in chosen:
+            if server.host:
+                host = every[server.host]
+                server.port, server.process = host.port, host.process
+                if not _answers(server):
+                    sys.exit(f"{server.name}: {server.url} does not answer 200")
+                results[server.name]["shares_process_with"] = server.host
         for round_number in range(args.rounds):
             for connections in CONCURRENCY:
                 for server in chosen:
@@ -285,15 +312,21 @@ def main() -> None:
                     run["round"] = round_number + 1
                     results[server.name]["runs"].append(run)
                     print(
-                        f"{server.name:<9} c={connections:<3} {run['requests_per_s']:>8.0f} req/s"
+                        f"{server.name:<11} c={connections:<3} {run['requests_per_s']:>8.0f} req/s"
                         f"  p50 {run['p50_ms']:6.2f} ms  p99 {run['p99_ms']:6.2f} ms"
                         f"  errors {run['errors']}",
                         flush=True,
                     )
-        for server in chosen:
+        for server in started:
+            if server.name not in results:
+                continue
             results[server.name]["after_load"] = memory(server.process.pid)
+            # Every route's requests, as the process's memory has served them all.
             results[server.name]["requests_served"] = sum(
-                run["requests"] for run in results[server.name]["runs"]
+                run["requests"]
+                for other in chosen
+                if (other.host or other.name) == server.name
+                for run in results[other.name]["runs"]
             )
         if "ours" in results:
             results["ours"]["workers_mb"] = {
@@ -302,7 +335,7 @@ def main() -> None:
                 "after_load": worker_rss(results_pid(chosen, "ours")),
             }
     finally:
-        for server in chosen:
+        for server in started:
             stop(server)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
