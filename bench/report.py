@@ -2,7 +2,7 @@
 
     python bench/report.py RESULTS_DIR
 
-RESULTS_DIR holds warm.json, batch.json, profile.json, cold_start.json,
+RESULTS_DIR holds warm.json, batch.json, protocols.json, profile.json, cold_start.json,
 cold_start_churn.json, throughput.json, size.json and size_churn.json, written by the
 other scripts in the same `make bench` run (the *_churn files for the pandas bundle
 serving model/examples/churn.joblib).
@@ -86,7 +86,7 @@ def chart_throughput(summary: dict[str, dict[int, dict[str, float]]], path: Path
         axis.set_xticks([i + width * (len(levels) - 1) / 2 for i in range(len(names))], names)
         axis.set_title(title)
         axis.legend()
-    figure.suptitle("Single-row /predict under wrk, 2-core machine")
+    figure.suptitle("Single-row requests under wrk, 2-core machine")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -197,6 +197,68 @@ def batch_section(batch: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+# Each of our protocol routes under wrk (bench/throughput.py) and the peer serving it.
+PROTOCOL_PEERS = (
+    ("ours-mlflow", "mlflow", "ours `/invocations` vs MLflow"),
+    ("ours-v2", "mlserver", "ours V2 infer vs MLServer"),
+)
+
+
+def protocols_section(
+    protocols: dict[str, Any], summary: dict[str, dict[int, dict[str, float]]]
+) -> list[str]:
+    """Our MLflow and V2 routes: in process against /predict, under wrk against the peers."""
+    goal = protocols["goal_x_predict_p50"]
+    cases = protocols["cases"]
+    calls = next(iter(cases.values()))["routes"]["/predict"]["calls"]
+    lines = [
+        "## Protocols: MLflow scoring and Open Inference Protocol V2",
+        "",
+        "In process (bench/protocols.py): the same iris rows sent three ways, `instances` to",
+        "`/predict`, MLflow's `dataframe_split` to `/invocations` and one FP64 tensor to",
+        f"`/v2/models/{protocols['model']}/infer`, each an API Gateway REST event through",
+        f"handler.handler; interleaved rounds, {calls:,} calls per route and case after",
+        f"warm-up. Goal: each route's p50 within {goal - 1:.0%} of `/predict`'s.",
+        "",
+        "| case | route | p50 µs | p90 µs | x /predict p50 | x /predict p90 | goal | |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for case in cases.values():
+        for name, route in case["routes"].items():
+            ratio = route["x_predict_p50"]
+            judged = " | " if name == "/predict" else f"≤ {goal:.2f}x | {verdict(ratio <= goal)}"
+            lines.append(
+                f"| {case['label']} | `{route['path']}` | {route['p50_us']:,.0f} | "
+                f"{route['p90_us']:,.0f} | {ratio:.2f}x | {route['x_predict_p90']:.2f}x | "
+                f"{judged} |"
+            )
+    pairs = [pair for pair in PROTOCOL_PEERS if pair[0] in summary and pair[1] in summary]
+    if pairs:
+        lines += [
+            "",
+            "Under wrk (bench/throughput.py, as in Throughput below): ours is the same gunicorn",
+            "process as for `/predict`, loaded on each protocol route with the peer's own",
+            "single-row body (for V2, MLServer's tensor with our model's name in the path).",
+            "Medians over rounds.",
+            "",
+            "| pair | connections | ours req/s | peer req/s | ours / peer | ours p50 / p99 ms"
+            " | peer p50 / p99 ms | errors, ours / peer |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for ours_name, peer, pair in pairs:
+            for c, ours in summary[ours_name].items():
+                other = summary[peer][c]
+                lines.append(
+                    f"| {pair} | {c} | {ours['requests_per_s']:,.0f} | "
+                    f"{other['requests_per_s']:,.0f} | "
+                    f"{ours['requests_per_s'] / other['requests_per_s']:.2f}x | "
+                    f"{ours['p50_ms']:.2f} / {ours['p99_ms']:.2f} | "
+                    f"{other['p50_ms']:.2f} / {other['p99_ms']:.2f} | "
+                    f"{ours['errors']} / {other['errors']} |"
+                )
+    return [*lines, ""]
+
+
 def cold_table(cold: dict[str, Any]) -> list[str]:
     return [
         "| variant | median s | min s | max s | x floor |",
@@ -235,6 +297,7 @@ def machine() -> str:
 def build(folder: Path) -> str:
     warm = load(folder, "warm")
     batch = load(folder, "batch")
+    protocols = load(folder, "protocols")
     cold = load(folder, "cold_start")
     cold_churn = load(folder, "cold_start_churn")
     size = load(folder, "size")
@@ -286,6 +349,19 @@ def build(folder: Path) -> str:
             f"≤ {goal}x",
             ratio <= goal,
         )
+    goal = protocols["goal_x_predict_p50"]
+    for case in protocols["cases"].values():
+        native = case["routes"]["/predict"]
+        for name, route in case["routes"].items():
+            if name != "/predict":
+                row(
+                    f"{name} vs /predict, {case['label']}, p50 (in process)",
+                    f"{route['p50_us']:,.0f} µs",
+                    f"/predict {native['p50_us']:,.0f} µs",
+                    route["x_predict_p50"],
+                    f"≤ {goal:.2f}x",
+                    route["x_predict_p50"] <= goal,
+                )
     row(
         "cold start (median), iris bundle",
         f"{cold['medians']['bundle']:.2f} s",
@@ -414,6 +490,7 @@ def build(folder: Path) -> str:
         "",
         *profile_section(load(folder, "profile")),
         *batch_section(batch),
+        *protocols_section(protocols, summary),
         "## Cold start of the bundle",
         "",
         f"Process start to the first /predict answer, median of {cold['runs']} interleaved runs,",
@@ -453,6 +530,7 @@ def build(folder: Path) -> str:
             f"{d['after_load']['rss_mb']:.0f} | {d['after_load']['pss_mb']:.0f} | "
             f"{d['after_load']['processes']} |"
             for n, d in throughput.items()
+            if "idle" in d  # not our protocol routes: they load ours' process
         ],
         "",
         "Our gunicorn workers, each measured after its own 100th and 10,000th request",
