@@ -124,17 +124,8 @@ def json_rows(payload: Any, schema: Schema, max_rows: int) -> tuple[Rows, Callab
         rows, row_loc = _split_rows(value, schema, max_rows, problems)
     elif key == DATAFRAME_RECORDS:
         if isinstance(value, list) and check_row_count(len(value), max_rows, key, problems):
-            records = [
-                _require(
-                    record,
-                    dict,
-                    row_loc(index),
-                    "an object keyed by feature name",
-                    problems,
-                    len(schema.names),
-                )
-                for index, record in enumerate(value)
-            ]
+            expected = "an object keyed by feature name"
+            records = _shaped(value, dict, len(schema.names), row_loc, expected, problems)
             rows = validate_rows(records, row_loc, schema, problems)
         elif not isinstance(value, list):
             problems.add(key, f"expected an array of objects, got {kind_of(value)}")
@@ -178,10 +169,7 @@ def _split_rows(
     if order is None or not check_row_count(len(data), max_rows, f"{here}.data", problems):
         return None, row_loc
     width = len(order)
-    rows = [
-        _require(row, list, row_loc(index), f"an array of {width} values", problems, width)
-        for index, row in enumerate(data)
-    ]
+    rows = _shaped(data, list, width, row_loc, f"an array of {width} values", problems)
     if order == list(range(width)):
         return validate_rows(rows, row_loc, schema, problems), row_loc
     # The body's columns in another order: each row in schema order, places as sent.
@@ -319,13 +307,27 @@ def _column_order(columns: Any, loc: str, schema: Schema, problems: Problems) ->
     return [columns.index(name) for name in schema.names]
 
 
-def _require(row: Any, kind: type, loc: str, expected: str, problems: Problems, width: int) -> Any:
-    """The row if it has the shape this format needs; else reported, and skipped."""
-    if isinstance(row, kind) and (not isinstance(row, list) or len(row) == width):
-        return row
-    got = f"{len(row)} values" if type(row) is list else kind_of(row)
-    problems.add(loc, f"expected {expected}, got {got}")
-    return [SKIPPED] * width
+def _shaped(
+    rows: list[Any],
+    kind: type,
+    width: int,
+    row_loc: Callable[[int], str],
+    expected: str,
+    problems: Problems,
+) -> list[Any]:
+    """The rows, each of the shape this format needs (arrays of `width` values, or
+    objects); any other is reported, and skipped as `width` skipped values."""
+    if set(map(type, rows)) == {kind} and (kind is not list or set(map(len, rows)) == {width}):
+        return rows  # the common case, checked in C
+    shaped = []
+    for index, row in enumerate(rows):
+        if type(row) is kind and (not isinstance(row, list) or len(row) == width):
+            shaped.append(row)
+            continue
+        got = f"{len(row)} values" if isinstance(row, list) else kind_of(row)
+        problems.add(row_loc(index), f"expected {expected}, got {got}")
+        shaped.append([SKIPPED] * width)
+    return shaped
 
 
 def _names(schema: Schema) -> str:

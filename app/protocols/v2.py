@@ -323,10 +323,12 @@ def _flat(data: Any) -> list[Any] | None:
     """Row-major values of a flat or nested array."""
     if not isinstance(data, list):
         return None
-    while any(type(value) is list for value in data):
-        if not all(type(value) is list for value in data):
+    kinds = set(map(type, data))
+    while list in kinds:
+        if kinds != {list}:
             return None
         data = list(chain.from_iterable(data))
+        kinds = set(map(type, data))
     flat: list[Any] = data
     return flat
 
@@ -366,11 +368,15 @@ def _matrix(
     if not check_row_count(shape[0], max_rows, f"{tensor.loc}.shape", problems):
         return None, row_loc
     values = tensor.values
-    if isinstance(values, np.ndarray):
-        matrix = values.astype(np.float64).reshape(shape)
+    numbers = {int} if tensor.datatype in INTEGER_TYPES else {int, float}
+    if isinstance(values, np.ndarray) or set(map(type, values)) <= numbers:
+        # The common case: numbers only, made a matrix in C; a non-finite one is explained
+        # below, value by value. A binary float tensor's NaN is a missing value there.
+        matrix = np.asarray(values, dtype=np.float64).reshape(shape)
         if np.isfinite(matrix).all():
             return Rows(count=shape[0], matrix=matrix), row_loc
-        values = _plain_floats(values)
+        if isinstance(values, np.ndarray):
+            values = _plain_floats(values)
     elif tensor.datatype in INTEGER_TYPES:
         _require_integers(values, tensor, problems)
     rows = [values[index * width : (index + 1) * width] for index in range(shape[0])]
@@ -479,7 +485,7 @@ def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Res
             array = outcome.probabilities[0]
             flat = array.reshape(-1).tolist()
             datatype = "FP64"
-        if datatype == "BYTES":
+        if datatype == "BYTES" and set(map(type, flat)) != {str}:
             flat = [value if isinstance(value, str) else str(value) for value in flat]
         tensor: dict[str, Any] = {"name": name, "shape": list(array.shape), "datatype": datatype}
         tensors.append((tensor, flat, binary))
