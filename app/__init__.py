@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from app.api import api
 from app.api_keys import require_api_keys
 from app.config import Settings
 from app.cors import init_cors
 from app.emf import EmbeddedMetrics
-from app.errors import register_error_handlers
 from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
+from app.protocols import init_protocols, protocol_for_path
 from app.request_log import init_request_log
 
 
@@ -51,9 +50,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
 
     app.extensions["model_slot"] = ModelSlot(settings)
 
-    app.register_blueprint(api)
-    register_error_handlers(app)
-    init_request_log(app, EmbeddedMetrics(settings.metrics_namespace, settings.service))
+    init_protocols(app)
+    init_request_log(
+        app,
+        EmbeddedMetrics(settings.metrics_namespace, settings.service),
+        lambda path: protocol_for_path(path).name,
+    )
     require_api_keys(app, api_keys)
     init_cors(app, settings.cors_allowed_origins)
     return app

@@ -1,8 +1,8 @@
-"""API keys: /predict and /model answer only a request with a valid `x-api-key` header.
-
-Off unless keys are configured. /health and /openapi.json stay open, and so do CORS
-preflights, which browsers send without the key. Keys are held only as SHA-256 digests
-and compared in constant time; neither a key nor a digest is ever logged or echoed.
+"""API keys: with keys configured, every route answers only a request with a valid
+`x-api-key` header, except the open routes (app.open_routes) and CORS preflights, which
+browsers send without the key. A path that matches no route needs a key too. Keys are
+held only as SHA-256 digests and compared in constant time; neither a key nor a digest
+is ever logged or echoed.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from flask import Flask, current_app, request
 
 from app.errors import ApiError
+from app.open_routes import is_open
 from app.request_log import API_KEY_HEADER
 
 log = logging.getLogger(__name__)
 
-PROTECTED_ENDPOINTS = frozenset({"api.predict", "api.model"})
 _EXTENSION = "api_keys"
 
 
@@ -45,11 +45,11 @@ def _digest(key: str) -> bytes:
 def require_api_keys(app: Flask, keys: tuple[str, ...]) -> None:
     """Require one of `keys` on the protected routes; no keys, no check."""
     if not keys:
-        log.info("API keys off: /predict and /model are open")
+        log.info("API keys off: every route is open")
         return
     app.extensions[_EXTENSION] = ApiKeys(keys)
     app.before_request(_check_api_key)
-    log.info("API keys required on /predict and /model: %d configured", len(keys))
+    log.info("API keys required on all but the open routes: %d configured", len(keys))
 
 
 def api_keys_required(app: Flask) -> bool:
@@ -58,14 +58,15 @@ def api_keys_required(app: Flask) -> bool:
 
 def _check_api_key() -> None:
     # A preflight carries no key by design; the real request that follows is checked.
-    if request.method == "OPTIONS" or request.endpoint not in PROTECTED_ENDPOINTS:
+    rule = request.url_rule.rule if request.url_rule is not None else None
+    if request.method == "OPTIONS" or is_open(request.method, rule):
         return
     presented = request.headers.get(API_KEY_HEADER, "").strip()
     if not presented:
         raise ApiError(
-            401, "unauthorized", f"An API key is required: send it in the {API_KEY_HEADER} header."
+            "unauthorized", f"An API key is required: send it in the {API_KEY_HEADER} header."
         )
     if not current_app.extensions[_EXTENSION].accepts(presented):
         raise ApiError(
-            401, "unauthorized", f"The {API_KEY_HEADER} header does not hold a valid API key."
+            "unauthorized", f"The {API_KEY_HEADER} header does not hold a valid API key."
         )

@@ -1,4 +1,4 @@
-"""Reads a request body: its content type, size, nesting and strict JSON.
+"""Reads a request body: its content type, size, nesting and strict JSON, or CSV.
 
 Numbers keep to float64: literals beyond it, of any length, become NonFiniteNumber
 markers, so the validator can say where they are instead of failing the whole body.
@@ -7,6 +7,8 @@ Nesting is bounded before parsing, since the parser recurses once per level.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -55,19 +57,56 @@ class NonFiniteNumber:
         return f"{shown} is beyond the float64 range"
 
 
-def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
-    """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
-    if request.mimetype != JSON_TYPE:
+def media_type(request: Request, accepted: tuple[str, ...]) -> str:
+    """The request's media type if it is one of `accepted`, in UTF-8; else a 415."""
+    if request.mimetype not in accepted:
         received = request.mimetype or "no Content-Type"
         raise ApiError(
-            415, "unsupported_media_type", f"Expected Content-Type {JSON_TYPE}, got {received}."
+            "unsupported_media_type",
+            f"Expected Content-Type {' or '.join(accepted)}, got {received}.",
         )
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in UTF8_CHARSETS:
-        raise ApiError(
-            415, "unsupported_media_type", f"Expected a UTF-8 body, got charset {charset}."
-        )
+        raise ApiError("unsupported_media_type", f"Expected a UTF-8 body, got charset {charset}.")
+    return request.mimetype
+
+
+def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
+    media_type(request, (JSON_TYPE,))
     return parse_json(request.get_data(cache=False), max_depth)
+
+
+def parse_csv(body: bytes) -> tuple[list[str], list[list[str]]]:
+    """A CSV body's header and its rows of text; 400 if unreadable.
+
+    Blank lines are skipped, as pandas does; a header row is required.
+    """
+    text = _utf8(body, "CSV")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(row for row in reader if row)
+    except csv.Error as error:
+        raise ApiError(
+            "bad_request", f"The request body is not valid CSV at line {reader.line_num}: {error}."
+        ) from None
+    if not rows:
+        raise ApiError("bad_request", "The request body is empty; expected a CSV header row.")
+    return rows[0], rows[1:]
+
+
+def _utf8(body: bytes, kind: str) -> str:
+    code = "invalid_json" if kind == "JSON" else "bad_request"
+    if not body.strip():
+        raise ApiError(code, f"The request body is empty; expected {_EXPECTED[kind]}.")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(code, f"The request body is not valid UTF-8 (byte {error.start}).") from None
+
+
+_EXPECTED = {"JSON": "a JSON object", "CSV": "a CSV header row"}
 
 
 def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
@@ -75,17 +114,9 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
 
     Literals beyond float64 become NonFiniteNumber in time linear in their length.
     """
-    if not body.strip():
-        raise ApiError(400, "invalid_json", "The request body is empty; expected a JSON object.")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ApiError(
-            400, "invalid_json", f"The request body is not valid UTF-8 (byte {error.start})."
-        ) from None
+    text = _utf8(body, "JSON")
     if nests_deeper_than(body, max_depth):
         raise ApiError(
-            400,
             "invalid_json",
             f"The request body nests too deep to parse: more than {max_depth} levels "
             "of arrays and objects.",
@@ -101,7 +132,6 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
         )
     except json.JSONDecodeError as error:
         raise ApiError(
-            400,
             "invalid_json",
             f"The request body is not valid JSON: {error.msg} "
             f"at line {error.lineno}, column {error.colno}.",

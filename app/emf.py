@@ -5,10 +5,11 @@ API call, nothing to flush. The `_aws` block names which top-level members of th
 line are metrics and which are dimensions; the values stay ordinary log fields.
 
 Dimensions decide the bill: every distinct combination of dimension values is one
-custom metric. So every line has only `service` (the Lambda function, fixed per
-deployment), and an error line adds a second directive that counts `errors` by
-`error_code`, a code from the API's own short list, never client input. A success
-line creates no per-code metric, and latency and rows are not split by code.
+custom metric. So every line's metrics are by `service` (the Lambda function, fixed per
+deployment) and by `service` and `protocol` (one of three), and an error line adds a
+second directive that counts `errors` by `error_code`, a code from the API's own short
+list (app.errors), never client input. A success line creates no per-code metric, and
+latency and rows are not split by code.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ METRIC_UNITS = {
 }
 SERVICE_DIMENSION = "service"
 ERROR_CODE_DIMENSION = "error_code"
+PROTOCOL_DIMENSION = "protocol"
 
 
 class EmbeddedMetrics:
@@ -34,7 +36,7 @@ class EmbeddedMetrics:
         self.service = service
         every_request = {
             "Namespace": namespace,
-            "Dimensions": [[SERVICE_DIMENSION]],
+            "Dimensions": [[SERVICE_DIMENSION], [SERVICE_DIMENSION, PROTOCOL_DIMENSION]],
             "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()],
         }
         by_error_code = {
@@ -47,7 +49,8 @@ class EmbeddedMetrics:
         self._error = [every_request, by_error_code]
 
     def add_to(self, line: dict[str, Any]) -> None:
-        """Add the metric members and `_aws` to a line with latency_ms, rows, error_code."""
+        """Add the metric members and `_aws` to a line with latency_ms, rows, error_code
+        and protocol."""
         failed = line[ERROR_CODE_DIMENSION] is not None
         line[SERVICE_DIMENSION] = self.service
         line["requests"] = 1

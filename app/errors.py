@@ -1,31 +1,41 @@
-"""One error type for clients and one JSON shape for every error.
+"""One error type for every protocol, and the one list of error codes.
 
-Werkzeug's own HTTP errors (404, 405, 413, ...) and unexpected exceptions are
-turned into the same `{"error": {"code", "message", "details"?}}` body.
+Each protocol renders an error in its own shape (native `{"error": {"code", "message",
+"details"}}`, MLflow's `{"error_code", "message"}`, V2's `{"error"}`), chosen by the
+path the request came to, but the codes, and so the metrics' `error_code` dimension,
+come only from ERROR_CODES. Werkzeug's own HTTP errors (404, 405, 413, ...) and
+unexpected exceptions become ApiErrors too, so they take the protocol's shape.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.request_log import note_error, request_id
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR_MESSAGE = "The server hit an unexpected error. It has been logged."
-
-# Werkzeug's errors by status, under the codes this API documents.
-_HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
+# Every code an answer may carry, with the status the native protocol answers it with.
+ERROR_CODES = {
+    "bad_request": 400,
+    "invalid_json": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid_input": 422,
+    "internal_error": 500,
+    "model_unavailable": 503,
 }
+INTERNAL_ERROR_MESSAGE = "The server hit an unexpected error. It has been logged."
+# Werkzeug's errors by status, under the codes above; any other status is a bad request.
+_HTTP_CODES = {status: code for code, status in reversed(ERROR_CODES.items())}
 
 
 @dataclass(frozen=True)
@@ -38,43 +48,49 @@ class Detail:
 
 @dataclass
 class ApiError(Exception):
-    status: int
     code: str
     message: str
     details: list[Detail] = field(default_factory=list)
+    # Headers the status relies on, such as Allow on a 405.
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {self.code!r}")
+
+    @property
+    def status(self) -> int:
+        return ERROR_CODES[self.code]
 
 
-def error_response(
-    status: int, code: str, message: str, details: list[Detail] | None = None
-) -> Response:
-    note_error(code)
-    error: dict[str, object] = {"code": code, "message": message}
-    if details:
-        error["details"] = [{"loc": d.loc, "msg": d.msg} for d in details]
-    response = jsonify(error=error)
-    response.status_code = status
-    return response
+# A protocol's error answer: the body and the status, from an ApiError.
+ErrorShape = Callable[[ApiError], tuple[object, int]]
+_SHAPE_EXTENSION = "error_shape"
 
 
-def register_error_handlers(app: Flask) -> None:
-    app.register_error_handler(ApiError, _on_api_error)
+def register_error_handlers(app: Flask, shape_for_path: Callable[[str], ErrorShape]) -> None:
+    """Answer every error in the shape of the protocol that owns the request's path."""
+    app.extensions[_SHAPE_EXTENSION] = shape_for_path
+    app.register_error_handler(ApiError, error_response)
     app.register_error_handler(HTTPException, _on_http_exception)
     app.register_error_handler(Exception, _on_unexpected)
 
 
-def _on_api_error(error: ApiError) -> Response:
-    return error_response(error.status, error.code, error.message, error.details)
+def error_response(error: ApiError) -> Response:
+    note_error(error.code)
+    shape: ErrorShape = current_app.extensions[_SHAPE_EXTENSION](request.path)
+    body, status = shape(error)
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(error.headers)
+    return response
 
 
 def _on_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
-    code = _HTTP_CODES.get(status, error.name.lower().replace(" ", "_"))
-    response = error_response(status, code, _http_message(error, status))
-    # Keep headers the status relies on, such as Allow on a 405.
-    for name, value in error.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    code = _HTTP_CODES.get(status, "bad_request")
+    return error_response(ApiError(code, _http_message(error, status), headers=headers))
 
 
 def _http_message(error: HTTPException, status: int) -> str:
@@ -94,4 +110,4 @@ def _on_unexpected(error: Exception) -> Response:
     log.exception(
         "unhandled error on %s %s [request %s]", request.method, request.path, request_id()
     )
-    return error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+    return error_response(ApiError("internal_error", INTERNAL_ERROR_MESSAGE))

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TextIO
 
 from flask import Flask, Response, current_app, g, request
@@ -46,8 +47,10 @@ _to_json = json.JSONEncoder(separators=(",", ":")).encode
 class RequestLog:
     """An app's request log: its metrics, and whether its first request is still to come."""
 
-    def __init__(self, metrics: EmbeddedMetrics) -> None:
+    def __init__(self, metrics: EmbeddedMetrics, protocol_of: Callable[[str], str]) -> None:
         self.metrics = metrics
+        # The protocol a path belongs to (native, mlflow, v2): a short, fixed list.
+        self.protocol_of = protocol_of
         self._cold = True
         self._lock = threading.Lock()
 
@@ -75,8 +78,10 @@ class _StdoutHandler(logging.StreamHandler[TextIO]):
         return sys.stdout
 
 
-def init_request_log(app: Flask, metrics: EmbeddedMetrics) -> None:
-    app.extensions["request_log"] = RequestLog(metrics)
+def init_request_log(
+    app: Flask, metrics: EmbeddedMetrics, protocol_of: Callable[[str], str]
+) -> None:
+    app.extensions["request_log"] = RequestLog(metrics, protocol_of)
     if not any(isinstance(handler, _StdoutHandler) for handler in log.handlers):
         log.addHandler(_StdoutHandler())
         log.propagate = False
@@ -139,6 +144,7 @@ def _finish(response: Response) -> Response:
             "request_id": rid,
             "method": request.method,
             "path": request.path,
+            "protocol": request_log.protocol_of(request.path),
             "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
             "model_version": g.get("model_version"),

@@ -68,31 +68,55 @@ class _Skip:
     """A value already reported (its row is malformed); never checked again."""
 
 
-_SKIPPED = _Skip()
+SKIPPED = _Skip()
 _NUMBER_TYPES = frozenset({int, float})
 
 
 def validate_rows(
-    rows: Sequence[Any], row_loc: Callable[[int], str], schema: Schema, problems: Problems
+    rows: Sequence[Any],
+    row_loc: Callable[[int], str],
+    schema: Schema,
+    problems: Problems,
+    value_loc: Callable[[int, int], str] | None = None,
 ) -> Rows:
-    """Check `rows` against `schema`; problems go to `problems`, with each row's place."""
+    """Check `rows` against `schema`; problems go to `problems`, with each row's place.
+
+    A value's place is its row's, then the feature's name (an object row) or its position
+    (an array row); `value_loc(row, position)` says it instead, for a body whose arrays
+    hold the features in another order.
+    """
     if schema.all_numeric:
         matrix = _numeric_matrix(rows, len(schema.features))
         if matrix is not None:
             return Rows(count=len(rows), matrix=matrix)
     raw_columns, keyed = _columns(rows, row_loc, schema, problems)
 
-    def value_loc(index: int, position: int) -> str:
-        # An object row names the feature; an array row gives its position.
+    def place(index: int, position: int) -> str:
         if keyed(index):
             return member(row_loc(index), schema.names[position])
+        if value_loc is not None:
+            return value_loc(index, position)
         return f"{row_loc(index)}[{position}]"
 
-    columns = tuple(
+    return validate_columns(raw_columns, len(rows), place, schema, problems)
+
+
+def validate_columns(
+    columns: Sequence[list[Any]],
+    count: int,
+    value_loc: Callable[[int, int], str],
+    schema: Schema,
+    problems: Problems,
+) -> Rows:
+    """Check one list of `count` values per feature, in schema order (a columnar body).
+
+    SKIPPED stands for a value already reported; `value_loc(row, position)` is its place.
+    """
+    checked = tuple(
         _checked_column(values, feature, position, value_loc, problems)
-        for position, (feature, values) in enumerate(zip(schema.features, raw_columns, strict=True))
+        for position, (feature, values) in enumerate(zip(schema.features, columns, strict=True))
     )
-    return Rows(count=len(rows), columns=columns)
+    return Rows(count=count, columns=checked)
 
 
 def _numeric_matrix(rows: Sequence[Any], width: int) -> np.ndarray | None:
@@ -158,7 +182,7 @@ def _row_values(
                 values.append(row[name])
             else:
                 problems.add(member(loc, name), "missing feature", index, position)
-                values.append(_SKIPPED)
+                values.append(SKIPPED)
         return values
     elif schema.model_input == "text" and isinstance(row, str):
         return [row]  # a text model's row may be the text itself
@@ -169,7 +193,7 @@ def _row_values(
             f"got {kind_of(row)}",
             index,
         )
-    return [_SKIPPED] * len(names)
+    return [SKIPPED] * len(names)
 
 
 def _checked_column(
@@ -185,7 +209,7 @@ def _checked_column(
     # Slow path: say what is wrong with each value that is.
     checked: list[Any] = []
     for index, value in enumerate(values):
-        if value is _SKIPPED:
+        if value is SKIPPED:
             checked.append(None)
             continue
         why, plain = _check_value(value, feature)

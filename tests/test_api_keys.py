@@ -1,4 +1,4 @@
-"""API keys: /predict and /model need one when keys are set; nothing else changes."""
+"""API keys: with keys set every route needs one but the open routes; it fails closed."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import app.api_keys
 from app import create_app
 from app.api_keys import ApiKeys
 from app.config import ConfigError, Settings
+from app.open_routes import OPEN_ROUTES, openapi_path
+from app.request_log import API_KEY_HEADER
 
 KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
 OTHER_KEY = "bravo-0a9b8c7d6e5f4a3b2c1d"
@@ -98,9 +100,37 @@ def test_the_key_is_checked_before_the_body_is_read(keyed: FlaskClient) -> None:
     assert keyed_broken.status_code == 400
 
 
-def test_unknown_paths_and_methods_answer_as_before(keyed: FlaskClient) -> None:
-    assert keyed.get("/nowhere").status_code == 404
-    assert keyed.get("/predict").status_code == 405
+def test_unknown_paths_and_methods_need_a_key_before_they_are_told(keyed: FlaskClient) -> None:
+    # Fail closed: without a key nothing, not even which routes exist, is answered.
+    assert keyed.get("/nowhere").status_code == 401
+    assert keyed.get("/predict").status_code == 401
+    assert keyed.get("/v2/nowhere").status_code == 401
+    with_key = {"x-api-key": KEY}
+    assert keyed.get("/nowhere", headers=with_key).status_code == 404
+    assert keyed.get("/predict", headers=with_key).status_code == 405
+    assert keyed.get("/v2/nowhere", headers=with_key).get_json()["error"]
+
+
+def test_every_route_but_the_open_ones_needs_a_key(keyed: FlaskClient) -> None:
+    """Walks the app's own route table, so a route added later is covered unasked."""
+    app = keyed.application
+    open_paths = {path for _, path in OPEN_ROUTES}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = openapi_path(rule.rule).replace("{name}", "iris-logistic-regression")
+        path = path.replace("{version}", "1.0.0")
+        for method in sorted((rule.methods or set()) - {"OPTIONS"}):
+            response = keyed.open(path, method=method)
+            if ("GET" if method == "HEAD" else method, openapi_path(rule.rule)) in OPEN_ROUTES:
+                assert response.status_code != 401, (method, rule.rule)
+            else:
+                assert response.status_code == 401, (method, rule.rule)
+                if method != "HEAD":
+                    assert API_KEY_HEADER in response.get_data(as_text=True)
+            checked += 1
+    assert checked > 2 * len(open_paths)
 
 
 def test_preflight_needs_no_key(keyed: FlaskClient) -> None:

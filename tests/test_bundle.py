@@ -149,7 +149,8 @@ def test_holds_only_what_runs(package: Package) -> None:
     model_files = {n for n in names if n.startswith("model/") and not n.endswith("/")}
     assert model_files == {"model/model.joblib", "model/model.json"}
     app_sources = {n for n in names if n.startswith("app/") and n.endswith(".py")}
-    assert app_sources == {f"app/{p.name}" for p in Path("app").glob("*.py")}
+    assert app_sources == {p.as_posix() for p in Path("app").rglob("*.py")}
+    assert "app/open_routes.json" in names  # the app reads it at import
 
 
 def test_fits_lambda_unzipped_limit(package: Package) -> None:

@@ -1,4 +1,5 @@
-"""API Gateway's own API key: off by default; on, a key, a usage plan and keyed methods.
+"""API Gateway's own API key: off by default; on, a key, a usage plan and keyed methods,
+but for the app's open routes, which stay open at the edge too.
 
 The plugin is run on a stand-in service here; the packaged CloudFormation template,
 off and on, is checked in test_package_security.py.
@@ -7,9 +8,11 @@ off and on, is checked in test_package_security.py.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from plugin_harness import run_hook
 
 EVENTS = [
@@ -52,24 +55,37 @@ def test_on_adds_a_key_and_a_usage_plan(required: object) -> None:
     }
 
 
-def test_on_keys_every_method_but_the_preflights() -> None:
+OPEN = json.loads((ROOT / "app" / "open_routes.json").read_text())["open_routes"]
+
+
+def test_on_keys_every_method_but_the_open_routes_and_the_preflights() -> None:
     events = apply(EDGE)["service"]["functions"]["api"]["events"]
+    open_events = [{"http": {"path": r["path"], "method": r["method"].lower()}} for r in OPEN]
+    preflights = [
+        {"http": {"path": path, "method": "options"}}
+        for path in ["/", "/{proxy+}", *[r["path"] for r in OPEN]]
+    ]
     assert events == [
         {"http": {"path": "/", "method": "any", "private": True}},
         {"http": {"path": "/{proxy+}", "method": "any", "private": True}},
-        {"http": {"path": "/", "method": "options"}},
-        {"http": {"path": "/{proxy+}", "method": "options"}},
+        *open_events,
+        *preflights,
     ]
+    # The app's own list: each protocol's liveness and readiness, and the document.
+    assert {"/health", "/ping", "/v2/health/live", "/v2/health/ready", "/openapi.json"} <= {
+        r["path"] for r in OPEN
+    }
 
 
 def test_existing_preflight_methods_and_shorthand_events() -> None:
     events = apply(
         EDGE, [{"http": "POST /predict"}, {"http": {"path": "/predict", "method": "OPTIONS"}}]
-    )
-    assert events["service"]["functions"]["api"]["events"] == [
+    )["service"]["functions"]["api"]["events"]
+    assert events[:2] == [
         {"http": {"method": "POST", "path": "/predict", "private": True}},
         {"http": {"path": "/predict", "method": "OPTIONS"}},
     ]
+    assert {"http": {"path": "/predict", "method": "options"}} not in events
 
 
 @pytest.mark.parametrize(

@@ -72,11 +72,18 @@ def test_a_prediction_counts_one_request_its_rows_and_its_latency(
     )
     line = json.loads(raw)
     service = (("service", "model-prediction-api"),)
+    native = (*service, ("protocol", "native"))
     assert metrics_of(line) == {
-        ("requests", service): (1, "Count"),
-        ("errors", service): (0, "Count"),
-        ("latency_ms", service): (line["latency_ms"], "Milliseconds"),
-        ("rows", service): (3, "Count"),
+        **{
+            (name, dimensions): value
+            for dimensions in (service, native)
+            for name, value in (
+                ("requests", (1, "Count")),
+                ("errors", (0, "Count")),
+                ("latency_ms", (line["latency_ms"], "Milliseconds")),
+                ("rows", (3, "Count")),
+            )
+        }
     }
     assert line["latency_ms"] > 0
 
@@ -87,12 +94,19 @@ def test_an_error_also_counts_under_its_code(
     (raw,) = served_lines(client, capsys, lambda c: c.post("/predict", json={"features": [1]}))
     line = json.loads(raw)
     service = (("service", "model-prediction-api"),)
+    native = (*service, ("protocol", "native"))
     by_code = (*service, ("error_code", "invalid_input"))
     assert metrics_of(line) == {
-        ("requests", service): (1, "Count"),
-        ("errors", service): (1, "Count"),
-        ("latency_ms", service): (line["latency_ms"], "Milliseconds"),
-        ("rows", service): (0, "Count"),
+        **{
+            (name, dimensions): value
+            for dimensions in (service, native)
+            for name, value in (
+                ("requests", (1, "Count")),
+                ("errors", (1, "Count")),
+                ("latency_ms", (line["latency_ms"], "Milliseconds")),
+                ("rows", (0, "Count")),
+            )
+        },
         ("errors", by_code): (1, "Count"),
     }
 
@@ -108,16 +122,31 @@ def test_dimensions_stay_few_whatever_the_requests(
         lambda c: c.get("/x1"),
         lambda c: c.get("/x2?q=1", headers={"X-Request-Id": "abc"}),
         lambda c: c.post("/predict", json={"instances": [[1, 2, 3, 4]] * 7}),
+        # Every protocol, on its routes and off them: the protocol dimension has 3 values.
+        lambda c: c.post("/invocations", json={"instances": [SETOSA]}),
+        lambda c: c.post("/invocations", data="a,b\n1,2", content_type="text/csv"),
+        lambda c: c.get("/ping"),
+        lambda c: c.get("/v2/health/ready"),
+        lambda c: c.get("/v2/models/unknown-model"),
+        lambda c: c.get("/v2/x3/y"),
+        lambda c: c.delete("/invocations"),
     ]
     extracted = set()
     for raw in served_lines(client, capsys, *calls * 3):
         extracted |= set(metrics_of(json.loads(raw)))
     codes = {"invalid_input", "unsupported_media_type", "invalid_json", "not_found"}
     codes.add("method_not_allowed")
-    expected = {
-        (name, (("service", "model-prediction-api"),))
-        for name in ("requests", "errors", "latency_ms", "rows")
-    } | {("errors", (("service", "model-prediction-api"), ("error_code", code))) for code in codes}
+    service = ("service", "model-prediction-api")
+    names = ("requests", "errors", "latency_ms", "rows")
+    expected = (
+        {(name, (service,)) for name in names}
+        | {
+            (name, (service, ("protocol", protocol)))
+            for name in names
+            for protocol in ("native", "mlflow", "v2")
+        }
+        | {("errors", (service, ("error_code", code))) for code in codes}
+    )
     assert extracted == expected
 
 

@@ -28,7 +28,7 @@ from app.body import NonFiniteNumber, parse_json
 from app.errors import ApiError
 from app.json_depth import nesting_depth, nests_deeper_than
 from app.model_input import to_model_input
-from app.predict_request import (
+from app.protocols.native import (
     ALLOWED_FIELDS,
     InputSchema,
     PredictRequest,

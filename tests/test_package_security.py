@@ -1,11 +1,14 @@
 """The packaged stack: no API Gateway key unless asked for; with one, keyed methods, a
-usage plan from the deploy parameters, and preflights left open; the secret's grant."""
+usage plan from the deploy parameters, and the open routes and preflights left open;
+the secret's grant; binary media types for V2's binary tensors."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from conftest import CORS_ORIGIN, KEYS_SECRET, Package
+
+from app.open_routes import OPEN_ROUTES
 
 # keyed_package (tests/conftest.py): requireApiKey=true, a 7/s rate, a burst of 9 and a
 # quota of 1234 a WEEK, this secret and this origin (and pandas=true, for other tests).
@@ -75,17 +78,42 @@ def test_keyed_stack_has_one_key_in_a_usage_plan(keyed_package: Package) -> None
     }
 
 
-def test_keyed_stack_requires_the_key_except_on_preflights(keyed_package: Package) -> None:
-    found = methods(keyed_package.template())
-    assert {name: (m["HttpMethod"], m["ApiKeyRequired"]) for name, m in found.items()} == {
-        "ApiGatewayMethodAny": ("ANY", True),
-        "ApiGatewayMethodProxyVarAny": ("ANY", True),
-        "ApiGatewayMethodOptions": ("OPTIONS", False),
-        "ApiGatewayMethodProxyVarOptions": ("OPTIONS", False),
+def resource_path(template: dict[str, Any], method: dict[str, Any]) -> str:
+    """The path of a method's REST resource, walking PathPart up to the API's root."""
+    parts: list[str] = []
+    parent = method["ResourceId"]
+    while "Ref" in parent:
+        resource = template["Resources"][parent["Ref"]]["Properties"]
+        parts.insert(0, resource["PathPart"])
+        parent = resource["ParentId"]
+    return "/" + "/".join(parts)
+
+
+def test_keyed_stack_requires_the_key_except_on_open_routes_and_preflights(
+    keyed_package: Package,
+) -> None:
+    template = keyed_package.template()
+    found = {
+        (resource_path(template, m), m["HttpMethod"]): m["ApiKeyRequired"]
+        for m in methods(template).values()
     }
-    # Preflights reach the app, which answers them for the allowed origins.
-    for method in found.values():
+    open_routes = {(path, method) for method, path in OPEN_ROUTES}
+    assert found == {
+        ("/", "ANY"): True,
+        ("/{proxy+}", "ANY"): True,
+        ("/", "OPTIONS"): False,
+        ("/{proxy+}", "OPTIONS"): False,
+        **{route: False for route in open_routes},
+        **{(path, "OPTIONS"): False for path, _ in open_routes},
+    }
+    # Preflights and open routes reach the app, which answers them.
+    for method in methods(template).values():
         assert method["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_binary_answers_pass_through_api_gateway(package: Package) -> None:
+    (api,) = of_type(package.template(), "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
 
 
 def test_keyed_stack_passes_the_settings_and_grants_the_secret(keyed_package: Package) -> None:

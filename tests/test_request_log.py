@@ -18,7 +18,7 @@ import handler
 from app.request_log import note_warm_up
 
 LINE_FIELDS = [
-    "request_id", "method", "path", "status", "latency_ms",
+    "request_id", "method", "path", "protocol", "status", "latency_ms",
     "model_version", "rows", "cold_start", "error_code",
 ]  # fmt: skip
 

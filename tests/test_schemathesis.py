@@ -26,7 +26,7 @@ from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 from werkzeug.serving import make_server
 
-from app.predict_request import MODEL_OVERFLOW
+from app.serving import MODEL_OVERFLOW
 
 CHURN_MODEL = Path(__file__).resolve().parent.parent / "model" / "examples" / "churn.joblib"
 

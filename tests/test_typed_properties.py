@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.errors import ApiError
-from app.predict_request import InputSchema, parse_predict_request
+from app.protocols.native import InputSchema, parse_predict_request
 from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
 from app.validation import member
 

@@ -1,0 +1,37 @@
+"""The protocols the app speaks, and which one owns a path.
+
+The native protocol (/predict), MLflow's scoring protocol (/invocations) and the Open
+Inference Protocol V2 (/v2/...) share the model, the schema's validation and the
+prediction (app.serving); each decodes its own bodies, encodes its own answers and
+shapes its own errors. A path no other protocol owns is the native protocol's.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.errors import ErrorShape, register_error_handlers
+from app.protocols.mlflow import MLFLOW
+from app.protocols.native import NATIVE
+from app.protocols.protocol import Protocol
+from app.protocols.v2 import V2
+
+PROTOCOLS = (MLFLOW, V2, NATIVE)  # the catch-all native one last
+PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)
+
+
+def protocol_for_path(path: str) -> Protocol:
+    for protocol in PROTOCOLS:
+        if protocol.owns(path):
+            return protocol
+    return NATIVE
+
+
+def init_protocols(app: Flask) -> None:
+    for protocol in PROTOCOLS:
+        app.register_blueprint(protocol.blueprint)
+    register_error_handlers(app, _error_shape_for_path)
+
+
+def _error_shape_for_path(path: str) -> ErrorShape:
+    return protocol_for_path(path).error_shape

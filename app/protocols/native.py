@@ -1,0 +1,168 @@
+"""The native protocol: /predict, /health, /model and /openapi.json.
+
+/predict takes `features` (one row) or `instances` (a batch), with optional
+`return_probabilities`; its own fields are checked here, its rows by the schema's
+validator, and every problem in a body is reported with where it is and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.answers import predictions_json, probabilities_json
+from app.api_keys import api_keys_required
+from app.body import read_json
+from app.errors import ApiError, Detail
+from app.openapi import build_openapi
+from app.predictor import Predictor
+from app.protocols.protocol import Protocol
+from app.request_log import note_error, note_model
+from app.schema import Schema
+from app.serving import check_row_count, current_predictor, invalid, model_slot, predict
+from app.validation import Problems, Rows, kind_of, member, validate_rows
+
+ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
+
+blueprint = Blueprint("native", __name__)
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a valid request looks like for the loaded model."""
+
+    schema: Schema
+    supports_probabilities: bool
+    max_rows: int
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    rows: Rows
+    batch: bool
+    return_probabilities: bool
+
+    def row_loc(self, index: int) -> str:
+        return f"instances[{index}]" if self.batch else "features"
+
+
+def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest:
+    """Validate a decoded body against the model's schema; 422 lists every problem."""
+    problems = Problems()
+    if not isinstance(payload, dict):
+        raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
+
+    for key in payload:
+        if key not in ALLOWED_FIELDS:
+            problems.add(member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
+
+    return_probabilities = payload.get("return_probabilities", False)
+    if not isinstance(return_probabilities, bool):
+        problems.add(
+            "return_probabilities", f"expected true or false, got {kind_of(return_probabilities)}"
+        )
+        return_probabilities = False
+    elif return_probabilities and not expected.supports_probabilities:
+        problems.add("return_probabilities", "this model is not a classifier with predict_proba")
+
+    rows: Sequence[Any] = []
+    has_features, has_instances = "features" in payload, "instances" in payload
+    if has_features == has_instances:
+        problems.add(
+            "body", "expected exactly one of 'features' (one row) or 'instances' (a batch of rows)"
+        )
+    elif has_features:
+        rows = [payload["features"]]
+    else:
+        instances = payload["instances"]
+        if not isinstance(instances, list):
+            problems.add("instances", f"expected an array of rows, got {kind_of(instances)}")
+        elif check_row_count(len(instances), expected.max_rows, "instances", problems):
+            rows = instances
+
+    parsed = PredictRequest(Rows(0), has_instances, return_probabilities)
+    checked = validate_rows(rows, parsed.row_loc, expected.schema, problems) if rows else None
+    if problems or checked is None:
+        raise invalid(problems.details())
+    return PredictRequest(checked, has_instances, return_probabilities)
+
+
+@blueprint.post("/predict")
+def predict_route() -> Response:
+    payload = read_json(request, current_app.config["MAX_JSON_DEPTH"])
+    predictor = current_predictor()
+    expected = InputSchema(
+        schema=predictor.schema,
+        supports_probabilities=predictor.supports_probabilities,
+        max_rows=current_app.config["MAX_BATCH_ROWS"],
+    )
+    parsed = parse_predict_request(payload, expected)
+    outcome = predict(predictor, parsed.rows, parsed.row_loc, parsed.return_probabilities)
+
+    outputs = predictor.metadata.outputs
+    predictions = predictions_json(outcome.predictions, outputs)
+    body: dict[str, Any] = (
+        {"predictions": predictions} if parsed.batch else {"prediction": predictions[0]}
+    )
+    if outcome.probabilities is not None:
+        probabilities = probabilities_json(
+            outcome.probabilities, predictor.probability_keys, outputs
+        )
+        body["probabilities"] = probabilities if parsed.batch else probabilities[0]
+    body["model_version"] = predictor.version
+    return jsonify(body)
+
+
+@blueprint.get("/health")
+def health() -> tuple[Response, int]:
+    """200 once the model is loaded; the liveness and readiness check of this protocol,
+    and MLflow's and SageMaker's /health too."""
+    slot = model_slot()
+    predictor = slot.current()
+    if predictor is None:
+        note_error("model_unavailable")
+        return jsonify(status="unavailable", reason=slot.reason), 503
+    note_model(predictor.version)
+    return jsonify(status="ok", model_version=predictor.version), 200
+
+
+@blueprint.get("/model")
+def model() -> Response:
+    return jsonify(current_predictor().describe())
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    # The server URL is where this request came in: behind API Gateway that
+    # includes the stage or base path, so generated clients call the right URL.
+    server = {"url": request.script_root or "/"}
+    predictor = model_slot().current()
+    if predictor is not None:
+        note_model(predictor.version)  # the document describes this model's inputs
+    document = _document(
+        predictor, current_app.config["MAX_BATCH_ROWS"], api_keys_required(current_app)
+    )
+    return jsonify({**document, "servers": [server]})
+
+
+@lru_cache(maxsize=8)
+def _document(
+    predictor: Predictor | None, max_batch_rows: int, api_key_required: bool
+) -> dict[str, Any]:
+    # Built once per model: a model that loads after a failed start gets its own.
+    return build_openapi(predictor, max_batch_rows, api_key_required)
+
+
+def _error_shape(error: ApiError) -> tuple[object, int]:
+    body: dict[str, object] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = [{"loc": d.loc, "msg": d.msg} for d in error.details]
+    return {"error": body}, error.status
+
+
+# Everything no other protocol owns is native: "/" covers every path.
+NATIVE = Protocol("native", blueprint, ("",), _error_shape)

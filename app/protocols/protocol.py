@@ -1,0 +1,23 @@
+"""What a protocol is to the app: its routes, the paths it owns, and its error shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint
+
+from app.errors import ErrorShape
+
+
+@dataclass(frozen=True)
+class Protocol:
+    # Named in the request log line and the metrics' protocol dimension.
+    name: str
+    blueprint: Blueprint
+    # Paths it owns: each one exactly, and everything below it. Errors on them, 404s and
+    # 405s included, take this protocol's shape.
+    paths: tuple[str, ...]
+    error_shape: ErrorShape
+
+    def owns(self, path: str) -> bool:
+        return any(path == own or path.startswith(own + "/") for own in self.paths)

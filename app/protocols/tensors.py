@@ -1,0 +1,108 @@
+"""V2 tensors on the wire: the datatype table, and Triton's binary tensor extension.
+
+With the extension (tritonclient's default), a body is a JSON header of
+`Inference-Header-Content-Length` bytes followed by the raw tensors, in input order,
+each as long as its `parameters.binary_data_size`: little-endian, row-major, and for
+BYTES each element as a 4-byte little-endian length and then its bytes. Answers are
+built the same way when an output asks for binary data.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+BINARY_HEADER = "Inference-Header-Content-Length"
+BINARY_TYPE = "application/octet-stream"
+EXTENSION = "binary_tensor_data"
+
+# Wire datatype -> the numpy dtype of its binary form (BYTES has none: length-prefixed).
+DATATYPES: dict[str, str | None] = {
+    "BOOL": "?",
+    "UINT8": "<u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "INT8": "<i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
+    "BYTES": None,
+}
+INTEGER_TYPES = frozenset(name for name in DATATYPES if "INT" in name)
+NUMERIC_TYPES = INTEGER_TYPES | {"FP16", "FP32", "FP64"}
+# What a feature of each schema type may be sent as (columnar inputs).
+FEATURE_DATATYPES = {
+    "number": NUMERIC_TYPES,
+    "integer": NUMERIC_TYPES,
+    "boolean": frozenset({"BOOL"}),
+    "string": frozenset({"BYTES"}),
+}
+# And the one it is described with in the model's metadata.
+FEATURE_DATATYPE = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
+_LENGTH = struct.Struct("<I")
+
+
+class TensorError(ValueError):
+    """Binary data that does not hold the tensor its header describes."""
+
+
+def from_binary(data: bytes, datatype: str, count: int) -> Any:
+    """`count` elements of `datatype`: a numpy array, or for BYTES a list of bytes."""
+    dtype = DATATYPES[datatype]
+    if dtype is not None:
+        width = np.dtype(dtype).itemsize
+        if len(data) != count * width:
+            raise TensorError(
+                f"expected {count * width} bytes for {count} {datatype} values, got {len(data)}"
+            )
+        return np.frombuffer(data, dtype=dtype)
+    items: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        if offset + _LENGTH.size > len(data):
+            raise TensorError("a BYTES element's 4-byte length is cut short")
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        if offset + length > len(data):
+            raise TensorError("a BYTES element is shorter than its length says")
+        items.append(data[offset : offset + length])
+        offset += length
+    if len(items) != count:
+        raise TensorError(f"expected {count} BYTES elements, got {len(items)}")
+    return items
+
+
+def to_binary(values: Sequence[Any], datatype: str) -> bytes:
+    """Plain values (flat, row-major) as the binary form of `datatype`."""
+    dtype = DATATYPES[datatype]
+    if dtype is not None:
+        return np.asarray(values, dtype=dtype).tobytes()
+    parts = []
+    for value in values:
+        encoded = value if isinstance(value, bytes) else str(value).encode("utf-8")
+        parts += [_LENGTH.pack(len(encoded)), encoded]
+    return b"".join(parts)
+
+
+def datatype_of(values: Sequence[Any]) -> str:
+    """The datatype that carries these plain values exactly (flat)."""
+    kinds = set(map(type, values))
+    if kinds == {bool}:
+        return "BOOL"
+    if kinds <= {int}:
+        return "INT64"
+    if kinds <= {int, float}:
+        return "FP64"
+    return "BYTES"
+
+
+def datatype_of_labels(labels: Sequence[Any]) -> str:
+    """The datatype of predictions drawn from these labels (a classifier's classes)."""
+    return datatype_of(list(labels)) if labels else "BYTES"

@@ -1,0 +1,93 @@
+"""What every protocol shares once its body is decoded: the model, the rows' checks, the
+prediction, and the 422 that names the rows a model could not answer.
+
+A protocol turns its body into rows (each with its place in that body), calls
+`predict` and encodes the Outcome; validation and prediction are written only here
+and in app.validation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from flask import current_app
+
+from app.errors import ApiError, Detail
+from app.model_slot import ModelSlot
+from app.predictor import Outcome, Predictor, RowsRefused
+from app.request_log import note_model, note_rows
+from app.validation import MAX_DETAILS, Problems, Rows
+
+log = logging.getLogger(__name__)
+
+MODEL_OVERFLOW = "the model cannot compute a finite result for these values (numeric overflow)"
+MODEL_FAILED = "the model could not predict for these values"
+
+
+def model_slot() -> ModelSlot:
+    slot: ModelSlot = current_app.extensions["model_slot"]
+    return slot
+
+
+def current_predictor() -> Predictor:
+    """The loaded model, or a 503 saying why there is none."""
+    slot = model_slot()
+    predictor = slot.current()
+    if predictor is None:
+        raise ApiError("model_unavailable", f"The model is not available: {slot.reason}")
+    note_model(predictor.version)
+    return predictor
+
+
+def max_batch_rows() -> int:
+    rows: int = current_app.config["MAX_BATCH_ROWS"]
+    return rows
+
+
+def check_row_count(count: int, limit: int, loc: str, problems: Problems) -> bool:
+    """Whether a batch of `count` rows may be validated: at least 1, at most `limit`."""
+    if count == 0:
+        problems.add(loc, "expected at least 1 row, got none")
+        return False
+    if count > limit:
+        # Checked before the rows: an oversized batch is not worth validating.
+        problems.add(loc, f"expected at most {limit} rows, got {count}")
+        return False
+    return True
+
+
+def predict(
+    predictor: Predictor,
+    rows: Rows,
+    row_loc: Callable[[int], str],
+    with_probabilities: bool = False,
+) -> Outcome:
+    """Predict validated rows; rows the model itself refuses are a 422 naming them."""
+    try:
+        outcome = predictor.run(rows, with_probabilities=with_probabilities)
+    except RowsRefused as refused:
+        if not refused.overflow:
+            # The type only: the model's message may quote the request's values.
+            log.warning(
+                "the model refused %d valid row(s): %s",
+                len(refused.rows),
+                type(refused.__cause__).__name__,
+            )
+        why = MODEL_OVERFLOW if refused.overflow else MODEL_FAILED
+        raise invalid([Detail(row_loc(index), why) for index in refused.rows]) from None
+    note_rows(rows.count)
+    return outcome
+
+
+def invalid(problems: Sequence[Detail]) -> ApiError:
+    """The input does not fit the model: every problem, up to MAX_DETAILS of them."""
+    count = len(problems)
+    if count <= MAX_DETAILS:
+        message = f"The input does not fit the model: {count} problem{'s' if count > 1 else ''}."
+    else:
+        message = (
+            f"The input does not fit the model: {count} problems; "
+            f"the first {MAX_DETAILS} are listed."
+        )
+    return ApiError("invalid_input", message, list(problems[:MAX_DETAILS]))
