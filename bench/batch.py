@@ -172,7 +172,7 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
     from app import create_app
     from app.body import parse_json
     from app.model_input import to_model_input
-    from app.predict_request import InputSchema, parse_predict_request
+    from app.protocols.native import InputSchema, parse_predict_request
 
     stages: dict[str, dict[str, Callable[[], object]]] = {}
     for case, model_uri, rows in (
