@@ -3,8 +3,9 @@ and SageMaker answer them (/health is the native one, which answers the same way
 
 A JSON body holds exactly one of the input formats below, and optionally `params`; a
 CSV body is a header row of feature names, then rows, each value read by its feature's
-type in the schema. Every row then goes through the schema's validator like a /predict
-row, each problem placed in this body: `dataframe_split.data[2][1]`,
+type in the schema. A missing value is NaN in JSON, as MLflow's client writes one, or
+null, or an empty CSV field. Every row then goes through the schema's validator like a
+/predict row, each problem placed in this body: `dataframe_split.data[2][1]`,
 `dataframe_records[0].city`, `inputs.city[3]`, `csv[0].city`.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.answers import predictions_json
-from app.body import JSON_TYPE, media_type, parse_csv, parse_json
+from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_csv, parse_json
 from app.errors import ApiError, Detail
 from app.predictor import Predictor
 from app.protocols.native import health
@@ -74,7 +75,7 @@ def invocations() -> Response:
         predictor = current_predictor()
         rows, row_loc = csv_rows(header, records, predictor.schema, max_batch_rows())
     else:
-        payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"])
+        payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"], _nan_is_missing)
         predictor = current_predictor()
         rows, row_loc = json_rows(payload, predictor.schema, max_batch_rows())
     return _answer(predictor, rows, row_loc)
@@ -83,6 +84,13 @@ def invocations() -> Response:
 def _answer(predictor: Predictor, rows: Rows, row_loc: Callable[[int], str]) -> Response:
     outcome = predict(predictor, rows, row_loc)
     return jsonify(predictions=predictions_json(outcome.predictions, predictor.metadata.outputs))
+
+
+def _nan_is_missing(literal: str) -> Any:
+    """NaN is a missing value, as pandas holds one and MLflow reads it: MLflow's client
+    writes a DataFrame's missing values as NaN (json.dumps), of numbers and strings
+    alike. Infinity and -Infinity stay refused at their places."""
+    return None if literal == "NaN" else NonFiniteNumber(literal)
 
 
 @blueprint.get("/ping")
