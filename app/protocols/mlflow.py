@@ -69,6 +69,13 @@ blueprint = Blueprint("mlflow", __name__)
 @blueprint.post("/invocations")
 def invocations() -> Response:
     kind = media_type(request, (JSON_TYPE, CSV_TYPE))
+    # As MLflow 2 and later: MLflow 1's format=pandas-split and the like are refused.
+    others = sorted(set(request.mimetype_params) - {"charset"})
+    if others:
+        raise ApiError(
+            "unsupported_media_type",
+            f"Content-Type takes no parameter but charset=utf-8; got {', '.join(others)}.",
+        )
     body = request.get_data(cache=False)
     if kind == CSV_TYPE:
         header, records = parse_csv(body)
