@@ -343,7 +343,8 @@ def _shaped(
         if type(row) is kind and (not isinstance(row, list) or len(row) == width):
             shaped.append(row)
             continue
-        got = f"{len(row)} values" if isinstance(row, list) else kind_of(row)
+        # A length is worth naming only where an array is expected: dataframe_split's rows.
+        got = f"{len(row)} values" if kind is list and isinstance(row, list) else kind_of(row)
         problems.add(row_loc(index), f"expected {expected}, got {got}")
         shaped.append([SKIPPED] * width)
     return shaped
