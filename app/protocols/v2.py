@@ -137,7 +137,8 @@ def _split_body() -> tuple[bytes, bytes]:
         return body, b""
     if request.mimetype:
         media_type(request, (JSON_TYPE, BINARY_TYPE))
-    if not length.isdigit() or int(length) > len(body):
+    # isdigit() alone takes digits int() refuses, such as a latin-1 "\xb2" (superscript 2).
+    if not (length.isascii() and length.isdigit()) or int(length) > len(body):
         raise ApiError(
             "bad_request",
             f"The {BINARY_HEADER} header must be a byte count of at most the body's "
@@ -274,7 +275,7 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
         if name in names:
             problems.add(f"{loc}.name", "two inputs have this name")
         names.add(name)
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             problems.add(f"{loc}.datatype", f"expected one of {', '.join(DATATYPES)}")
             continue
         if not (
