@@ -32,6 +32,7 @@ from app.protocols.tensors import (
     EXTENSION,
     FEATURE_DATATYPE,
     FEATURE_DATATYPES,
+    FLOAT_TYPES,
     INTEGER_TYPES,
     NUMERIC_TYPES,
     TensorError,
@@ -331,6 +332,8 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
                     f"{loc}.data", f"expected {count} values for shape {shape}, got {len(values)}"
                 )
                 continue
+            if datatype in FLOAT_TYPES and NonFiniteNumber in set(map(type, values)):
+                values = _missing_for_nan(values)
         inputs.append(_Input(index, name, datatype, shape, values))
     if offset != len(tensors) and not lost_offset:
         problems.add("body", f"{len(tensors) - offset} bytes after the tensors are not used")
@@ -458,6 +461,15 @@ def _columnar(
         problems,
     )
     return checked, row_loc
+
+
+def _missing_for_nan(values: list[Any]) -> list[Any]:
+    """JSON data of a float datatype: NaN (tritonclient writes the literal for it) is a
+    missing value, as it is in binary floats; infinities stay, to be refused."""
+    return [None if value == _NAN else value for value in values]
+
+
+_NAN = NonFiniteNumber("NaN")
 
 
 def _plain_floats(values: np.ndarray) -> list[Any]:
