@@ -75,9 +75,11 @@ package: $(SERVE_STAMP) $(NODE_STAMP)
 	$(SLS) package $(SLS_ARGS)
 
 # serverless-offline runs the handler with the first python3 on PATH: the venv's.
+# `offline start`, not `offline`: only it runs the offline:start:init hooks of other
+# plugins once the server exists (offline-binary-media-types needs that).
 offline: $(SERVE_STAMP) $(NODE_STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH \
-	  $(SLS) offline --host 127.0.0.1 --httpPort $(OFFLINE_PORT) --lambdaPort $(OFFLINE_LAMBDA_PORT) $(SLS_ARGS)
+	  $(SLS) offline start --host 127.0.0.1 --httpPort $(OFFLINE_PORT) --lambdaPort $(OFFLINE_LAMBDA_PORT) $(SLS_ARGS)
 
 # `sls deploy` against moto's server on 127.0.0.1, never AWS: fake credentials, and
 # the endpoint must be local. With AWS_ENDPOINT_URL unset it starts (and stops) its own.

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,10 +110,15 @@ def _utf8(body: bytes, kind: str) -> str:
 _EXPECTED = {"JSON": "a JSON object", "CSV": "a CSV header row"}
 
 
-def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+def parse_json(
+    body: bytes,
+    max_depth: int = DEFAULT_MAX_JSON_DEPTH,
+    parse_constant: Callable[[str], Any] = NonFiniteNumber,
+) -> Any:
     """The decoded body, or a 400 saying why there is none.
 
-    Literals beyond float64 become NonFiniteNumber in time linear in their length.
+    Literals beyond float64 become NonFiniteNumber in time linear in their length; so do
+    NaN, Infinity and -Infinity, unless `parse_constant` reads them otherwise.
     """
     text = _utf8(body, "JSON")
     if nests_deeper_than(body, max_depth):
@@ -123,10 +129,10 @@ def parse_json(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
         )
     try:
         if not _maybe_beyond_float64(body):
-            return json.loads(text, parse_constant=NonFiniteNumber)
+            return json.loads(text, parse_constant=parse_constant)
         return json.loads(
             text,
-            parse_constant=NonFiniteNumber,
+            parse_constant=parse_constant,
             parse_float=_parse_float,
             parse_int=_parse_int,
         )

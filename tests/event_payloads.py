@@ -36,10 +36,15 @@ def event_for(
     name: str,
     method: str,
     path: str,
-    body: str | None = None,
+    body: str | bytes | None = None,
     content_type: str | None = "application/json",
     base64_body: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`body` as bytes goes base64-encoded, as API Gateway sends a binary media type;
+    `headers` are added to the recorded ones."""
+    if isinstance(body, bytes) and not base64_body:
+        raise ValueError("a bytes body travels base64-encoded in an event")
     event = copy.deepcopy(load_event(name))
     if "elb" in event.get("requestContext", {}):
         event["httpMethod"] = method
@@ -64,8 +69,11 @@ def event_for(
         else:
             event["pathParameters"] = {"proxy": path.lstrip("/")}
     _set_content_type(event, content_type)
+    for header, value in (headers or {}).items():
+        _set_header(event, header, value)
     if body is not None and base64_body:
-        event["body"] = base64.b64encode(body.encode()).decode()
+        raw = body if isinstance(body, bytes) else body.encode()
+        event["body"] = base64.b64encode(raw).decode()
         event["isBase64Encoded"] = True
     else:
         event["body"] = body
@@ -74,14 +82,19 @@ def event_for(
 
 
 def _set_content_type(event: dict[str, Any], content_type: str | None) -> None:
+    _set_header(event, "content-type", content_type)
+
+
+def _set_header(event: dict[str, Any], name: str, value: str | None) -> None:
+    """Replace (or with None remove) a header in each header map the event has."""
     for key in ("headers", "multiValueHeaders"):
         headers = event.get(key)
         if not headers:
             continue
-        for name in [n for n in headers if n.lower() == "content-type"]:
-            del headers[name]
-        if content_type is not None:
-            headers["content-type"] = content_type if key == "headers" else [content_type]
+        for present in [n for n in headers if n.lower() == name.lower()]:
+            del headers[present]
+        if value is not None:
+            headers[name] = value if key == "headers" else [value]
 
 
 @dataclass(frozen=True)
@@ -98,11 +111,13 @@ class LambdaContext:
 
 @dataclass(frozen=True)
 class LambdaAnswer:
-    """A handler's return value, read the way API Gateway or an ALB reads it."""
+    """A handler's return value, read the way API Gateway or an ALB reads it: `data` is
+    the body the client receives, `base64_encoded` how the function sent it."""
 
     status: int
     headers: dict[str, str]
-    body: str
+    data: bytes
+    base64_encoded: bool
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> LambdaAnswer:
@@ -111,9 +126,13 @@ class LambdaAnswer:
         else:
             headers = {k.lower(): v for k, v in result.get("headers", {}).items()}
         body = result.get("body", "")
-        if result.get("isBase64Encoded"):
-            body = base64.b64decode(body).decode()
-        return cls(result["statusCode"], headers, body)
+        encoded = bool(result.get("isBase64Encoded"))
+        data = base64.b64decode(body, validate=True) if encoded else body.encode()
+        return cls(result["statusCode"], headers, data, encoded)
+
+    @property
+    def body(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return json.loads(self.data)

@@ -74,3 +74,17 @@ def moto_server(log: Path) -> Iterator[str]:
     with running(command, cwd=log.parent, log=log, env=dict(os.environ)):
         wait_until(lambda: answers(endpoint), timeout=30, what="moto_server")
         yield endpoint
+
+
+@contextmanager
+def flask_server(log: Path, **settings: str) -> Iterator[str]:
+    """`flask run` (as `make serve` runs it) on a free loopback port, with settings as
+    environment variables (MODEL_URI=...); yields its base URL once it answers."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    flask = str(Path(sys.executable).parent / "flask")
+    command = [flask, "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)]
+    root = Path(__file__).resolve().parent.parent
+    with running(command, cwd=root, log=log, env={**os.environ, **settings}):
+        wait_until(lambda: answers(base + "/health"), timeout=60, what="flask run")
+        yield base

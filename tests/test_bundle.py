@@ -26,6 +26,19 @@ from bundles import (
 from conftest import Package
 from emf_spec import emf_problems
 from event_payloads import LambdaAnswer, LambdaContext, event_for
+from v2_tensors import (
+    IRIS,
+    IRIS_CLASSES,
+    IRIS_FEATURES,
+    IRIS_ROWS,
+    OCTET_STREAM,
+    binary_body,
+    binary_input,
+    infer_path,
+    json_input,
+    outputs_by_name,
+    read_answer,
+)
 
 import handler
 
@@ -59,7 +72,19 @@ DEV_ONLY = {
     "moto", "boto3", "botocore", "s3transfer", "pip", "setuptools", "node_modules",
     ".venv", "tests", "bench",
 }  # fmt: skip
-REQUESTS = [
+# One request of each other protocol: MLflow's, V2 in JSON and V2 in binary both ways.
+FLAT_ROWS = [value for row in IRIS_ROWS for value in row]
+MLFLOW = json.dumps({"dataframe_split": {"columns": IRIS_FEATURES, "data": IRIS_ROWS}})
+V2_OUTPUTS = [{"name": "predict"}, {"name": "predict_proba"}]
+V2_JSON = json.dumps(
+    {"inputs": [json_input("input-0", "FP64", [3, 4], FLAT_ROWS)], "outputs": V2_OUTPUTS}
+)
+V2_BINARY, V2_BINARY_HEADERS = binary_body(
+    {"parameters": {"binary_data_output": True}, "outputs": V2_OUTPUTS},
+    [binary_input("input-0", "FP64", [3, 4], FLAT_ROWS)],
+)
+IRIS_PREDICTIONS = ["setosa", "virginica", "versicolor"]
+REQUESTS: list[tuple[str, str, str, str | bytes | None]] = [
     ("rest-api.json", "POST", "/predict", SETOSA),
     ("rest-api.json", "GET", "/health", None),
     ("rest-api.json", "GET", "/model", None),
@@ -68,7 +93,12 @@ REQUESTS = [
     ("rest-api.json", "GET", "/nowhere", None),
     ("http-api-default-stage.json", "POST", "/predict", SETOSA),
     ("alb-multi-value-headers.json", "POST", "/predict", SETOSA),
+    ("rest-api.json", "POST", "/invocations", MLFLOW),
+    ("http-api-default-stage.json", "POST", infer_path(IRIS), V2_JSON),
+    ("rest-api.json", "POST", infer_path(IRIS), V2_BINARY),
 ]
+STATUSES = [200, 200, 200, 422, 400, 404, 200, 200, 200, 200, 200]
+PROTOCOLS = ["native"] * 8 + ["mlflow", "v2", "v2"]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +109,14 @@ def bundle(package: Package, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def events() -> list[dict[str, Any]]:
-    return [event_for(shape, method, path, body) for shape, method, path, body in REQUESTS]
+    built = []
+    for shape, method, path, body in REQUESTS:
+        if isinstance(body, bytes):  # as tritonclient sends it, through binaryMediaTypes
+            event = event_for(shape, method, path, body, None, True, V2_BINARY_HEADERS)
+        else:
+            event = event_for(shape, method, path, body)
+        built.append(event)
+    return built
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +140,33 @@ def test_answers_exactly_as_the_source_tree(report: dict[str, Any]) -> None:
     context = LambdaContext(aws_request_id="bundle-test-request")
     expected = [LambdaAnswer.of(handler.handler(event, context)) for event in events()]
     answers = [LambdaAnswer.of(answer) for answer in report["answers"]]
-    assert [a.status for a in answers] == [200, 200, 200, 422, 400, 404, 200, 200]
+    assert [a.status for a in answers] == STATUSES
     assert answers == expected
     assert answers[0].json() == {"prediction": "setosa", "model_version": "1.0.0"}
+
+
+def test_answers_every_protocol(report: dict[str, Any]) -> None:
+    answers = [LambdaAnswer.of(answer) for answer in report["answers"]]
+    native, (mlflow, v2_json, v2_binary) = answers[0], answers[-3:]
+    assert native.json()["prediction"] == "setosa"
+    assert mlflow.json() == {"predictions": IRIS_PREDICTIONS}
+    assert not mlflow.base64_encoded and not v2_json.base64_encoded
+    json_outputs = outputs_by_name(v2_json.json())
+    assert json_outputs["predict"] == IRIS_PREDICTIONS
+    assert len(json_outputs["predict_proba"]) == len(IRIS_ROWS) * len(IRIS_CLASSES)
+    # The binary answer: base64-encoded by the bundle's serverless-wsgi, the same tensors.
+    assert v2_binary.base64_encoded
+    assert v2_binary.headers["content-type"] == OCTET_STREAM
+    assert outputs_by_name(read_answer(v2_binary.data, v2_binary.headers)) == json_outputs
 
 
 def test_logs_one_metric_document_per_request(report: dict[str, Any], package: Package) -> None:
     lines = report["log_lines"]
     assert {line: emf_problems(line) for line in lines} == {line: [] for line in lines}
     parsed = [json.loads(line) for line in lines]
-    assert [line["status"] for line in parsed] == [200, 200, 200, 422, 400, 404, 200, 200]
-    assert [line["cold_start"] for line in parsed] == [True] + [False] * 7
+    assert [line["status"] for line in parsed] == STATUSES
+    assert [line["protocol"] for line in parsed] == PROTOCOLS
+    assert [line["cold_start"] for line in parsed] == [True] + [False] * (len(STATUSES) - 1)
     assert {line["service"] for line in parsed} == {package.function()["FunctionName"]}
     assert {line["request_id"] for line in parsed} == {"bundle-test-request"}
 

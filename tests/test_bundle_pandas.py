@@ -24,6 +24,19 @@ from bundles import (
 )
 from conftest import CHURN_MODEL, Package, run_package
 from event_payloads import LambdaAnswer, event_for
+from v2_tensors import (
+    CHURN,
+    CHURN_CLASSES,
+    CHURN_DATATYPES,
+    binary_body,
+    binary_input,
+    churn_rows,
+    column,
+    expected_outputs,
+    infer_path,
+    outputs_by_name,
+    read_answer,
+)
 
 # 90% of Lambda's 262,144,000 unzipped bytes.
 PANDAS_BUNDLE_GOAL = 236_000_000
@@ -83,17 +96,41 @@ def test_dataframe_model_bundle_ships_that_model_only(dataframe_package: Package
     assert variables["MODEL_URI"] == CHURN_MODEL  # relative: Lambda's cwd is the bundle
 
 
+def v2_binary_event(rows: list[dict]) -> dict:
+    """The rows as V2 binary tensors, one per feature (INT64, FP64 with NaN, BYTES, BOOL)."""
+    inputs = [
+        binary_input(name, datatype, [len(rows)], column(rows, name))
+        for name, datatype in CHURN_DATATYPES.items()
+    ]
+    outputs = [{"name": "predict"}, {"name": "predict_proba"}]
+    body, headers = binary_body(
+        {"parameters": {"binary_data_output": True}, "outputs": outputs}, inputs
+    )
+    return event_for(
+        "rest-api.json", "POST", infer_path(CHURN), body, None, base64_body=True, headers=headers
+    )
+
+
 def test_dataframe_model_answers_from_the_bundle(
     dataframe_bundle: Path, dataframe_package: Package
 ) -> None:
-    event = event_for("rest-api.json", "POST", "/predict", json.dumps(CHURN_ROW))
-    report = run_in_bundle(dataframe_bundle, dataframe_package, [event])
+    rows = churn_rows(4)
+    batch = {"instances": rows, "return_probabilities": True}
+    events = [
+        event_for("rest-api.json", "POST", "/predict", json.dumps(CHURN_ROW)),
+        event_for("rest-api.json", "POST", "/predict", json.dumps(batch)),
+        v2_binary_event(rows),
+    ]
+    report = run_in_bundle(dataframe_bundle, dataframe_package, events)
     # The slimmed pandas imports in a bare interpreter, from its bytecode.
     assert {"pandas", "dateutil"} <= set(report["imported_packages"])
     assert report["compiled_from_source"] == []
-    (answer,) = [LambdaAnswer.of(answer) for answer in report["answers"]]
+    answer, native, v2 = [LambdaAnswer.of(answer) for answer in report["answers"]]
     assert answer.status == 200, answer.body
     assert "prediction" in answer.json()
+    assert (v2.status, v2.base64_encoded) == (200, True)
+    outputs = outputs_by_name(read_answer(v2.data, v2.headers))
+    assert outputs == expected_outputs(native.json(), CHURN_CLASSES)
 
 
 def test_pandas_true_bundles_it_with_the_numeric_model(keyed_package: Package) -> None:

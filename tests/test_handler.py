@@ -8,6 +8,22 @@ import logging
 import pytest
 import serverless_wsgi
 from event_payloads import HTTP_SHAPES, LambdaAnswer, LambdaContext, event_for, load_event
+from v2_tensors import (
+    BINARY_HEADER,
+    IRIS,
+    IRIS_CLASSES,
+    IRIS_FEATURES,
+    IRIS_ROWS,
+    OCTET_STREAM,
+    binary_body,
+    binary_input,
+    expected_outputs,
+    infer_path,
+    json_input,
+    outputs_by_name,
+    read_answer,
+)
+from werkzeug.test import TestResponse as Response
 
 import handler
 
@@ -157,3 +173,169 @@ def test_the_model_is_built_once_at_import() -> None:
     assert slot.predictor is not None
     invoke(event_for("rest-api.json", "POST", "/predict", SETOSA_BODY))
     assert handler.app.extensions["model_slot"] is slot
+
+
+# Every protocol through every event shape: JSON answers go out as text, binary V2
+# answers base64-encoded, and a body API Gateway base64-encodes (binaryMediaTypes */*
+# makes it encode every one) is decoded first.
+
+V2_INFER = infer_path(IRIS)
+FLAT_ROWS = [value for row in IRIS_ROWS for value in row]
+BOTH_OUTPUTS = [{"name": "predict"}, {"name": "predict_proba"}]
+JSON_REQUESTS = {
+    "native": ("/predict", {"instances": IRIS_ROWS, "return_probabilities": True}),
+    "mlflow": ("/invocations", {"dataframe_split": {"columns": IRIS_FEATURES, "data": IRIS_ROWS}}),
+    "v2-json": (
+        V2_INFER,
+        {
+            "id": "handler",
+            "inputs": [json_input("input-0", "FP64", [3, 4], FLAT_ROWS)],
+            "outputs": BOTH_OUTPUTS,
+        },
+    ),
+}
+# tritonclient's binary request: no Content-Type, the header length, binary outputs.
+BINARY_BODY, BINARY_HEADERS = binary_body(
+    {"id": "handler", "parameters": {"binary_data_output": True}, "outputs": BOTH_OUTPUTS},
+    [binary_input("input-0", "FP64", [3, 4], FLAT_ROWS)],
+)
+
+
+def app_answer(
+    method: str, path: str, body: bytes | None, content_type: str | None, headers: dict
+) -> Response:
+    """What the app itself answers, with no event in between."""
+    client = handler.app.test_client()
+    return client.open(path, method=method, data=body, content_type=content_type, headers=headers)
+
+
+@pytest.mark.parametrize("shape", HTTP_SHAPES)
+@pytest.mark.parametrize("protocol", list(JSON_REQUESTS))
+@pytest.mark.parametrize("base64_body", [False, True], ids=["text", "base64"])
+def test_each_protocol_answers_json_as_text(shape: str, protocol: str, base64_body: bool) -> None:
+    path, payload = JSON_REQUESTS[protocol]
+    body = json.dumps(payload)
+    answer = invoke(event_for(shape, "POST", path, body, base64_body=base64_body))
+    assert answer.status == 200, answer.body
+    assert answer.headers["content-type"] == "application/json"
+    assert not answer.base64_encoded
+    direct = app_answer("POST", path, body.encode(), "application/json", {})
+    assert answer.data == direct.get_data()
+    expected = expected_outputs(answer_of_predict(), IRIS_CLASSES)
+    if protocol == "native":
+        assert expected_outputs(answer.json(), IRIS_CLASSES) == expected
+    elif protocol == "mlflow":
+        assert answer.json() == {"predictions": expected["predict"]}
+    else:
+        assert answer.json()["id"] == "handler"
+        assert outputs_by_name(answer.json()) == expected
+
+
+def answer_of_predict() -> dict:
+    path, payload = JSON_REQUESTS["native"]
+    response = app_answer("POST", path, json.dumps(payload).encode(), "application/json", {})
+    return response.get_json()
+
+
+@pytest.mark.parametrize("shape", HTTP_SHAPES)
+@pytest.mark.parametrize("content_type", [None, OCTET_STREAM], ids=["none", "octet-stream"])
+def test_v2_binary_goes_out_base64_encoded(shape: str, content_type: str | None) -> None:
+    event = event_for(
+        shape,
+        "POST",
+        V2_INFER,
+        BINARY_BODY,
+        content_type=content_type,
+        base64_body=True,
+        headers=BINARY_HEADERS,
+    )
+    assert event["isBase64Encoded"] is True
+    result = handler.handler(event, CONTEXT)
+    assert result["isBase64Encoded"] is True
+    answer = LambdaAnswer.of(result)
+    assert answer.status == 200, answer.body
+    assert answer.headers["content-type"] == OCTET_STREAM
+    direct = app_answer("POST", V2_INFER, BINARY_BODY, content_type, BINARY_HEADERS)
+    assert direct.status_code == 200
+    assert answer.data == direct.get_data()  # byte for byte
+    assert answer.headers[BINARY_HEADER.lower()] == direct.headers[BINARY_HEADER]
+    decoded = read_answer(answer.data, answer.headers)
+    assert decoded["id"] == "handler"
+    assert outputs_by_name(decoded) == expected_outputs(answer_of_predict(), IRIS_CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("shape", "seen"),
+    [
+        ("rest-api.json", "/prod"),
+        ("rest-api-custom-domain.json", "/ml"),
+        ("http-api-named-stage.json", "/prod"),
+    ],
+)
+def test_v2_binary_behind_a_stage_or_base_path(
+    shape: str, seen: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = event_for(
+        shape, "POST", V2_INFER, BINARY_BODY, None, base64_body=True, headers=BINARY_HEADERS
+    )
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        answer = invoke(event)
+    assert (answer.status, answer.base64_encoded) == (200, True)
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    assert (line["path"], line["protocol"], line["rows"]) == (V2_INFER, "v2", 3)
+    # The prefix the client saw is the app's script root, not part of the route.
+    document = invoke(event_for(shape, "GET", "/openapi.json", content_type=None)).json()
+    assert document["servers"] == [{"url": seen}]
+
+
+# A binary request with a byte too many after its tensor.
+BAD_BINARY_BODY, BAD_BINARY_HEADERS = binary_body(
+    {}, [binary_input("input-0", "FP64", [1, 4], [1.0] * 4)], tail=b"x"
+)
+TEXT_ROUTES = [
+    ("GET", "/health", None, None, 200),
+    ("GET", "/model", None, None, 200),
+    ("GET", "/openapi.json", None, None, 200),
+    ("GET", "/ping", None, None, 200),
+    ("GET", "/v2", None, None, 200),
+    ("GET", "/v2/health/live", None, None, 200),
+    ("GET", "/v2/health/ready", None, None, 200),
+    ("GET", f"/v2/models/{IRIS}", None, None, 200),
+    ("GET", f"/v2/models/{IRIS}/versions/1.0.0/ready", None, None, 200),
+    ("POST", "/predict", '{"features": [1, "two"]}', "application/json", 422),
+    ("POST", "/predict", "features=1", "text/plain", 415),
+    ("POST", "/invocations", '{"dataframe_split": {"data": 3}}', "application/json", 400),
+    ("POST", "/invocations", "{", "application/json", 400),
+    ("POST", V2_INFER, '{"inputs": []}', "application/json", 400),
+    ("POST", V2_INFER, "{", None, 400),
+    ("POST", V2_INFER, BAD_BINARY_BODY, None, 400),  # a binary request's error: JSON
+    ("POST", "/v2/models/wine/infer", json.dumps(JSON_REQUESTS["v2-json"][1]), None, 404),
+    ("GET", f"/v2/models/{IRIS}/versions/9/ready", None, None, 404),
+    ("GET", "/nowhere", None, None, 404),
+    ("GET", "/v2/nowhere", None, None, 404),
+    ("DELETE", "/health", None, None, 405),
+    ("PUT", V2_INFER, None, None, 405),
+    ("GET", "/invocations", None, None, 405),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", HTTP_SHAPES)
+def test_every_json_answer_goes_out_as_text(shape: str) -> None:
+    for method, path, body, content_type, status in TEXT_ROUTES:
+        extra = BAD_BINARY_HEADERS if isinstance(body, bytes) else {}
+        # As API Gateway sends them with binaryMediaTypes */*: every body base64-encoded.
+        event = event_for(shape, method, path, body, content_type, body is not None, extra)
+        result = handler.handler(event, CONTEXT)
+        answer = LambdaAnswer.of(result)
+        where = f"{method} {path}"
+        assert answer.status == status, (where, answer.body)
+        assert result["isBase64Encoded"] is False, where
+        assert answer.headers["content-type"] == "application/json", where
+        assert answer.json(), where
+
+
+@pytest.mark.parametrize("shape", HTTP_SHAPES)
+def test_mlflow_version_is_text_too(shape: str) -> None:
+    result = handler.handler(event_for(shape, "GET", "/version", content_type=None), CONTEXT)
+    assert result["isBase64Encoded"] is False
+    assert LambdaAnswer.of(result).headers["content-type"].startswith("text/plain")

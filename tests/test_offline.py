@@ -3,20 +3,43 @@ the function invoked through its Lambda API with boto3."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from conftest import ROOT
+import tritonclient.http as triton
+from conftest import CHURN_MODEL, ROOT
 from event_payloads import event_for
 from servers import answers, free_port, running, wait_until
+from triton_checks import (
+    MODES,
+    check_churn,
+    check_churn_error,
+    check_health_and_metadata,
+    check_iris,
+    client_for,
+    native_over_http,
+)
+from v2_tensors import (
+    CHURN,
+    IRIS,
+    IRIS_ROWS,
+    OCTET_STREAM,
+    binary_body,
+    binary_input,
+    infer_path,
+    read_answer,
+)
 
 STAGE = "dev"
 FUNCTION = "model-prediction-api-dev-api"
@@ -29,18 +52,34 @@ class Offline:
     lambda_endpoint: str
 
 
-@pytest.fixture(scope="module")
-def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
+@contextmanager
+def sls_offline(log: Path, *params: str) -> Iterator[Offline]:
+    """`make offline` on free ports, with deploy parameters (name=value); yields once
+    the function answers."""
     http_port, lambda_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("offline") / "offline.log"
     command = [
         "make", "--no-print-directory", "offline",
         f"OFFLINE_PORT={http_port}", f"OFFLINE_LAMBDA_PORT={lambda_port}",
+        "SLS_ARGS=" + " ".join(f"--param={param}" for param in params),
     ]  # fmt: skip
     with running(command, cwd=ROOT, log=log, env=dict(os.environ)):
         base = f"http://127.0.0.1:{http_port}/{STAGE}"
         wait_until(lambda: answers(base + "/health"), timeout=120, what="sls offline")
         yield Offline(base, f"http://127.0.0.1:{lambda_port}")
+
+
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
+    with sls_offline(tmp_path_factory.mktemp("offline") / "offline.log") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def churn_offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
+    """The function serving the mixed-type example model instead."""
+    log = tmp_path_factory.mktemp("churn-offline") / "offline.log"
+    with sls_offline(log, f"modelUri={CHURN_MODEL}") as served:
+        yield served
 
 
 def call(
@@ -136,3 +175,80 @@ def test_invoke_through_the_lambda_api(offline: Offline) -> None:
 def test_invoke_with_a_warmup_event(offline: Offline) -> None:
     events = Path(__file__).resolve().parent / "events"
     assert invoke(offline, json.loads((events / "warmup-plugin.json").read_text())) == {}
+
+
+# Triton's HTTP client through the emulated API Gateway: JSON and binary tensors both
+# ways. Binary request bodies pass intact only because binaryMediaTypes is honoured
+# offline too (.serverless_plugins/offline-binary-media-types.js).
+
+
+@pytest.fixture
+def iris_triton(offline: Offline) -> Iterator[triton.InferenceServerClient]:
+    client = client_for(offline.http)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def churn_triton(churn_offline: Offline) -> Iterator[triton.InferenceServerClient]:
+    client = client_for(churn_offline.http)
+    yield client
+    client.close()
+
+
+def test_tritonclient_health_and_metadata(
+    iris_triton: triton.InferenceServerClient, churn_triton: triton.InferenceServerClient
+) -> None:
+    check_health_and_metadata(iris_triton, IRIS)
+    check_health_and_metadata(churn_triton, CHURN)
+
+
+@pytest.mark.parametrize(("binary_in", "binary_out", "named_outputs"), MODES)
+def test_tritonclient_infer_iris(
+    offline: Offline,
+    iris_triton: triton.InferenceServerClient,
+    binary_in: bool,
+    binary_out: bool,
+    named_outputs: bool,
+) -> None:
+    check_iris(iris_triton, native_over_http(offline.http), binary_in, binary_out, named_outputs)
+
+
+@pytest.mark.parametrize(("binary_in", "binary_out", "named_outputs"), MODES)
+def test_tritonclient_infer_churn(
+    churn_offline: Offline,
+    churn_triton: triton.InferenceServerClient,
+    binary_in: bool,
+    binary_out: bool,
+    named_outputs: bool,
+) -> None:
+    native = native_over_http(churn_offline.http)
+    check_churn(churn_triton, native, binary_in, binary_out, named_outputs)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_tritonclient_sees_a_refused_value_at_its_place(
+    churn_triton: triton.InferenceServerClient, binary: bool
+) -> None:
+    check_churn_error(churn_triton, binary)
+
+
+def test_a_binary_body_that_is_not_utf8_arrives_intact(offline: Offline) -> None:
+    """A binary tensor with no Content-Type, as tritonclient sends it, and a binary answer."""
+    flat = [value for row in IRIS_ROWS for value in row]
+    tensor = binary_input("input-0", "FP64", [len(IRIS_ROWS), 4], flat)
+    with pytest.raises(UnicodeDecodeError):
+        tensor.blob.decode("utf-8")  # what the emulator used to make of it
+    body, headers = binary_body({"parameters": {"binary_data_output": True}}, [tensor])
+    # http.client, not urllib: urllib adds a form Content-Type to every POST.
+    url = urllib.parse.urlsplit(offline.http)
+    connection = http.client.HTTPConnection(url.netloc, timeout=30)
+    try:
+        connection.request("POST", url.path + infer_path(IRIS), body=body, headers=headers)
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Content-Type")) == (200, OCTET_STREAM)
+        answer = read_answer(response.read(), dict(response.getheaders()))
+    finally:
+        connection.close()
+    expected = native_over_http(offline.http)(IRIS_ROWS)["predictions"]
+    assert answer["outputs"][0]["data"] == expected

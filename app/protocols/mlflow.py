@@ -3,14 +3,16 @@ and SageMaker answer them (/health is the native one, which answers the same way
 
 A JSON body holds exactly one of the input formats below, and optionally `params`; a
 CSV body is a header row of feature names, then rows, each value read by its feature's
-type in the schema. Every row then goes through the schema's validator like a /predict
-row, each problem placed in this body: `dataframe_split.data[2][1]`,
+type in the schema. A missing value is NaN in JSON, as MLflow's client writes one, or
+null, or an empty CSV field. Every row then goes through the schema's validator like a
+/predict row, each problem placed in this body: `dataframe_split.data[2][1]`,
 `dataframe_records[0].city`, `inputs.city[3]`, `csv[0].city`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.answers import predictions_json
-from app.body import JSON_TYPE, media_type, parse_csv, parse_json
+from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_csv, parse_json
 from app.errors import ApiError, Detail
 from app.predictor import Predictor
 from app.protocols.native import health
@@ -68,13 +70,20 @@ blueprint = Blueprint("mlflow", __name__)
 @blueprint.post("/invocations")
 def invocations() -> Response:
     kind = media_type(request, (JSON_TYPE, CSV_TYPE))
+    # As MLflow 2 and later: MLflow 1's format=pandas-split and the like are refused.
+    others = sorted(set(request.mimetype_params) - {"charset"})
+    if others:
+        raise ApiError(
+            "unsupported_media_type",
+            f"Content-Type takes no parameter but charset=utf-8; got {', '.join(others)}.",
+        )
     body = request.get_data(cache=False)
     if kind == CSV_TYPE:
         header, records = parse_csv(body)
         predictor = current_predictor()
         rows, row_loc = csv_rows(header, records, predictor.schema, max_batch_rows())
     else:
-        payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"])
+        payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"], _nan_is_missing)
         predictor = current_predictor()
         rows, row_loc = json_rows(payload, predictor.schema, max_batch_rows())
     return _answer(predictor, rows, row_loc)
@@ -83,6 +92,13 @@ def invocations() -> Response:
 def _answer(predictor: Predictor, rows: Rows, row_loc: Callable[[int], str]) -> Response:
     outcome = predict(predictor, rows, row_loc)
     return jsonify(predictions=predictions_json(outcome.predictions, predictor.metadata.outputs))
+
+
+def _nan_is_missing(literal: str) -> Any:
+    """NaN is a missing value, as pandas holds one and MLflow reads it: MLflow's client
+    writes a DataFrame's missing values as NaN (json.dumps), of numbers and strings
+    alike. Infinity and -Infinity stay refused at their places."""
+    return None if literal == "NaN" else NonFiniteNumber(literal)
 
 
 @blueprint.get("/ping")
@@ -277,10 +293,13 @@ def _typed(text: str, feature: Feature) -> tuple[Any, str | None]:
         value = _BOOLEANS.get(text.lower())
         return (SKIPPED, "expected true or false") if value is None else (value, None)
     if kind == "integer" and _INTEGER.fullmatch(text):
-        return int(text), None
+        # float() first, as app.body reads JSON: it reads any length in linear time,
+        # while int() refuses over 4300 digits; at most 309 digits are finite.
+        return (int(text) if math.isfinite(float(text)) else NonFiniteNumber(text)), None
     if _NUMBER.fullmatch(text):
-        # Beyond float64 becomes inf, which the validator refuses at its place.
-        return float(text), None
+        # Beyond float64 is marked, and the validator says so at its place.
+        number = float(text)
+        return (number if math.isfinite(number) else NonFiniteNumber(text)), None
     return SKIPPED, f"expected {'an integer' if kind == 'integer' else 'a number'}"
 
 
@@ -324,7 +343,8 @@ def _shaped(
         if type(row) is kind and (not isinstance(row, list) or len(row) == width):
             shaped.append(row)
             continue
-        got = f"{len(row)} values" if isinstance(row, list) else kind_of(row)
+        # A length is worth naming only where an array is expected: dataframe_split's rows.
+        got = f"{len(row)} values" if kind is list and isinstance(row, list) else kind_of(row)
         problems.add(row_loc(index), f"expected {expected}, got {got}")
         shaped.append([SKIPPED] * width)
     return shaped

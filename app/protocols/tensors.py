@@ -36,7 +36,8 @@ DATATYPES: dict[str, str | None] = {
     "BYTES": None,
 }
 INTEGER_TYPES = frozenset(name for name in DATATYPES if "INT" in name)
-NUMERIC_TYPES = INTEGER_TYPES | {"FP16", "FP32", "FP64"}
+FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
+NUMERIC_TYPES = INTEGER_TYPES | FLOAT_TYPES
 # What a feature of each schema type may be sent as (columnar inputs).
 FEATURE_DATATYPES = {
     "number": NUMERIC_TYPES,

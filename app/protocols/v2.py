@@ -32,6 +32,7 @@ from app.protocols.tensors import (
     EXTENSION,
     FEATURE_DATATYPE,
     FEATURE_DATATYPES,
+    FLOAT_TYPES,
     INTEGER_TYPES,
     NUMERIC_TYPES,
     TensorError,
@@ -44,7 +45,15 @@ from app.request_log import note_error
 from app.schema import Schema
 from app.server_info import SERVER_NAME, SERVER_VERSION
 from app.serving import check_row_count, current_predictor, invalid, model_slot, predict
-from app.validation import Problems, Rows, kind_of, member, validate_columns, validate_rows
+from app.validation import (
+    SKIPPED,
+    Problems,
+    Rows,
+    kind_of,
+    member,
+    validate_columns,
+    validate_rows,
+)
 
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
@@ -54,6 +63,7 @@ PLATFORM = "scikit-learn"
 MATRIX_INPUT = "input-0"
 _REQUEST_FIELDS = ("id", "parameters", "inputs", "outputs")
 _INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
+_OUTPUT_FIELDS = ("name", "parameters")
 
 blueprint = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -137,7 +147,8 @@ def _split_body() -> tuple[bytes, bytes]:
         return body, b""
     if request.mimetype:
         media_type(request, (JSON_TYPE, BINARY_TYPE))
-    if not length.isdigit() or int(length) > len(body):
+    # isdigit() alone takes digits int() refuses, such as a latin-1 "\xb2" (superscript 2).
+    if not (length.isascii() and length.isdigit()) or int(length) > len(body):
         raise ApiError(
             "bad_request",
             f"The {BINARY_HEADER} header must be a byte count of at most the body's "
@@ -230,6 +241,11 @@ def _outputs(
         if not isinstance(output, dict) or not isinstance(output.get("name"), str):
             problems.add(loc, "expected an object with a name")
             continue
+        for key in output:
+            if key not in _OUTPUT_FIELDS:
+                problems.add(
+                    member(loc, key), f"unknown field; allowed: {', '.join(_OUTPUT_FIELDS)}"
+                )
         name = output["name"]
         if name not in offered:
             problems.add(f"{loc}.name", f"unknown output; this model offers {', '.join(offered)}")
@@ -256,6 +272,8 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
         return None
     inputs: list[_Input] = []
     offset = 0
+    # After a size beyond the body the later offsets are unknown: no count of unused bytes.
+    lost_offset = False
     names: set[str] = set()
     for index, tensor in enumerate(value):
         loc = f"inputs[{index}]"
@@ -274,7 +292,7 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
         if name in names:
             problems.add(f"{loc}.name", "two inputs have this name")
         names.add(name)
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             problems.add(f"{loc}.datatype", f"expected one of {', '.join(DATATYPES)}")
             continue
         if not (
@@ -293,6 +311,7 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
                     f"{loc}.parameters.binary_data_size",
                     f"expected a byte count within the {len(tensors)} bytes after the header",
                 )
+                lost_offset = True
                 continue
             if "data" in tensor:
                 problems.add(f"{loc}.data", "expected no data beside binary_data_size")
@@ -313,8 +332,10 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
                     f"{loc}.data", f"expected {count} values for shape {shape}, got {len(values)}"
                 )
                 continue
+            if datatype in FLOAT_TYPES and NonFiniteNumber in set(map(type, values)):
+                values = _missing_for_nan(values)
         inputs.append(_Input(index, name, datatype, shape, values))
-    if offset != len(tensors):
+    if offset != len(tensors) and not lost_offset:
         problems.add("body", f"{len(tensors) - offset} bytes after the tensors are not used")
     return inputs
 
@@ -378,7 +399,7 @@ def _matrix(
         if isinstance(values, np.ndarray):
             values = _plain_floats(values)
     elif tensor.datatype in INTEGER_TYPES:
-        _require_integers(values, tensor, problems)
+        values = _integers_only(values, tensor, problems)
     rows = [values[index * width : (index + 1) * width] for index in range(shape[0])]
     checked = validate_rows(
         rows,
@@ -412,7 +433,8 @@ def _columnar(
         if item.datatype not in FEATURE_DATATYPES[feature.type]:
             problems.add(
                 f"{item.loc}.datatype",
-                f"{feature.name} is a {feature.type} feature: expected "
+                f"{feature.name} is {'an' if feature.type == 'integer' else 'a'} "
+                f"{feature.type} feature: expected "
                 + ", ".join(sorted(FEATURE_DATATYPES[feature.type])),
             )
         counts.add(item.shape[0])
@@ -429,7 +451,7 @@ def _columnar(
         elif item.datatype == "BYTES" and isinstance(values, list) and values:
             values = _texts(values, item, problems) if isinstance(values[0], bytes) else values
         if item.datatype in INTEGER_TYPES and not isinstance(item.values, np.ndarray):
-            _require_integers(values, item, problems)
+            values = _integers_only(values, item, problems)
         columns.append(values)
     checked = validate_columns(
         columns,
@@ -439,6 +461,15 @@ def _columnar(
         problems,
     )
     return checked, row_loc
+
+
+def _missing_for_nan(values: list[Any]) -> list[Any]:
+    """JSON data of a float datatype: NaN (tritonclient writes the literal for it) is a
+    missing value, as it is in binary floats; infinities stay, to be refused."""
+    return [None if value == _NAN else value for value in values]
+
+
+_NAN = NonFiniteNumber("NaN")
 
 
 def _plain_floats(values: np.ndarray) -> list[Any]:
@@ -464,13 +495,19 @@ def _texts(values: list[bytes], item: _Input, problems: Problems) -> list[Any]:
     return texts
 
 
-def _require_integers(values: Sequence[Any], item: _Input, problems: Problems) -> None:
+def _integers_only(values: Sequence[Any], item: _Input, problems: Problems) -> list[Any]:
+    """JSON data of an integer datatype. A value of another kind is reported here, naming
+    the datatype, and skipped by the schema's checks, so that it is reported once; null
+    stays, a missing value as in any other datatype."""
+    checked = list(values)
     for index, value in enumerate(values):
-        if type(value) is not int:
+        if type(value) is not int and value is not None:
             problems.add(
                 f"{item.loc}.data[{index}]",
                 f"expected an integer for datatype {item.datatype}, got {kind_of(value)}",
             )
+            checked[index] = SKIPPED
+    return checked
 
 
 def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Response:
