@@ -496,6 +496,7 @@ def test_v2_binary_answers_are_their_documented_content_type(
         {"inputs": columns("BOOL")},
         {"inputs": [MATRIX], "outputs": [{"name": "decision_function"}]},
         {"inputs": [MATRIX], "outputs": [{"name": "predict"}, {"name": "predict"}]},
+        {"inputs": [MATRIX], "outputs": [{"name": "predict", "extra": 1}]},
         {"inputs": [MATRIX], "parameters": {"binary_data_output": "yes"}},
         {"inputs": [MATRIX], "id": 7},
         {"inputs": [MATRIX], "unexpected": 1},
@@ -603,6 +604,10 @@ def test_mixed_type_document_is_valid_and_typed(churn: FlaskClient) -> None:
     assert split["properties"]["columns"] == {"const": list(CHURN_ROW)}
 
 
+def churn_columns_with(name: str, **changes: Any) -> list[dict[str, Any]]:
+    return [{**c, **changes} if c["name"] == name else c for c in churn_columns()]
+
+
 CHURN_INFER = "/v2/models/customer-churn/infer"
 CHURN_VALUES = list(CHURN_ROW.values())
 CHURN_COLUMNS = {name: [value] for name, value in CHURN_ROW.items()}
@@ -617,6 +622,11 @@ CHURN_COLUMNS = {name: [value] for name, value in CHURN_ROW.items()}
         ("/invocations", {"inputs": CHURN_COLUMNS}),
         (CHURN_INFER, {"inputs": churn_columns()}),
         (CHURN_INFER, {"inputs": churn_columns(), "outputs": [{"name": "predict_proba"}]}),
+        # Null is a missing value in an integer datatype's data too.
+        (
+            CHURN_INFER,
+            {"inputs": churn_columns_with("support_calls", datatype="INT32", data=[3, None])},
+        ),
         ("/predict", {"instances": [CHURN_ROW, CHURN_VALUES], "return_probabilities": True}),
     ],
 )
@@ -644,10 +654,6 @@ def test_mixed_type_csv_fits_the_pattern(churn: FlaskClient, csv: str) -> None:
     assert exchange.response.status_code == 200, exchange.response.get_json()
     assert request_is_valid(spec, exchange)
     check_response(spec, exchange)
-
-
-def churn_columns_with(name: str, **changes: Any) -> list[dict[str, Any]]:
-    return [{**c, **changes} if c["name"] == name else c for c in churn_columns()]
 
 
 @pytest.mark.parametrize(

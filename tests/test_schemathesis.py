@@ -178,6 +178,9 @@ def _rows_agree(context: schemathesis.HookContext, case: schemathesis.Case) -> s
     rows. In a body generated as valid (negative ones are left as they are), the longer
     arrays are cut to the shortest and each shape set to what its data then holds: the
     body stays valid, now in every respect. What is sent is checked as before.
+
+    The rows are written as an integer: V2 refuses a shape size of 4.0 (as Triton does),
+    though JSON Schema's integer admits it, and no schema can tell the two apart.
     """
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return case

@@ -9,7 +9,7 @@ what the protocol really sends, and a code cannot be documented that does not ex
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import ERROR_CODES, ApiError, ErrorShape
@@ -202,11 +202,6 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
             schema["examples"] = list(feature.categories)[:10]
     schema["title"] = feature.name
     return schema
-
-
-def present_feature_schema(feature: Feature) -> dict[str, Any]:
-    """A feature's value where it cannot be missing, nullable or not."""
-    return feature_schema(replace(feature, nullable=False))
 
 
 def row_array(schema: Schema) -> dict[str, Any]:

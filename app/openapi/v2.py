@@ -24,7 +24,6 @@ from app.openapi.common import (
     errors,
     feature_schema,
     prediction_schema,
-    present_feature_schema,
     ref,
 )
 from app.protocols.tensors import (
@@ -83,7 +82,7 @@ _INFER = (
     "same); for any model, one input per feature, named after it, of shape [rows] or "
     "[rows, 1], in any order. `data` is flat, in row-major order, or nested one array per "
     "row, and holds exactly as many values as `shape` counts; every input has the same "
-    "number of rows. Integer datatypes take integers only.\n\n"
+    "number of rows. Integer datatypes take integers (and null, a missing value) only.\n\n"
     "Outputs are named as MLServer's scikit-learn runtime names them: "
     + " and ".join(f"`{name}`" for name in _OUTPUT_SCHEMAS)
     + f" (the default is `{PREDICT}`).\n\n"
@@ -325,6 +324,7 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
             },
         },
         "required": ["name"],
+        "additionalProperties": False,
     }
     schemas: dict[str, Any] = {
         "V2InferRequest": {
@@ -412,7 +412,16 @@ def _rows(max_rows: int) -> dict[str, Any]:
 def _shape(metadata_shape: list[int], max_rows: int) -> dict[str, Any]:
     """A shape as the metadata gives it (-1 for the rows): the rows first, then fixed sizes."""
     sizes = [_rows(max_rows) if size == -1 else {"const": size} for size in metadata_shape]
-    return {"type": "array", "prefixItems": sizes, "items": False, "minItems": len(sizes)}
+    return {
+        "type": "array",
+        "description": _SIZES,
+        "prefixItems": sizes,
+        "items": False,
+        "minItems": len(sizes),
+    }
+
+
+_SIZES = "Sizes are written as integers: 4, not 4.0."
 
 
 def _data(value: dict[str, Any], row: dict[str, Any], per_row: int, max_rows: int) -> Any:
@@ -451,8 +460,12 @@ def _datatypes(kind: str) -> list[str]:
     return [datatype for datatype in DATATYPES if datatype in FEATURE_DATATYPES[kind]]
 
 
+# What an integer datatype's JSON data holds: integers, and null for a missing value.
+_INTEGER_OR_MISSING = {"type": ["integer", "null"]}
+
+
 def _integer_data(tensor: dict[str, Any], integers: dict[str, Any]) -> dict[str, Any]:
-    """Integer datatypes carry integers only: the data's values narrowed for them."""
+    """Integer datatypes carry integers (and null) only: the data's values narrowed."""
     return {
         **tensor,
         "if": {"properties": {"datatype": {"enum": sorted(INTEGER_TYPES)}}},
@@ -466,8 +479,8 @@ def _matrix(schema: Schema, max_rows: int) -> dict[str, Any]:
     # Flat, each value's feature is its place modulo the width: null only if all may be null.
     nullable = all(feature.nullable for feature in schema.features)
     number: dict[str, Any] = {"type": ["number", "null"] if nullable else "number"}
-    integer = {"type": "integer"}
-    integer_row = {"type": "array", "items": integer, "minItems": width, "maxItems": width}
+    integer = {"type": ["integer", "null"] if nullable else "integer"}
+    integer_row = {"allOf": [ref("RowArray"), {"items": _INTEGER_OR_MISSING}]}
     tensor = _tensor(
         {"type": "string", "not": {"enum": list(schema.names)}, "examples": [MATRIX_INPUT]},
         _shape([-1, width], max_rows),
@@ -503,6 +516,7 @@ def _column(feature: Feature, max_rows: int) -> dict[str, Any]:
         # [rows] or [rows, 1]
         {
             "type": "array",
+            "description": _SIZES,
             "prefixItems": [_rows(max_rows), {"const": 1}],
             "items": False,
             "minItems": 1,
@@ -512,7 +526,7 @@ def _column(feature: Feature, max_rows: int) -> dict[str, Any]:
     )
     if feature.type not in ("number", "integer"):
         return tensor
-    integer = {"allOf": [present_feature_schema(feature), {"type": "integer"}]}
+    integer = {"allOf": [value, _INTEGER_OR_MISSING]}
     return _integer_data(tensor, _data(integer, _single(integer), 1, max_rows))
 
 
