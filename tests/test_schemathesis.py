@@ -1,6 +1,7 @@
 """schemathesis against the app's own /openapi.json, in process over WSGI.
 
-Every check schemathesis has, on every operation, with a fixed seed and a bounded
+Every check schemathesis has, on every operation of all three protocols (native, MLflow's
+scoring protocol, the Open Inference Protocol V2), with a fixed seed and a bounded
 number of generated requests, through every phase that applies: examples, coverage
 (including methods the document does not list, and invalid bodies that must be
 refused) and fuzzing; the stateful phase has no links to follow here.
@@ -13,7 +14,9 @@ work with pytest 9).
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +29,8 @@ from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 from werkzeug.serving import make_server
 
+from app.errors import ApiError
+from app.protocols import protocol_for_path
 from app.serving import MODEL_OVERFLOW
 
 CHURN_MODEL = Path(__file__).resolve().parent.parent / "model" / "examples" / "churn.joblib"
@@ -53,7 +58,24 @@ ALL_CHECKS = frozenset(
         "object_level_authorization",
     }
 )
-OPERATIONS = ("POST /predict", "GET /health", "GET /model", "GET /openapi.json")
+OPERATIONS = (
+    "POST /predict",
+    "GET /health",
+    "GET /model",
+    "GET /openapi.json",
+    "POST /invocations",
+    "GET /ping",
+    "GET /version",
+    "GET /v2",
+    "GET /v2/health/live",
+    "GET /v2/health/ready",
+    "GET /v2/models/{name}",
+    "GET /v2/models/{name}/ready",
+    "POST /v2/models/{name}/infer",
+    "GET /v2/models/{name}/versions/{version}",
+    "GET /v2/models/{name}/versions/{version}/ready",
+    "POST /v2/models/{name}/versions/{version}/infer",
+)
 
 
 @dataclass
@@ -86,9 +108,13 @@ def run_schemathesis(
         schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
     else:
         schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
-    # The document's own endpoint is left out unless asked for by name.
-    schema = schema.include(operation_id=["predict", "health", "model", "openapi"])
+    # The document's own endpoint is left out unless asked for by name: all are.
+    paths = schema.raw_schema["paths"].values()
+    schema = schema.include(
+        operation_id=[op["operationId"] for item in paths for op in item.values()]
+    )
     schema.hook("filter_failure")(_keep_unless_model_overflow)
+    schema.hook("map_case")(_rows_agree)
 
     run = Run()
     for event in from_schema(schema).execute():
@@ -124,16 +150,92 @@ def _keep_unless_model_overflow(
     case: schemathesis.Case,
     response: schemathesis.Response,
 ) -> bool:
-    """Excuse exactly one documented answer: 422 for values the model overflows on.
+    """Excuse exactly one documented answer: the refusal of values the model overflows on.
 
     No schema can say which finite numbers a given model overflows on (1e308 overflows
     the bundled pipeline's scaler, 1e300 does not), so a schema-valid row may still be
-    refused with this 422. Any other refusal of valid data is kept as a failure.
+    refused, with the status and in the shape each protocol refuses invalid input with
+    (native 422, MLflow and V2 400), naming only this. Any other refusal of valid data is
+    kept as a failure.
     """
-    if not isinstance(failure, RejectedPositiveData) or response.status_code != 422:
+    if not isinstance(failure, RejectedPositiveData):
         return True
-    details = json.loads(response.content)["error"].get("details", [])
+    _, status = protocol_for_path(case.path).error_shape(ApiError("invalid_input", ""))
+    if response.status_code != status:
+        return True
+    body = json.loads(response.content)
+    error = body.get("error")
+    details = error.get("details", []) if isinstance(error, dict) else body.get("details", [])
     return not details or any(detail["msg"] != MODEL_OVERFLOW for detail in details)
+
+
+def _rows_agree(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+    """Make a generated valid body keep the two rules the document states in words only.
+
+    JSON Schema cannot say that two arrays are of one length, so a body the schema allows
+    may still break one of them: MLflow's columns (`inputs` as an object) hold one value
+    per row each, and a V2 tensor's `shape` counts its `data`, every input with the same
+    rows. In a body generated as valid (negative ones are left as they are), the longer
+    arrays are cut to the shortest and each shape set to what its data then holds: the
+    body stays valid, now in every respect. What is sent is checked as before.
+
+    The rows are written as an integer: V2 refuses a shape size of 4.0 (as Triton does),
+    though JSON Schema's integer admits it, and no schema can tell the two apart.
+    """
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return case
+    if not isinstance(case.body, dict):
+        return case
+    # A copy: generated cases share their parts, and each case is sent as generated.
+    body = copy.deepcopy(case.body)
+    if case.operation.path == "/invocations":
+        _columns_of_one_length(body.get("inputs"))
+    elif case.operation.path.endswith("/infer"):
+        _shapes_count_data(body.get("inputs"))
+    case.body = body
+    return case
+
+
+def _columns_of_one_length(columns: object) -> None:
+    if not isinstance(columns, dict) or not columns:
+        return
+    if not all(isinstance(values, list) and values for values in columns.values()):
+        return
+    rows = min(len(values) for values in columns.values())
+    for name, values in columns.items():
+        columns[name] = values[:rows]
+
+
+def _shapes_count_data(inputs: object) -> None:
+    if not isinstance(inputs, list) or not inputs:
+        return
+    tensors = [
+        tensor
+        for tensor in inputs
+        if isinstance(tensor, dict)
+        and isinstance(tensor.get("shape"), list)
+        and tensor["shape"]
+        and all(type(size) in (int, float) for size in tensor["shape"])
+        and isinstance(tensor.get("data"), list)
+    ]
+    if len(tensors) != len(inputs):
+        return
+
+    def per_row(tensor: dict) -> int:
+        return max(int(math.prod(tensor["shape"][1:])), 1)
+
+    def nested(tensor: dict) -> bool:
+        return bool(tensor["data"]) and all(isinstance(row, list) for row in tensor["data"])
+
+    rows = min(
+        len(tensor["data"]) if nested(tensor) else len(tensor["data"]) // per_row(tensor)
+        for tensor in tensors
+    )
+    if rows == 0:
+        return
+    for tensor in tensors:
+        tensor["data"] = tensor["data"][: rows if nested(tensor) else rows * per_row(tensor)]
+        tensor["shape"][0] = rows
 
 
 def check_run(run: Run) -> None:
@@ -141,10 +243,12 @@ def check_run(run: Run) -> None:
     assert run.stop_reason is StopReason.COMPLETED
     assert run.checks == ALL_CHECKS
     assert set(run.cases) == set(OPERATIONS)
-    # Fuzzing reached its bound on /predict; with the coverage cases, each run (one per
-    # model) sends at least 300 requests, so the two add up to well over 500.
-    assert run.cases["POST /predict"] > MAX_EXAMPLES
-    assert sum(run.cases.values()) >= 300
+    # Fuzzing reached its bound on every operation that takes a body (one per protocol's
+    # prediction); with the coverage cases each run sends thousands of requests.
+    for operation in OPERATIONS:
+        if operation.startswith("POST "):
+            assert run.cases[operation] > MAX_EXAMPLES, operation
+    assert sum(run.cases.values()) >= 10 * MAX_EXAMPLES
 
 
 def test_classifier_keeps_to_its_document(make_app) -> None:
@@ -163,7 +267,8 @@ def test_mixed_type_model_keeps_to_its_document(make_app) -> None:
 
 def test_keys_on_keep_to_the_document(make_app) -> None:
     # The document then declares the x-api-key scheme: requests carry a valid key, and
-    # ignored_auth checks that /predict and /model refuse requests without one. Over
+    # ignored_auth checks that every operation but the open routes refuses requests
+    # without one. Over
     # HTTP on the loopback: schemathesis 4.32.5's ignored_auth cannot call a WSGI app
     # (it passes requests' max_redirects to Werkzeug's test client).
     key = "schemathesis-" + "k" * 20

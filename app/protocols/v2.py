@@ -501,7 +501,9 @@ def _integers_only(values: Sequence[Any], item: _Input, problems: Problems) -> l
     stays, a missing value as in any other datatype."""
     checked = list(values)
     for index, value in enumerate(values):
-        if type(value) is not int and value is not None:
+        # 4.0 is the integer 4, as JSON numbers and the schema's integer features have it.
+        whole = type(value) is int or (type(value) is float and value.is_integer())
+        if not whole and value is not None:
             problems.add(
                 f"{item.loc}.data[{index}]",
                 f"expected an integer for datatype {item.datatype}, got {kind_of(value)}",

@@ -1,0 +1,339 @@
+"""What every protocol's part of the document shares: the model's typed values and rows,
+its predictions, the health answers, and operations with their error answers.
+
+An operation lists the error codes (app.errors.ERROR_CODES) it can answer; the status
+and the body of each come from its protocol's own error shape, so the document says
+what the protocol really sends, and a code cannot be documented that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.errors import ERROR_CODES, ApiError, ErrorShape
+from app.metadata import OUTLIER_LABELS, ModelMetadata, Output
+from app.open_routes import OPEN_ROUTES
+from app.predictor import Predictor
+from app.protocols.protocol import Protocol
+from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
+
+_REF = "#/components/schemas/"
+API_KEY_SCHEME = "ApiKey"
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def content(schema: dict[str, Any], media_type: str = JSON) -> dict[str, Any]:
+    return {media_type: {"schema": schema}}
+
+
+def answer(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": content(ref(schema))}
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the document is built for: the loaded model (None when it is not) and the
+    batch limit every protocol applies."""
+
+    predictor: Predictor | None
+    max_rows: int
+
+    @property
+    def metadata(self) -> ModelMetadata | None:
+        return self.predictor.metadata if self.predictor is not None else None
+
+    @property
+    def schema(self) -> Schema | None:
+        return self.predictor.schema if self.predictor is not None else None
+
+
+# Why each code is answered; an operation may say it in its own words instead.
+CAUSES = {
+    "bad_request": "The request is malformed",
+    "invalid_json": (
+        "The body is empty, not UTF-8, not valid JSON, or nests arrays and objects deeper "
+        "than MAX_JSON_DEPTH"
+    ),
+    "unauthorized": "The x-api-key header is missing or holds no valid key",
+    "not_found": "No such endpoint",
+    "method_not_allowed": "Method not allowed on this endpoint",
+    "payload_too_large": "The body is larger than MAX_CONTENT_LENGTH",
+    "unsupported_media_type": "The Content-Type is not application/json",
+    "invalid_input": (
+        "Valid JSON that does not fit the model, each problem in `details`; also "
+        "schema-valid numbers the model itself overflows on, named by row"
+    ),
+    "internal_error": "Unexpected server error; details are only in the log",
+    "model_unavailable": "The model could not be loaded",
+}
+
+
+@dataclass(frozen=True)
+class ErrorStyle:
+    """How a protocol's errors look in the document: the component of its error body,
+    and the code that body carries for one of ours (None when it carries none)."""
+
+    protocol: Protocol
+    component: str
+    label: Callable[[object], str | None]
+
+    @property
+    def shape(self) -> ErrorShape:
+        return self.protocol.error_shape
+
+    def status(self, code: str) -> int:
+        return self.shape(ApiError(code, ""))[1]
+
+    def code(self, code: str) -> str | None:
+        return self.label(self.shape(ApiError(code, ""))[0])
+
+
+@dataclass
+class Operation:
+    """One operation: what it answers on success, and the error codes it can answer."""
+
+    operation_id: str
+    summary: str
+    responses: dict[str, Any]
+    errors: Mapping[str, str | None]
+    description: str | None = None
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    request_body: dict[str, Any] | None = None
+
+    def render(self, style: ErrorStyle, keyed: bool) -> dict[str, Any]:
+        errors = dict(self.errors)
+        if keyed:
+            errors["unauthorized"] = None
+        operation: dict[str, Any] = {
+            "operationId": self.operation_id,
+            "tags": [style.protocol.name],
+            "summary": self.summary,
+        }
+        if self.description is not None:
+            operation["description"] = self.description
+        if self.parameters:
+            operation["parameters"] = self.parameters
+        if self.request_body is not None:
+            operation["requestBody"] = self.request_body
+        operation["responses"] = {**self.responses, **error_responses(style, errors)}
+        if keyed:
+            operation["security"] = [{API_KEY_SCHEME: []}]
+        return operation
+
+
+def errors(*codes: str, **causes: str) -> dict[str, str | None]:
+    """Error codes, each with the default cause or one given by name."""
+    listed: dict[str, str | None] = dict.fromkeys(codes)
+    listed.update(causes)
+    return listed
+
+
+def error_responses(style: ErrorStyle, codes: Mapping[str, str | None]) -> dict[str, Any]:
+    """One response per status the codes are answered with, in the protocol's shape."""
+    by_status: dict[int, list[str]] = {}
+    for code, cause in codes.items():
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        label = style.code(code)
+        sentence = cause or CAUSES[code]
+        by_status.setdefault(style.status(code), []).append(
+            f"{sentence} (`{label}`)." if label else f"{sentence}."
+        )
+    return {
+        str(status): answer(style.component, " ".join(by_status[status]))
+        for status in sorted(by_status)
+    }
+
+
+@dataclass
+class Part:
+    """A protocol's part of the document: what it is, its paths and the schemas they use."""
+
+    style: ErrorStyle
+    description: str
+    paths: dict[str, dict[str, Operation]]
+    schemas: dict[str, Any]
+
+    def render_paths(self, api_key_required: bool) -> dict[str, Any]:
+        """Every operation needs a key when keys are on, unless it is an open route."""
+        return {
+            path: {
+                method: operation.render(
+                    self.style,
+                    keyed=api_key_required and (method.upper(), path) not in OPEN_ROUTES,
+                )
+                for method, operation in item.items()
+            }
+            for path, item in self.paths.items()
+        }
+
+
+# The typed values of the model's features
+
+
+_NUMBER_NOTE = (
+    "A finite float64 value. Values so large that the model overflows on them are answered 422."
+)
+PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+# Any plain JSON value a feature may take, when no model is loaded.
+ANY_VALUE: dict[str, Any] = {"type": ["number", "integer", "boolean", "string", "null"]}
+
+
+def feature_schema(feature: Feature) -> dict[str, Any]:
+    """The JSON Schema of one feature's value."""
+    schema: dict[str, Any]
+    if feature.closed:
+        categories = list(feature.categories or ())
+        schema = {"enum": [*categories, None] if feature.nullable else categories}
+    else:
+        kind: Any = feature.type
+        schema = {"type": [kind, "null"] if feature.nullable else kind}
+        if feature.type == "number":
+            schema["description"] = _NUMBER_NOTE
+        elif feature.type == "integer":
+            schema |= {"minimum": INT64_MIN, "maximum": INT64_MAX}
+        if feature.categories is not None:
+            schema["examples"] = list(feature.categories)[:10]
+    schema["title"] = feature.name
+    return schema
+
+
+def row_array(schema: Schema) -> dict[str, Any]:
+    names = list(schema.names)
+    return {
+        "type": "array",
+        "description": "Values in feature order: " + ", ".join(names) + ".",
+        "prefixItems": [feature_schema(feature) for feature in schema.features],
+        "items": False,
+        "minItems": len(names),
+        "maxItems": len(names),
+    }
+
+
+def row_object(schema: Schema) -> dict[str, Any]:
+    names = list(schema.names)
+    return {
+        "type": "object",
+        "properties": {feature.name: feature_schema(feature) for feature in schema.features},
+        "required": names,
+        "additionalProperties": False,
+    }
+
+
+def row_shapes(model: Model) -> list[dict[str, Any]]:
+    """The shapes one row may take: an array in feature order, an object by name, and for a
+    text model the text itself."""
+    shapes: list[dict[str, Any]] = [ref("RowArray"), ref("RowObject")]
+    if model.schema is not None and model.schema.model_input == "text":
+        shapes.append({"type": "string", "description": "The text itself."})
+    return shapes
+
+
+# The model's answers
+
+
+def prediction_schema(task: str, classes: Sequence[Any]) -> dict[str, Any]:
+    if task == "classification":
+        return {"enum": list(classes)}
+    if task == "clustering":
+        return {"type": "integer", "minimum": 0, "description": "The cluster's index."}
+    if task == "outlier_detection":
+        return {"enum": list(OUTLIER_LABELS), "description": "1 for an inlier, -1 for an outlier."}
+    return {"type": "number"}
+
+
+def probabilities_schema(classes: Sequence[Any]) -> dict[str, Any]:
+    labels = [str(label) for label in classes]
+    return {
+        "type": "object",
+        "properties": {label: PROBABILITY for label in labels},
+        "required": labels,
+        "additionalProperties": False,
+    }
+
+
+def by_output(
+    outputs: Sequence[Output], each: Callable[[Output], dict[str, Any]]
+) -> dict[str, Any]:
+    names = [output.name for output in outputs]
+    return {
+        "type": "object",
+        "properties": {output.name: each(output) for output in outputs},
+        "required": names,
+        "additionalProperties": False,
+    }
+
+
+def _prediction(metadata: ModelMetadata | None) -> dict[str, Any]:
+    if metadata is None:
+        return {"type": ["string", "number", "integer", "boolean", "object"]}
+    if metadata.outputs is None:
+        return prediction_schema(metadata.task, metadata.classes)
+    return by_output(
+        metadata.outputs, lambda output: prediction_schema(metadata.task, output.classes)
+    )
+
+
+def _probabilities(metadata: ModelMetadata | None) -> dict[str, Any]:
+    if metadata is None:
+        return {"type": "object", "additionalProperties": {}}
+    if metadata.outputs is None:
+        return probabilities_schema(metadata.classes)
+    return by_output(metadata.outputs, lambda output: probabilities_schema(output.classes))
+
+
+MODEL_VERSION = {"type": "string"}
+
+
+def schemas(model: Model) -> dict[str, Any]:
+    """The schemas more than one protocol uses."""
+    row_array_schema: dict[str, Any]
+    row_object_schema: dict[str, Any]
+    if model.schema is None:
+        row_array_schema = {"type": "array", "items": ANY_VALUE, "minItems": 1}
+        row_object_schema = {"type": "object", "additionalProperties": ANY_VALUE}
+    else:
+        row_array_schema = row_array(model.schema)
+        row_object_schema = row_object(model.schema)
+    return {
+        "RowArray": row_array_schema,
+        "RowObject": row_object_schema,
+        "Row": {"oneOf": row_shapes(model)},
+        "Prediction": _prediction(model.metadata),
+        "Probabilities": _probabilities(model.metadata),
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"const": "ok"}, "model_version": MODEL_VERSION},
+            "required": ["status", "model_version"],
+            "additionalProperties": False,
+        },
+        "HealthUnavailable": {
+            "type": "object",
+            "properties": {"status": {"const": "unavailable"}, "reason": {"type": "string"}},
+            "required": ["status", "reason"],
+            "additionalProperties": False,
+        },
+        "ErrorDetail": {
+            "type": "object",
+            "description": "One problem with the input: where it is in the body, and why.",
+            "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}},
+            "required": ["loc", "msg"],
+            "additionalProperties": False,
+        },
+    }
+
+
+ERROR_DETAILS = {"type": "array", "items": ref("ErrorDetail"), "minItems": 1}
+
+
+def health_responses(ok: str) -> dict[str, Any]:
+    return {
+        "200": answer("Health", ok),
+        "503": answer("HealthUnavailable", "The model is not loaded, and why."),
+    }

@@ -1,0 +1,222 @@
+"""The native protocol's part of the document: /predict, /health, /model, /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.metadata import METADATA_KEYS, TASKS
+from app.openapi.common import (
+    ERROR_DETAILS,
+    MODEL_VERSION,
+    ErrorStyle,
+    Model,
+    Operation,
+    Part,
+    answer,
+    content,
+    errors,
+    health_responses,
+    ref,
+)
+from app.protocols.native import NATIVE
+from app.schema import FEATURE_TYPES, MODEL_INPUTS
+
+
+def _code(body: Any) -> str:
+    code: str = body["error"]["code"]
+    return code
+
+
+STYLE = ErrorStyle(NATIVE, "Error", _code)
+_PREDICT_ERRORS = errors(
+    "invalid_json",
+    "method_not_allowed",
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_input",
+    "internal_error",
+    "model_unavailable",
+)
+
+
+def part(model: Model) -> Part:
+    paths = {
+        "/predict": {
+            "post": Operation(
+                "predict",
+                "Predict one row or a batch of rows",
+                request_body={"required": True, "content": content(ref("PredictRequest"))},
+                responses={"200": answer("PredictResponse", "Predictions.")},
+                errors=_PREDICT_ERRORS,
+            )
+        },
+        "/health": {
+            "get": Operation(
+                "health",
+                "Whether the model is loaded",
+                responses=health_responses("The model is loaded."),
+                errors=errors("method_not_allowed", "internal_error"),
+            )
+        },
+        "/model": {
+            "get": Operation(
+                "model",
+                "The model's metadata and the versions serving it",
+                responses={"200": answer("ModelInfo", "Model metadata.")},
+                errors=errors("method_not_allowed", "internal_error", "model_unavailable"),
+            )
+        },
+        "/openapi.json": {
+            "get": Operation(
+                "openapi",
+                "This document",
+                responses={
+                    "200": {
+                        "description": "The OpenAPI 3.1 document.",
+                        "content": content({"type": "object"}),
+                    }
+                },
+                errors=errors("method_not_allowed", "internal_error"),
+            )
+        },
+    }
+    return Part(
+        STYLE,
+        "This API's own protocol: /predict, /health, /model and this document.",
+        paths,
+        _schemas(model),
+    )
+
+
+def _schemas(model: Model) -> dict[str, Any]:
+    return_probabilities: dict[str, Any] = {
+        "type": "boolean",
+        "default": False,
+        "description": "Add class probabilities (classifiers only; a regressor answers 422).",
+    }
+    if model.predictor is not None and not model.predictor.supports_probabilities:
+        # Only false is accepted from a model without predict_proba: say so, not just in prose.
+        return_probabilities = {
+            "const": False,
+            "default": False,
+            "description": "This model gives no probabilities; true answers 422.",
+        }
+    return {
+        "SingleRequest": {
+            "type": "object",
+            "properties": {"features": ref("Row"), "return_probabilities": return_probabilities},
+            "required": ["features"],
+            "additionalProperties": False,
+        },
+        "BatchRequest": {
+            "type": "object",
+            "properties": {
+                "instances": {
+                    "type": "array",
+                    "items": ref("Row"),
+                    "minItems": 1,
+                    "maxItems": model.max_rows,
+                },
+                "return_probabilities": return_probabilities,
+            },
+            "required": ["instances"],
+            "additionalProperties": False,
+        },
+        "PredictRequest": {"oneOf": [ref("SingleRequest"), ref("BatchRequest")]},
+        "SingleResponse": {
+            "type": "object",
+            "properties": {
+                "prediction": ref("Prediction"),
+                "probabilities": ref("Probabilities"),
+                "model_version": MODEL_VERSION,
+            },
+            "required": ["prediction", "model_version"],
+            "additionalProperties": False,
+        },
+        "BatchResponse": {
+            "type": "object",
+            "properties": {
+                "predictions": {"type": "array", "items": ref("Prediction"), "minItems": 1},
+                "probabilities": {"type": "array", "items": ref("Probabilities")},
+                "model_version": MODEL_VERSION,
+            },
+            "required": ["predictions", "model_version"],
+            "additionalProperties": False,
+        },
+        "PredictResponse": {"oneOf": [ref("SingleResponse"), ref("BatchResponse")]},
+        "ModelInfo": _model_info(model),
+        "FeatureInfo": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "type": {"enum": list(FEATURE_TYPES)},
+                "nullable": {"type": "boolean"},
+                "categories": {"type": "array", "minItems": 1},
+                "accepts_unknown": {"type": "boolean"},
+                "dtype": {"type": "string"},
+            },
+            "required": ["name", "type", "nullable"],
+            "additionalProperties": False,
+        },
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "examples": ["invalid_input", "model_unavailable"],
+                        },
+                        "message": {"type": "string"},
+                        "details": ERROR_DETAILS,
+                    },
+                    "required": ["code", "message"],
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["error"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _model_info(model: Model) -> dict[str, Any]:
+    versions = {"type": "object", "additionalProperties": {"type": "string"}}
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "version": MODEL_VERSION,
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created_at": {"type": "string"},
+            "task": {"enum": list(TASKS)},
+            "features": {"type": "array", "items": ref("FeatureInfo"), "minItems": 1},
+            "model_input": {"enum": list(MODEL_INPUTS)},
+            "classes": {"type": "array"},
+            "outputs": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "array",
+                        "minItems": 2,
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "classes": {"type": "array"},
+                            },
+                            "required": ["name", "classes"],
+                        },
+                    },
+                ]
+            },
+            "example": {"type": "array", "items": ref("RowObject")}
+            if model.predictor is not None
+            else {"type": "array", "items": {"type": "object"}},
+            "trained_with": versions,
+            "serving_with": versions,
+            "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+        "required": [*METADATA_KEYS, "serving_with"],
+    }
