@@ -62,6 +62,10 @@ class ApiError(Exception):
     def status(self) -> int:
         return ERROR_CODES[self.code]
 
+    def details_json(self) -> list[dict[str, str]]:
+        """The details as every protocol's error body lists them."""
+        return [{"loc": detail.loc, "msg": detail.msg} for detail in self.details]
+
 
 # A protocol's error answer: the body and the status, from an ApiError.
 ErrorShape = Callable[[ApiError], tuple[object, int]]

@@ -361,7 +361,7 @@ def _lengths(lengths: set[int]) -> str:
 def _error_shape(error: ApiError) -> tuple[object, int]:
     body: dict[str, object] = {"error_code": _MLFLOW_CODES[error.code], "message": error.message}
     if error.details:
-        body["details"] = [{"loc": d.loc, "msg": d.msg} for d in error.details]
+        body["details"] = error.details_json()
     return body, 400 if error.code == "invalid_input" else error.status
 
 

@@ -160,7 +160,7 @@ def _document(
 def _error_shape(error: ApiError) -> tuple[object, int]:
     body: dict[str, object] = {"code": error.code, "message": error.message}
     if error.details:
-        body["details"] = [{"loc": d.loc, "msg": d.msg} for d in error.details]
+        body["details"] = error.details_json()
     return {"error": body}, error.status
 
 

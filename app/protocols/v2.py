@@ -589,7 +589,7 @@ def _error_shape(error: ApiError) -> tuple[object, int]:
         message += " " + "; ".join(f"{d.loc}: {d.msg}" for d in error.details)
     body: dict[str, object] = {"error": message}
     if error.details:
-        body["details"] = [{"loc": d.loc, "msg": d.msg} for d in error.details]
+        body["details"] = error.details_json()
     return body, 400 if error.code == "invalid_input" else error.status
 
 
