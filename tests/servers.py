@@ -76,15 +76,25 @@ def moto_server(log: Path) -> Iterator[str]:
         yield endpoint
 
 
+# The variables app.config reads, which a server started for a test must not inherit.
+APP_SETTINGS = {
+    "MODEL_URI", "MODEL_PATH", "MODEL_SHA256", "MODEL_CACHE_DIR", "MAX_BATCH_ROWS",
+    "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "ALLOW_VERSION_MISMATCH", "API_KEYS",
+    "API_KEYS_SECRET", "CORS_ALLOWED_ORIGINS",
+}  # fmt: skip
+
+
 @contextmanager
 def flask_server(log: Path, **settings: str) -> Iterator[str]:
     """`flask run` (as `make serve` runs it) on a free loopback port, with settings as
-    environment variables (MODEL_URI=...); yields its base URL once it answers."""
+    environment variables (MODEL_URI=...); yields its base URL once it answers. The app's
+    own settings are not inherited from the test run's environment: only `settings`."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     flask = str(Path(sys.executable).parent / "flask")
     command = [flask, "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)]
     root = Path(__file__).resolve().parent.parent
-    with running(command, cwd=root, log=log, env={**os.environ, **settings}):
+    env = {name: value for name, value in os.environ.items() if name not in APP_SETTINGS}
+    with running(command, cwd=root, log=log, env=env | settings):
         wait_until(lambda: answers(base + "/health"), timeout=60, what="flask run")
         yield base

@@ -12,9 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import socket
-import sys
 import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,7 +26,7 @@ import pytest
 from conftest import IRIS_FEATURES, SETOSA, VIRGINICA
 from flask import Flask
 from flask.testing import FlaskClient
-from servers import answers, free_port, running, wait_until
+from servers import flask_server
 from sklearn.datasets import load_iris
 from werkzeug.test import TestResponse
 
@@ -1059,25 +1057,11 @@ def test_the_request_log_names_the_protocol(
 
 
 # The app's settings: none of the environment's reaches the servers started here.
-APP_SETTINGS = {
-    "MODEL_URI", "MODEL_PATH", "MODEL_SHA256", "MODEL_CACHE_DIR", "MAX_BATCH_ROWS",
-    "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "ALLOW_VERSION_MISMATCH", "API_KEYS",
-    "API_KEYS_SECRET", "CORS_ALLOWED_ORIGINS",
-}  # fmt: skip
-
-
 @contextmanager
 def flask_run(log: Path, **settings: str) -> Iterator[int]:
     """`flask run` on a free loopback port, as `make serve` runs it; yields the port."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "flask"), "--app", "app", "run",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    env = {name: value for name, value in os.environ.items() if name not in APP_SETTINGS}
-    with running(command, cwd=ROOT, log=log, env=env | settings):
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/ping"), 60, "flask run")
-        yield port
+    with flask_server(log, **settings) as base:
+        yield int(base.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="module")

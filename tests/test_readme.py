@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from servers import answers, free_port, running, wait_until
+from servers import flask_server
 
 SECTIONS = ("## Calling it", "## Use the client you already have")
 README_HOST = "127.0.0.1:5000"
@@ -61,14 +61,9 @@ def python_examples() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log = tmp_path_factory.mktemp("readme") / "flask.log"
-    flask = str(Path(sys.executable).parent / "flask")
-    command = [flask, "--app", "app", "run", "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    with running(command, cwd=ROOT, log=log, env=env):
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/health"), 60, "flask run")
-        yield f"127.0.0.1:{port}"
+    with flask_server(log, LOG_LEVEL="WARNING") as base:
+        yield base.removeprefix("http://")
 
 
 def test_the_sections_have_examples() -> None:
