@@ -5,13 +5,18 @@
 
 Each run is a fresh, bare python3.12 (-I -S -B: only the bundle and the standard
 library, no bytecode written) in a read-only copy of the unzipped bundle, as on Lambda.
-Three variants run interleaved, round by round, so machine noise hits them alike:
+Four variants run interleaved, round by round, so machine noise hits them alike:
 
-- bundle:           the zip as built, with its unchecked-hash bytecode
-- without bytecode: the same files minus every .pyc
-- floor:            the same interpreter importing numpy, scikit-learn and joblib from
-                    the bundle (and pandas, for a model handed a DataFrame), loading the
-                    artifact and predicting once; no web stack
+- bundle:                   the zip as built, with its unchecked-hash bytecode
+- bundle, lazy imports off: the same, with LAZY_IMPORTS=0 for the app (its switch for
+                            deferring imports a request may not need)
+- without bytecode:         the same files minus every .pyc
+- floor:                    the same interpreter importing numpy, scikit-learn and joblib
+                            from the bundle (and pandas, for a model handed a DataFrame),
+                            loading the artifact and predicting once; no web stack
+
+The handler variants also get LAZY_IMPORTS from this process's environment when it is set
+(the lazy-imports-off variant always has 0).
 
 --model names the artifact inside the bundle that the function serves, for a bundle
 built with `sls package --param="modelUri=PATH"`: the handler then runs with MODEL_URI
@@ -137,12 +142,29 @@ def unzip(archive: Path, into: Path, keep_bytecode: bool) -> Path:
     return into
 
 
-def one_run(folder: Path, script: str, served: Served) -> tuple[float, str]:
+def child_environment(served: Served, **overrides: str) -> dict[str, str]:
+    """What a measured process sees: the locale, one BLAS thread, the served model's
+    MODEL_URI, and, from this process, OPENBLAS_CORE* and the app's LAZY_IMPORTS switch.
+    """
     env = {"LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", **served.environment}
-    env |= {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORE")}
+    env |= {
+        k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_CORE") or k == "LAZY_IMPORTS"
+    }
+    return env | overrides
+
+
+def bare_command(script: str) -> list[str]:
+    """The runtime's python3.12 with only the bundle and the standard library, no .pyc written."""
+    return [bare_python(), "-I", "-S", "-B", "-c", script]
+
+
+def one_run(
+    folder: Path, script: str, served: Served, overrides: dict[str, str]
+) -> tuple[float, str]:
+    env = child_environment(served, **overrides)
     started = time.perf_counter()
     result = subprocess.run(
-        [bare_python(), "-I", "-S", "-B", "-c", script],
+        bare_command(script),
         cwd=folder,
         env=env,
         capture_output=True,
@@ -171,20 +193,24 @@ def main() -> None:
         without_pyc = unzip(args.zip, scratch / "no-bytecode", keep_bytecode=False)
         handler = handler_script(served.event)
         floor = floor_script(served.model, served.row, served.dataframe)
-        variants = {
-            "bundle": (with_pyc, handler),
-            "without bytecode": (without_pyc, handler),
-            "floor": (with_pyc, floor),
+        variants: dict[str, tuple[Path, str, dict[str, str]]] = {
+            "bundle": (with_pyc, handler, {}),
+            "bundle, lazy imports off": (with_pyc, handler, {"LAZY_IMPORTS": "0"}),
+            "without bytecode": (without_pyc, handler, {}),
+            "floor": (with_pyc, floor, {}),
         }
         times: dict[str, list[float]] = {name: [] for name in variants}
         # One untimed run each first: the page cache then holds the files for every
         # variant alike, instead of favouring whichever runs second. The floor's answer
         # is the one the handler must give.
-        answers = {name: one_run(*variant, served)[1] for name, variant in variants.items()}
+        answers = {
+            name: one_run(folder, script, served, overrides)[1]
+            for name, (folder, script, overrides) in variants.items()
+        }
         expected = answers["floor"]
         for _ in range(args.runs):
-            for name, (folder, script) in variants.items():
-                seconds, output = one_run(folder, script, served)
+            for name, (folder, script, overrides) in variants.items():
+                seconds, output = one_run(folder, script, served, overrides)
                 if name != "floor":
                     # The request's log line (with its metrics), then the answer's body.
                     log_line, body = output.splitlines()
@@ -206,11 +232,11 @@ def main() -> None:
         )
     floor = medians["floor"]
     print(f"cold start, median of {args.runs} interleaved runs ({args.zip.name}, {served.model})")
-    print(f"{'variant':<18} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
+    print(f"{'variant':<24} {'median s':>9} {'min s':>7} {'max s':>7} {'x floor':>8}")
     for name, values in times.items():
         median = medians[name]
         print(
-            f"{name:<18} {median:>9.3f} {min(values):>7.3f} {max(values):>7.3f} "
+            f"{name:<24} {median:>9.3f} {min(values):>7.3f} {max(values):>7.3f} "
             f"{median / floor:>8.2f}"
         )
 
