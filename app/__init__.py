@@ -1,6 +1,12 @@
 """The prediction service: a Flask app serving a scikit-learn model as JSON."""
 
+# ruff: noqa: E402 -- the lazy imports go in before any other import
 from __future__ import annotations
+
+# First, before anything imports scikit-learn: what serving never uses loads on first use.
+from app import lazy_imports
+
+lazy_imports.install()
 
 import logging
 import os

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# isort: off
+# The app first, so that its lazy imports are in place before scikit-learn is imported:
+# the whole suite runs as the service does (LAZY_IMPORTS=0 runs it without them).
+from app import lazy_imports  # noqa: F401
+
+# isort: on
 import json
 import shutil
 import subprocess

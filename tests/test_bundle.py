@@ -223,6 +223,13 @@ def test_numeric_bundle_carries_no_pandas(package: Package) -> None:
     assert {"model/model.joblib", "model/model.json"} <= set(names_in(package.zip))
 
 
+def test_the_bundle_defers_what_serving_never_uses(report: dict[str, Any]) -> None:
+    # Imported by scikit-learn, never run: the answers above came without them.
+    assert {"scipy.stats", "scipy.optimize", "scipy.interpolate", "scipy.integrate"} <= set(
+        report["deferred_modules"]
+    )
+
+
 def test_numeric_model_never_imports_pandas(report: dict[str, Any]) -> None:
     # scikit-learn tries `import pandas` at import time: with none in the bundle it
     # fails fast, and the cold start does not pay for pandas.

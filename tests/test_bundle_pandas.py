@@ -125,6 +125,8 @@ def test_dataframe_model_answers_from_the_bundle(
     # The slimmed pandas imports in a bare interpreter, from its bytecode.
     assert {"pandas", "dateutil"} <= set(report["imported_packages"])
     assert report["compiled_from_source"] == []
+    # The lazy imports hold with pandas in the bundle too.
+    assert {"scipy.stats", "scipy.optimize", "scipy.interpolate"} <= set(report["deferred_modules"])
     answer, native, v2 = [LambdaAnswer.of(answer) for answer in report["answers"]]
     assert answer.status == 200, answer.body
     assert "prediction" in answer.json()
