@@ -24,17 +24,18 @@ passed through when set here) and the same API Gateway event. In each run:
 - init and first request, timed in the child with time.perf_counter: `import handler`
   (which builds the app and loads the model; Lambda's INIT phase), then the first
   handler.handler call.
-- warm requests: --calls more handler calls in the same process, back to back; the
-  median is what Lambda bills a warm request for. Back to back, a call that finds the
-  period's quota used up waits for the next period, which a median does not see but the
-  p90 does.
+- warm requests: --calls more handler calls in the same process, back to back, each
+  billed on its own, as Lambda bills each invocation. Back to back, a call that finds
+  the period's quota used up waits for the next period, which a median does not see but
+  the p90 and the mean billed duration do.
 
 Every answer must be the prediction the floor (bench/cold_start.py's bare
 import-load-predict, run once untimed at full CPU first) gives, and the first request's
 log line must say "cold_start": true.
 
 Costs (prices in PRICES, below): a million warm requests at each size is
-1e6 x (ceil(warm median ms) x 1 ms x GB x price per GB-s + request price), and one cold
+1e6 x (mean of ceil(each warm call's ms) x 1 ms x GB x price per GB-s + request price):
+a size whose calls straddle a millisecond pays for the ones that cross it. One cold
 start ceil(init + first request ms) billed the same way, INIT being billed for zip
 functions on managed runtimes since 1 August 2025. Only x86_64 is measured here; the
 arm64 figures assume the same durations.
@@ -235,7 +236,7 @@ def billed_ms(seconds: float) -> int:
     return math.ceil(seconds * 1000)
 
 
-def invocation_cost(milliseconds: int, memory_mb: int, architecture: str) -> float:
+def invocation_cost(milliseconds: float, memory_mb: int, architecture: str) -> float:
     """One invocation's charge: its billed duration at this memory size, and the request."""
     gb_seconds = milliseconds / 1000 * memory_mb / 1024
     return gb_seconds * PRICES["per_gb_second"][architecture] + PRICES["per_request"]
@@ -245,6 +246,7 @@ def summary(memory_mb: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     cold = [run["cold_s"] for run in runs]
     warm = [seconds for run in runs for seconds in run["warm_s"]]
     warm_median = statistics.median(warm)
+    billed_warm = statistics.fmean(billed_ms(seconds) for seconds in warm)
     first = statistics.median(run["first_s"] for run in runs)
     init_and_first = statistics.median(run["init_s"] + run["first_s"] for run in runs)
     return {
@@ -257,11 +259,10 @@ def summary(memory_mb: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "warm_median_ms": warm_median * 1000,
         "warm_p90_ms": statistics.quantiles(warm, n=10)[-1] * 1000,
         "first_x_warm": first / warm_median,
-        "billed_warm_ms": billed_ms(warm_median),
+        "billed_warm_ms": billed_warm,
         "billed_cold_ms": billed_ms(init_and_first),
         "cost_per_million_warm": {
-            arch: 1e6 * invocation_cost(billed_ms(warm_median), memory_mb, arch)
-            for arch in ARCHITECTURES
+            arch: 1e6 * invocation_cost(billed_warm, memory_mb, arch) for arch in ARCHITECTURES
         },
         "cost_per_cold_start": {
             arch: invocation_cost(billed_ms(init_and_first), memory_mb, arch)

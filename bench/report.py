@@ -450,7 +450,7 @@ def memory_size_section(sizes: dict[str, Any]) -> list[str]:
         "from the spawn to the first answer read from the child's pipe.",
         "Init (`import handler`, which builds the app and loads the model) and the first",
         f"request are timed in the child; then {sizes['calls']} warm requests in the same",
-        "process, back to back; billed: the warm median rounded up to the next 1 ms.",
+        "process, back to back; billed ms: the mean of each warm call rounded up to 1 ms.",
         "A share above one CPU (3,008 MB: 1.7) cannot speed up a single-threaded process",
         "beyond one CPU.",
         "",
@@ -463,7 +463,7 @@ def memory_size_section(sizes: dict[str, Any]) -> list[str]:
             f"| {s['memory_mb']:,} | {s['cpu_share']:.0%} | {s['cold_start_s']['median']:.2f} | "
             f"{s['cold_start_s']['min']:.2f} | {s['cold_start_s']['max']:.2f} | "
             f"{s['init_s']:.2f} | {s['first_ms']:.1f} | {s['warm_median_ms']:.2f} | "
-            f"{s['billed_warm_ms']} | {s['first_x_warm']:.1f} | "
+            f"{s['billed_warm_ms']:.2f} | {s['first_x_warm']:.1f} | "
             f"{s['cost_per_million_warm']['x86_64']:.3f} | "
             f"{s['cost_per_million_warm']['arm64']:.3f} | "
             f"{s['cost_per_cold_start']['x86_64']:.7f} | {s['cost_per_cold_start']['arm64']:.7f} |"
@@ -471,7 +471,7 @@ def memory_size_section(sizes: dict[str, Any]) -> list[str]:
         ],
         "",
         "Costs in USD, billed as Lambda bills, rounded up to the next 1 ms, with each",
-        "invocation's request charge: a million warm requests at the warm median, one cold",
+        "invocation's request charge: a million warm requests at the mean billed ms, one cold",
         "start at init + first request (INIT is billed for zip functions on managed runtimes",
         "since 1 August 2025). arm64 durations are not measured here (an x86_64 machine): the",
         "arm64 columns assume the x86_64 durations, so they show the price difference only.",
