@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Module -> the names scikit-learn's modules import from it at import, bound as stand-ins.
@@ -252,9 +252,14 @@ class DeferringFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def install(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether LAZY_IMPORTS leaves the lazy imports on (they are on unless it says off)."""
+    return environ.get(SWITCH, "").strip().lower() not in _OFF
+
+
+def install(environ: Mapping[str, str] = os.environ) -> bool:
     """Defer DEFERRED's modules from now on, unless LAZY_IMPORTS turns it off; whether it did."""
-    if environ.get(SWITCH, "").strip().lower() in _OFF:
+    if not enabled(environ):
         return False
     if not any(isinstance(finder, DeferringFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, DeferringFinder())

@@ -33,7 +33,7 @@ from sklearn.preprocessing import (
 )
 from test_typed_models import CHURN, frame, saved
 
-from app.lazy_imports import DEFERRED
+from app.lazy_imports import DEFERRED, enabled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -373,3 +373,13 @@ def test_the_switch_turns_it_off() -> None:
         lazy=False,
     )
     assert outcome == {"finder": False, "deferred": [], "install": False}
+
+
+@pytest.mark.skipif(not enabled(), reason="LAZY_IMPORTS is off for this run")
+def test_this_suite_runs_with_the_lazy_imports_on() -> None:
+    # conftest imports the app before scikit-learn, so the finder made SciPy's modules
+    # here too (their spec carries its state, whether or not they have run since).
+    import scipy.stats
+
+    assert any(type(finder).__name__ == "DeferringFinder" for finder in sys.meta_path)
+    assert type(scipy.stats.__spec__.loader_state).__name__ == "_State"
