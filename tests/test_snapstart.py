@@ -7,13 +7,16 @@ into moto in test_deploy_local.py.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import random
 import subprocess
 import sys
+import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +34,7 @@ from app.config import Settings
 from app.key_source import KeysUnavailable
 from app.predictor import Predictor
 from app.snapstart import after_restore, before_snapshot, register_snapstart_hooks
+from model.publish import publish
 
 SECRET = "prod/model-api/keys"
 KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
@@ -201,6 +205,43 @@ def test_a_restore_that_cannot_read_the_keys_fails_closed(
     assert status_with(app, KEY) == 401
     assert status_with(app, None) == 401
     assert app.test_client().get("/health").status_code == 200  # an open route stays open
+
+
+def test_no_aws_client_made_at_init_is_kept_for_the_snapshot(
+    snapstarted: Callable[..., tuple[Flask, Settings]],
+    runtime: ModuleType,
+    secrets: Any,
+    model_copy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An S3 model and a keys secret: every client the app makes at init.
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="models")
+    publish(model_copy, "s3://models/iris/model.joblib", s3)
+    secrets.create_secret(Name=SECRET, SecretString=KEY)
+    made: list[weakref.ref[Any]] = []
+    real_client = boto3.client
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        client = real_client(*args, **kwargs)
+        made.append(weakref.ref(client))
+        return client
+
+    monkeypatch.setattr(boto3, "client", recorded)
+    app, _ = snapstarted(
+        MODEL_URI="s3://models/iris/model.joblib",
+        MODEL_CACHE_DIR=str(tmp_path / "cache"),
+        API_KEYS_SECRET=SECRET,
+    )
+    take_snapshot(runtime)
+    gc.collect()
+    assert len(made) == 2  # S3's, for the model's metadata and artifact; the secret's
+    assert [ref for ref in made if ref() is not None] == []
+    restore(runtime)  # reads the secret with a client of its own, dropped again
+    gc.collect()
+    assert len(made) == 3 and made[-1]() is None
+    assert status_with(app, KEY) == 200
 
 
 def draws() -> tuple[float, float]:
