@@ -1,12 +1,15 @@
 """AWS Lambda entry point: API Gateway, function URL and ALB events in, the Flask app out.
 
 The app, and so the model, is built at import: once per container, in Lambda's init
-phase, never per request. serverless_wsgi turns events into WSGI requests; the functions
-below repair the event shapes it mishandles, each quirk in one place.
+phase, never per request (with SnapStart, once per published version, and each
+container starts from a snapshot of it: app.snapstart). serverless_wsgi turns events
+into WSGI requests; the functions below repair the event shapes it mishandles, each
+quirk in one place.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,9 +17,14 @@ from typing import Any
 import serverless_wsgi
 
 from app import create_app
+from app.config import Settings
 from app.request_log import note_warm_up
+from app.snapstart import register_snapstart_hooks
 
-app = create_app()
+settings = Settings.from_environ(os.environ)
+app = create_app(settings)
+# Only where Lambda's runtime offers SnapStart's hooks; elsewhere a no-op.
+register_snapstart_hooks(app, settings)
 
 # Schedules and warmers only keep a container alive: answer without the app.
 WARMUP_SOURCES = frozenset({"aws.events", "serverless-plugin-warmup"})

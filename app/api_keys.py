@@ -53,6 +53,18 @@ def require_api_keys(app: Flask, keys: tuple[str, ...]) -> None:
     log.info("API keys required on all but the open routes: %d configured", len(keys))
 
 
+def replace_api_keys(app: Flask, keys: Iterable[str]) -> None:
+    """From now on accept `keys` instead of the keys the app was built with.
+
+    Unlike at build time, no keys here does not turn the check off: it refuses every
+    key, so protected routes answer 401 to all. Only an app built with keys has a
+    check whose keys can be replaced.
+    """
+    if not api_keys_required(app):
+        raise ValueError("this app was built without API keys: it has none to replace")
+    app.extensions[_EXTENSION] = ApiKeys(keys)
+
+
 def api_keys_required(app: Flask) -> bool:
     return _EXTENSION in app.extensions
 

@@ -9,7 +9,10 @@ custom metric. So every line's metrics are by `service` (the Lambda function, fi
 deployment) and by `service` and `protocol` (one of three), and an error line adds a
 second directive that counts `errors` by `error_code`, a code from the API's own short
 list (app.errors), never client input. A success line creates no per-code metric, and
-latency and rows are not split by code.
+latency and rows are not split by code. Likewise the line of a cold start, or of a
+SnapStart restore, adds a directive that counts it by `service` alone (`cold_starts`,
+`restores`), and no other line does: a stage that is never restored has no restore
+metric.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ METRIC_UNITS = {
     "latency_ms": "Milliseconds",
     "rows": "Count",
 }
+# A boolean field of the line -> the metric that counts the lines on which it is true.
+START_COUNTS = {"cold_start": "cold_starts", "restore": "restores"}
 SERVICE_DIMENSION = "service"
 ERROR_CODE_DIMENSION = "error_code"
 PROTOCOL_DIMENSION = "protocol"
@@ -44,18 +49,34 @@ class EmbeddedMetrics:
             "Dimensions": [[SERVICE_DIMENSION, ERROR_CODE_DIMENSION]],
             "Metrics": [{"Name": "errors", "Unit": METRIC_UNITS["errors"]}],
         }
-        # Built once: only the timestamp changes from line to line.
-        self._success = [every_request]
-        self._error = [every_request, by_error_code]
+        by_start = {
+            field: {
+                "Namespace": namespace,
+                "Dimensions": [[SERVICE_DIMENSION]],
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }
+            for field, metric in START_COUNTS.items()
+        }
+        # Built once, one list per kind of line: only the timestamp changes.
+        self._directives: dict[tuple[bool, str | None], list[dict[str, Any]]] = {}
+        for failed in (False, True):
+            for start in (None, *START_COUNTS):
+                directives = [every_request, *([by_error_code] if failed else [])]
+                if start is not None:
+                    directives.append(by_start[start])
+                self._directives[(failed, start)] = directives
 
     def add_to(self, line: dict[str, Any]) -> None:
-        """Add the metric members and `_aws` to a line with latency_ms, rows, error_code
-        and protocol."""
+        """Add the metric members and `_aws` to a line with latency_ms, rows, error_code,
+        protocol, cold_start and restore."""
         failed = line[ERROR_CODE_DIMENSION] is not None
+        start = next((field for field in START_COUNTS if line[field]), None)
         line[SERVICE_DIMENSION] = self.service
         line["requests"] = 1
         line["errors"] = 1 if failed else 0
+        if start is not None:
+            line[START_COUNTS[start]] = 1
         line["_aws"] = {
             "Timestamp": time.time_ns() // 1_000_000,
-            "CloudWatchMetrics": self._error if failed else self._success,
+            "CloudWatchMetrics": self._directives[(failed, start)],
         }

@@ -1,7 +1,8 @@
 """Where the API keys come from: API_KEYS, or a Secrets Manager secret read at cold start.
 
 A secret that cannot be read, or holds no usable key, stops start-up: the service never
-answers a protected route without its keys (see `load_api_keys`).
+answers a protected route without its keys (see `load_api_keys`). With SnapStart the
+secret is read again after each restore from the snapshot (app.snapstart).
 
 The secret's SecretString is either the keys comma-separated, as in API_KEYS, or a JSON
 object `{"api_keys": ["...", "..."]}`.

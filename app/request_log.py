@@ -11,6 +11,10 @@ metrics only from a log event that is one JSON object and nothing else. It is
 still a `logging` record, so LOG_LEVEL above INFO silences the line and with it
 the metrics.
 
+The first request after the process started is its cold start; with SnapStart, the
+first after each restore from a snapshot is that restore instead (app.snapstart says
+when one happened). Each is marked on its line exactly once.
+
 What a line may hold is fixed here: the fields below and the metric members
 app.emf adds. Never the body, the query string, a header (the caller's
 X-Request-Id aside, and only as a plain token) or a key.
@@ -45,23 +49,36 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+# What the first request after a start is the first of: the process's start, or its
+# restore from a SnapStart snapshot. Each names the line's field that marks it.
+COLD_START = "cold_start"
+RESTORE = "restore"
+
+
 class RequestLog:
-    """An app's request log: its metrics, and whether its first request is still to come."""
+    """An app's request log: its metrics, and whether the first request after the
+    process started (or was restored) is still to come."""
 
     def __init__(self, metrics: EmbeddedMetrics, protocol_of: Callable[[str], str]) -> None:
         self.metrics = metrics
         # The protocol a path belongs to (native, mlflow, v2): a short, fixed list.
         self.protocol_of = protocol_of
-        self._cold = True
+        self._start: str | None = COLD_START
         self._lock = threading.Lock()
 
-    def take_cold_start(self) -> bool:
-        """True exactly once: for the first request (or Lambda invocation) this app serves."""
-        if not self._cold:
-            return False
-        with self._lock:  # threaded servers: two first requests, one cold start
-            cold, self._cold = self._cold, False
-        return cold
+    def note_restore(self) -> None:
+        """The process was just restored from a snapshot: its next request is the restore's."""
+        with self._lock:
+            self._start = RESTORE
+
+    def take_start(self) -> str | None:
+        """COLD_START or RESTORE, once each: for the first request (or Lambda invocation)
+        after the process started or was restored; None for every other."""
+        if self._start is None:
+            return None
+        with self._lock:  # threaded servers: two first requests, one start
+            start, self._start = self._start, None
+        return start
 
 
 class _StdoutHandler(logging.StreamHandler[TextIO]):
@@ -91,8 +108,15 @@ def init_request_log(
 
 
 def note_warm_up(app: Flask) -> None:
-    """A warm-up ping was the container's first invocation: later requests are warm."""
-    app.extensions["request_log"].take_cold_start()
+    """A warm-up ping was the container's first invocation since it started or was
+    restored: later requests are warm."""
+    app.extensions["request_log"].take_start()
+
+
+def note_restore(app: Flask) -> None:
+    """The process was just restored from a SnapStart snapshot: the next request is the
+    restore's first, not a warm one, and no cold start either."""
+    app.extensions["request_log"].note_restore()
 
 
 def note_model(version: str) -> None:
@@ -139,7 +163,7 @@ def _finish(response: Response) -> Response:
     if is_warm_up(request):  # the app's own, at start-up: no line, and not the cold start
         return response
     request_log: RequestLog = current_app.extensions["request_log"]
-    cold_start = request_log.take_cold_start()
+    start = request_log.take_start()
     if log.isEnabledFor(logging.INFO):
         started = g.get("started", time.perf_counter())
         status = response.status_code
@@ -153,7 +177,8 @@ def _finish(response: Response) -> Response:
             "model_version": g.get("model_version"),
             # 0, not null, when nothing was predicted: the metric needs a number.
             "rows": g.get("rows", 0),
-            "cold_start": cold_start,
+            "cold_start": start == COLD_START,
+            "restore": start == RESTORE,
             "error_code": _error_code(status),
         }
         request_log.metrics.add_to(line)

@@ -5,7 +5,8 @@
 Standard library only: it must see nothing but the bundle. It records every module
 compiled from source instead of loaded from bytecode, imports `handler`, invokes it
 with each event, and reports the answers, the lines written to stdout (the function's
-log), the bytecode of every bundle module loaded and the packages imported.
+log), the bytecode of every bundle module loaded, the packages imported and the names
+of the environment variables it ran with.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib.machinery
 import importlib.util
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -88,6 +90,8 @@ def main(bundle: str) -> None:
             ),
             "seconds_to_answers": ready,
             "python": list(sys.version_info[:2]),
+            # Names only: the values are the function's settings.
+            "environment": sorted(os.environ),
         },
         sys.stdout,
     )

@@ -181,3 +181,15 @@ KEYED_PARAMS = (
 def keyed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     """The package with KEYED_PARAMS. Built once per run."""
     return build_package(tmp_path_factory.mktemp("keyed-package"), *KEYED_PARAMS)
+
+
+@pytest.fixture(scope="session")
+def snapstart_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with SnapStart on (snapStart=true). Built once per run."""
+    return build_package(tmp_path_factory.mktemp("snapstart-package"), "snapStart=true")
+
+
+@pytest.fixture(scope="session")
+def provisioned_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with two environments of provisioned concurrency. Built once per run."""
+    return build_package(tmp_path_factory.mktemp("provisioned-package"), "provisionedConcurrency=2")

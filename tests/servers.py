@@ -66,11 +66,17 @@ def running(
 
 
 @contextmanager
-def moto_server(log: Path) -> Iterator[str]:
-    """moto's server on a free loopback port; yields its endpoint URL."""
+def moto_server(log: Path, aliases: bool = False) -> Iterator[str]:
+    """moto's server on a free loopback port; yields its endpoint URL. With `aliases`,
+    tests/moto_server.py: its CloudFormation creates Lambda aliases, and only lint
+    errors fail a template's validation, as in CloudFormation."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    if aliases:
+        server = [sys.executable, str(Path(__file__).resolve().parent / "moto_server.py")]
+    else:
+        server = [str(Path(sys.executable).parent / "moto_server")]
+    command = [*server, "-H", "127.0.0.1", "-p", str(port)]
     with running(command, cwd=log.parent, log=log, env=dict(os.environ)):
         wait_until(lambda: answers(endpoint), timeout=30, what="moto_server")
         yield endpoint

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 import app.api_keys
 from app import create_app
-from app.api_keys import ApiKeys
+from app.api_keys import ApiKeys, replace_api_keys
 from app.config import ConfigError, Settings
 from app.open_routes import OPEN_ROUTES, openapi_path
 from app.request_log import API_KEY_HEADER
@@ -136,6 +136,23 @@ def test_every_route_but_the_open_ones_needs_a_key(keyed: FlaskClient) -> None:
 def test_preflight_needs_no_key(keyed: FlaskClient) -> None:
     assert keyed.options("/predict").status_code == 200
     assert keyed.options("/model").status_code == 200
+
+
+def test_the_keys_can_be_replaced_and_none_refuses_all(keyed: FlaskClient) -> None:
+    replace_api_keys(keyed.application, [WRONG_KEY])
+    assert predict(keyed, **{"x-api-key": WRONG_KEY}).status_code == 200
+    assert predict(keyed, **{"x-api-key": KEY}).status_code == 401
+    replace_api_keys(keyed.application, [])
+    for key in (KEY, OTHER_KEY, WRONG_KEY):
+        assert predict(keyed, **{"x-api-key": key}).status_code == 401
+    assert predict(keyed).status_code == 401
+    assert keyed.get("/health").status_code == 200
+
+
+def test_an_app_without_keys_has_none_to_replace(client: FlaskClient) -> None:
+    with pytest.raises(ValueError, match="built without API keys"):
+        replace_api_keys(client.application, [KEY])
+    assert predict(client).status_code == 200  # still open, as it was built
 
 
 def test_blanks_and_duplicates_in_the_list(make_app: Callable[..., Flask]) -> None:

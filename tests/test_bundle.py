@@ -171,6 +171,22 @@ def test_logs_one_metric_document_per_request(report: dict[str, Any], package: P
     assert {line["request_id"] for line in parsed} == {"bundle-test-request"}
 
 
+def test_serves_as_a_snapstart_function_would_start(
+    report: dict[str, Any], package: Package
+) -> None:
+    # Lambda gives a SnapStart function no log group or stream variables, and this run
+    # has none either: the handler served every event without them.
+    assert not {"AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME"} & set(
+        report["environment"]
+    )
+    assert len(report["answers"]) == len(STATUSES)
+    # SnapStart's hooks module comes with Lambda's runtime, never in the bundle: here,
+    # without it, the handler imports and registers nothing.
+    assert "snapshot_restore_py.py" not in top_level_names(package.zip)
+    assert "snapshot_restore_py" not in report["imported_packages"]
+    assert "app" in report["imported_packages"]
+
+
 def test_cold_start_path_loads_unchecked_hash_bytecode(report: dict[str, Any]) -> None:
     assert report["compiled_from_source"] == []
     modules = report["bundle_modules"]

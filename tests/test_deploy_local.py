@@ -1,8 +1,13 @@
-"""`make deploy-local`: `sls deploy` rehearsed against moto's server, then checked with boto3."""
+"""`make deploy-local`: `sls deploy` rehearsed against moto's server, then checked with boto3.
+
+The default stack, and the stack with SnapStart on (into a moto of its own, whose
+CloudFormation creates Lambda aliases: tests/moto_server.py).
+"""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -26,15 +31,15 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
 
 
-@pytest.fixture(scope="module")
-def deployed(moto: str, package: Package, tmp_path_factory: pytest.TempPathFactory) -> str:
+def deploy_local(package: Package, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`make deploy-local` of `package` into the moto server at `endpoint`; returns it."""
     # A copy: deploying from a package folder may tidy it up afterwards.
     folder = tmp_path_factory.mktemp("deploy") / "package"
     shutil.copytree(package.folder, folder, symlinks=True)
     result = subprocess.run(
         ["make", "--no-print-directory", "deploy-local", f"SLS_ARGS=--package {folder}"],
         cwd=ROOT,
-        env={**os.environ, "AWS_ENDPOINT_URL": moto},
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
         capture_output=True,
         text=True,
         timeout=600,
@@ -42,7 +47,21 @@ def deployed(moto: str, package: Package, tmp_path_factory: pytest.TempPathFacto
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Service deployed to stack model-prediction-api-dev" in result.stdout + result.stderr
-    return moto
+    return endpoint
+
+
+@pytest.fixture(scope="module")
+def deployed(moto: str, package: Package, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return deploy_local(package, moto, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def snapstart_deployed(
+    snapstart_package: Package, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("moto-aliases") / "moto.log"
+    with moto_server(log, aliases=True) as endpoint:
+        yield deploy_local(snapstart_package, endpoint, tmp_path_factory)
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -122,3 +141,44 @@ def test_role_allows_only_its_own_logs(deployed: str) -> None:
         "logs:TagResource",
     }
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+
+
+def test_snapstart_function_serves_a_published_version_through_its_alias(
+    snapstart_deployed: str,
+) -> None:
+    cloudformation = client("cloudformation", snapstart_deployed)
+    body = cloudformation.get_template(StackName=STACK)["TemplateBody"]
+    template = body if isinstance(body, dict) else json.loads(body)
+    function = template["Resources"]["ApiLambdaFunction"]["Properties"]
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    # moto's Lambda keeps no SnapStart setting: get_function_configuration always
+    # answers {"ApplyOn": "None", ...}, so the deployed template is what shows it.
+    resources = cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    assert {r["ResourceStatus"] for r in resources} <= {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+
+    lam = client("lambda", snapstart_deployed)
+    published = [
+        v["Version"] for v in lam.list_versions_by_function(FunctionName=FUNCTION)["Versions"]
+    ]
+    assert published == ["$LATEST", "1"]
+    alias = lam.get_alias(FunctionName=FUNCTION, Name="snapstart")
+    assert alias["FunctionVersion"] == "1"
+    alias_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:snapstart"
+    assert alias["AliasArn"] == alias_arn
+
+    gateway = client("apigateway", snapstart_deployed)
+    (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == f"dev-{STACK[:-4]}"]
+    resources = gateway.get_resources(restApiId=api["id"])["items"]
+    assert {r["path"] for r in resources} == {"/", "/{proxy+}"}
+    for resource in resources:
+        integration = gateway.get_integration(
+            restApiId=api["id"], resourceId=resource["id"], httpMethod="ANY"
+        )
+        assert integration["uri"] == (
+            f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{alias_arn}/invocations"
+        )
+    # API Gateway's permission to invoke is on the alias.
+    policy = json.loads(lam.get_policy(FunctionName=FUNCTION, Qualifier="snapstart")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["FunctionName"] == alias_arn

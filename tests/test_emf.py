@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.config import ConfigError, Settings
+from app.request_log import note_restore
 
 
 def served_lines(
@@ -83,7 +84,9 @@ def test_a_prediction_counts_one_request_its_rows_and_its_latency(
                 ("latency_ms", (line["latency_ms"], "Milliseconds")),
                 ("rows", (3, "Count")),
             )
-        }
+        },
+        # The app's first request: its cold start, counted by service alone.
+        ("cold_starts", service): (1, "Count"),
     }
     assert line["latency_ms"] > 0
 
@@ -108,6 +111,7 @@ def test_an_error_also_counts_under_its_code(
             )
         },
         ("errors", by_code): (1, "Count"),
+        ("cold_starts", service): (1, "Count"),
     }
 
 
@@ -146,8 +150,39 @@ def test_dimensions_stay_few_whatever_the_requests(
             for protocol in ("native", "mlflow", "v2")
         }
         | {("errors", (service, ("error_code", code))) for code in codes}
+        # The first line's cold start; never restored, so no restore metric.
+        | {("cold_starts", (service,))}
     )
     assert extracted == expected
+
+
+def health(client: FlaskClient) -> object:
+    return client.get("/health")
+
+
+def test_only_the_first_line_after_a_start_or_a_restore_counts_it(
+    client: FlaskClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = served_lines(client, capsys, health, health)
+    note_restore(client.application)
+    lines += served_lines(client, capsys, health, health)
+    note_restore(client.application)
+    lines += served_lines(client, capsys, lambda c: c.get("/nowhere"), health)
+    assert {line: emf_problems(line) for line in lines} == {line: [] for line in lines}
+    parsed = [json.loads(line) for line in lines]
+    assert [(line["cold_start"], line["restore"]) for line in parsed] == [
+        (True, False), (False, False), (False, True), (False, False), (False, True),
+        (False, False),
+    ]  # fmt: skip
+    service = (("service", "model-prediction-api"),)
+    counted = [
+        {name for name in ("cold_starts", "restores") if (name, service) in metrics_of(line)}
+        for line in parsed
+    ]
+    assert counted == [{"cold_starts"}, set(), {"restores"}, set(), {"restores"}, set()]
+    assert metrics_of(parsed[2])[("restores", service)] == (1, "Count")
+    # A restore's line that is an error still counts the error by its code.
+    assert ("errors", (*service, ("error_code", "not_found"))) in metrics_of(parsed[4])
 
 
 def test_namespace_and_service_come_from_the_environment(

@@ -15,11 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import handler
-from app.request_log import note_warm_up
+from app.request_log import note_restore, note_warm_up
 
 LINE_FIELDS = [
     "request_id", "method", "path", "protocol", "status", "latency_ms",
-    "model_version", "rows", "cold_start", "error_code",
+    "model_version", "rows", "cold_start", "restore", "error_code",
 ]  # fmt: skip
 
 
@@ -244,6 +244,34 @@ def test_note_warm_up_ends_the_cold_start(
     with caplog.at_level(logging.INFO, logger="app.access"):
         app.test_client().get("/health")
     assert [line["cold_start"] for line in access_lines(caplog)] == [False]
+
+
+def test_the_first_request_after_a_restore_is_the_restore_not_a_cold_start(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    note_restore(app)  # before any request: a snapshot's copy, restored
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        app.test_client().get("/health")
+        app.test_client().get("/health")
+        note_restore(app)  # restored again (a later copy of the same snapshot)
+        app.test_client().get("/health")
+    assert [(line["cold_start"], line["restore"]) for line in access_lines(caplog)] == [
+        (False, True), (False, False), (False, True),
+    ]  # fmt: skip
+
+
+def test_a_warm_up_ping_after_a_restore_takes_the_restore(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    note_restore(app)
+    note_warm_up(app)
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        app.test_client().get("/health")
+    assert [(line["cold_start"], line["restore"]) for line in access_lines(caplog)] == [
+        (False, False)
+    ]
 
 
 def test_no_header_query_value_body_or_key_reaches_the_line(

@@ -1,0 +1,97 @@
+"""moto's server, with the CloudFormation that an osls stack with an alias needs.
+
+    python tests/moto_server.py -H 127.0.0.1 -p PORT
+
+With SnapStart or provisioned concurrency, osls's template publishes a version
+(AWS::Lambda::Version) and points an alias (AWS::Lambda::Alias) at it, and API
+Gateway's integration and permission at the alias. moto 5.2 falls short of
+CloudFormation there in two ways, both made good here and nothing else changed:
+
+- ValidateTemplate (which `sls deploy` calls) runs cfn-lint and refuses a template on
+  any match, warnings included, where CloudFormation runs no linter; the alias draws
+  one warning (W3005: it both Refs the function and DependsOn it). Here only
+  cfn-lint's errors, rules E..., refuse a template.
+- Its CloudFormation creates no alias, and a version has no `Version` attribute for
+  the alias to name. Here an AWS::Lambda::Alias is created with moto's own Lambda
+  CreateAlias, on the version its FunctionVersion names.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from moto.awslambda.models import LambdaAlias, LambdaVersion, lambda_backends
+from moto.cloudformation import models
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.core.common_models import CloudFormationModel
+from moto.server import main
+
+_lint = models.validate_template_cfn_lint
+
+
+def _errors_only(template: str) -> list[Any]:
+    return [match for match in _lint(template) if match.rule.id.startswith("E")]
+
+
+def _version_attribute(self: LambdaVersion, attribute_name: str) -> str:
+    if attribute_name == "Version":
+        return str(self.version)
+    raise UnformattedGetAttTemplateException()
+
+
+class CloudFormationAlias(CloudFormationModel):
+    """An AWS::Lambda::Alias, created through moto's Lambda."""
+
+    # moto files each model under its service, read from the module's name.
+    __module__ = "moto.awslambda.rehearsal"
+
+    def __init__(self, alias: LambdaAlias) -> None:
+        self.alias = alias
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Alias"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "AliasArn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "AliasArn":
+            return self.alias.arn
+        raise UnformattedGetAttTemplateException()
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alias.arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationAlias:
+        properties = cloudformation_json["Properties"]
+        alias = lambda_backends[account_id][region_name].create_alias(
+            name=properties["Name"],
+            function_name=properties["FunctionName"],
+            function_version=str(properties["FunctionVersion"]),
+            description=properties.get("Description", ""),
+            routing_config=properties.get("RoutingConfig"),
+        )
+        return cls(alias)
+
+
+models.validate_template_cfn_lint = _errors_only
+LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[attr-defined]
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
