@@ -27,7 +27,10 @@ passed through when set here) and the same API Gateway event. In each run:
 - warm requests: --calls more handler calls in the same process, back to back, each
   billed on its own, as Lambda bills each invocation. Back to back, a call that finds
   the period's quota used up waits for the next period, which a median does not see but
-  the p90 and the mean billed duration do.
+  the p90 and the mean billed duration do. That is a busy container.
+- spaced requests: --spaced more calls, each after a pause of one CFS period, so that
+  every call starts with the quota full: a container that serves one request at a time,
+  as most do when traffic is light.
 
 Every answer must be the prediction the floor (bench/cold_start.py's bare
 import-load-predict, run once untimed at full CPU first) gives, and the first request's
@@ -35,7 +38,8 @@ log line must say "cold_start": true.
 
 Costs (prices in PRICES, below): a million warm requests at each size is
 1e6 x (mean of ceil(each warm call's ms) x 1 ms x GB x price per GB-s + request price):
-a size whose calls straddle a millisecond pays for the ones that cross it. One cold
+a size whose calls straddle a millisecond pays for the ones that cross it; the same for
+the spaced calls. One cold
 start ceil(init + first request ms) billed the same way, INIT being billed for zip
 functions on managed runtimes since 1 August 2025. Only x86_64 is measured here; the
 arm64 figures assume the same durations.
@@ -107,8 +111,9 @@ def configured_memory_mb(serverless_yml: Path = ROOT / "serverless.yml") -> int 
     return int(size[1]) if size else None
 
 
-def sizes_script(event: dict[str, Any], calls: int) -> str:
-    """The measured process: init, the first request, `calls` warm ones; figures as JSON.
+def sizes_script(event: dict[str, Any], calls: int, spaced: int) -> str:
+    """The measured process: init, the first request, `calls` warm ones back to back and
+    `spaced` more one period apart; figures as JSON.
 
     Each call's log line goes to its own buffer, so that the answers, not the log, reach
     the pipe; the first call's line is kept to check it.
@@ -138,10 +143,18 @@ for _ in range({calls}):
     reply = handler.handler(event, Context())
     warm_s.append(time.perf_counter() - begin)
     bodies.append(reply["body"])
+spaced_s = []
+for _ in range({spaced}):
+    time.sleep({PERIOD_US / 1e6!r})
+    sys.stdout = io.StringIO()
+    begin = time.perf_counter()
+    reply = handler.handler(event, Context())
+    spaced_s.append(time.perf_counter() - begin)
+    bodies.append(reply["body"])
 sys.stdout = pipe
 json.dump(
-    {{"init_s": init_s, "first_s": first_s, "warm_s": warm_s, "first_log": first_log,
-      "first_body": answer["body"], "warm_bodies": bodies}},
+    {{"init_s": init_s, "first_s": first_s, "warm_s": warm_s, "spaced_s": spaced_s,
+      "first_log": first_log, "first_body": answer["body"], "warm_bodies": bodies}},
     pipe,
 )
 """
@@ -247,6 +260,8 @@ def summary(memory_mb: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     warm = [seconds for run in runs for seconds in run["warm_s"]]
     warm_median = statistics.median(warm)
     billed_warm = statistics.fmean(billed_ms(seconds) for seconds in warm)
+    spaced = [seconds for run in runs for seconds in run["spaced_s"]]
+    billed_spaced = statistics.fmean(billed_ms(seconds) for seconds in spaced)
     first = statistics.median(run["first_s"] for run in runs)
     init_and_first = statistics.median(run["init_s"] + run["first_s"] for run in runs)
     return {
@@ -260,9 +275,14 @@ def summary(memory_mb: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "warm_p90_ms": statistics.quantiles(warm, n=10)[-1] * 1000,
         "first_x_warm": first / warm_median,
         "billed_warm_ms": billed_warm,
+        "spaced_median_ms": statistics.median(spaced) * 1000,
+        "billed_spaced_ms": billed_spaced,
         "billed_cold_ms": billed_ms(init_and_first),
         "cost_per_million_warm": {
             arch: 1e6 * invocation_cost(billed_warm, memory_mb, arch) for arch in ARCHITECTURES
+        },
+        "cost_per_million_spaced": {
+            arch: 1e6 * invocation_cost(billed_spaced, memory_mb, arch) for arch in ARCHITECTURES
         },
         "cost_per_cold_start": {
             arch: invocation_cost(billed_ms(init_and_first), memory_mb, arch)
@@ -279,7 +299,8 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         f"{'MB':>5} {'CPU':>5} {'cold s':>7} {'min':>6} {'max':>6} {'init s':>7} "
         f"{'first ms':>9} {'warm ms':>8} {'p90 ms':>7} {'1st/warm':>9} "
-        f"{'$/1M x86':>9} {'$/1M arm':>9} {'$/cold x86':>11} {'$/cold arm':>11}"
+        f"{'$/1M x86':>9} {'$/1M arm':>9} {'spaced ms':>10} {'$/1M x86 spaced':>16} "
+        f"{'$/cold x86':>11} {'$/cold arm':>11}"
     )
     for size in results["sizes"]:
         cold, warm = size["cold_start_s"], size["cost_per_million_warm"]
@@ -290,6 +311,7 @@ def print_table(results: dict[str, Any]) -> None:
             f"{size['first_ms']:>9.1f} {size['warm_median_ms']:>8.2f} "
             f"{size['warm_p90_ms']:>7.2f} {size['first_x_warm']:>9.1f} "
             f"{warm['x86_64']:>9.3f} {warm['arm64']:>9.3f} "
+            f"{size['spaced_median_ms']:>10.2f} {size['cost_per_million_spaced']['x86_64']:>16.3f} "
             f"{once['x86_64']:>11.7f} {once['arm64']:>11.7f}"
         )
     print(
@@ -316,6 +338,9 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=200, help="warm calls after the first")
     parser.add_argument(
+        "--spaced", type=int, default=20, help="warm calls after those, one period apart"
+    )
+    parser.add_argument(
         "--model", help="the artifact the bundle serves, as its modelUri (default: the bundled)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -328,6 +353,7 @@ def main() -> None:
         "model": served.model,
         "runs": args.runs,
         "calls": args.calls,
+        "spaced": args.spaced,
         "one_vcpu_mb": ONE_VCPU_MB,
         "period_us": PERIOD_US,
         "lazy_imports": os.environ.get("LAZY_IMPORTS"),
@@ -339,7 +365,7 @@ def main() -> None:
     try:
         with cpu_groups(sizes) as tasks:
             folder = unzip(args.zip, scratch / "bundle", keep_bytecode=True)
-            script = sizes_script(served.event, args.calls)
+            script = sizes_script(served.event, args.calls, args.spaced)
             # Untimed at full CPU first: the floor's answer is the one every request must
             # get, and the page cache then holds the bundle for every size alike.
             floor = floor_script(served.model, served.row, served.dataframe)

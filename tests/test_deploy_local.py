@@ -77,7 +77,7 @@ def test_function_configuration(deployed: str) -> None:
     config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
     assert config["Runtime"] == "python3.12"
     assert config["Handler"] == "handler.handler"
-    assert config["MemorySize"] == 1769
+    assert config["MemorySize"] == 1024
     assert config["Timeout"] == 29
     assert config["Architectures"] == ["x86_64"]
     assert config["Environment"]["Variables"] == {
