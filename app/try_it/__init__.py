@@ -7,16 +7,19 @@ from this package under /try-it/. Everything else asking for / gets the JSON ind
 operations the OpenAPI document describes, which is built from the app's own routes.
 
 The page makes no request to any other origin, and its Content-Security-Policy says
-so to the browser: nothing inline, scripts and styles from this origin only, calls back
-to this origin only, never framed. Every URL it uses is relative to a <base> made from
-the request's SCRIPT_NAME, so it works at / as at an API Gateway stage's /prod or
-/prod/. TRY_IT_PAGE=0 turns the page and its assets off; the index stays.
+so to the browser: scripts and styles from this origin only (and the one inline
+script, by its hash), calls back to this origin only, never framed. Every URL it uses
+is relative to a <base> that inline script makes from the page's own path, so it works
+at / as at an API Gateway stage's /prod or /prod/, and behind an emulator or proxy that
+does not pass the stage on. TRY_IT_PAGE=0 turns the page and its assets off; the index
+stays.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +40,22 @@ ASSET_TYPES = {
     "icon.svg": "image/svg+xml",
 }
 HTML = "text/html; charset=utf-8"
-# Where the page goes in page.html: the base its relative URLs resolve against.
-_BASE_MARK = "__BASE_HREF__"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
+
+def inline_script_hashes(page: str) -> list[str]:
+    """CSP sources for the page's inline scripts: 'sha256-<base64 of the digest>'."""
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in _INLINE_SCRIPT.findall(page)
+    ]
+
+
+_PAGE = (_HERE / "page.html").read_text(encoding="utf-8")
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",
-        "script-src 'self'",
+        " ".join(["script-src 'self'", *inline_script_hashes(_PAGE)]),
         "style-src 'self'",
         "img-src 'self'",
         "connect-src 'self'",
@@ -76,9 +88,9 @@ class _File:
 
 @dataclass(frozen=True)
 class TryIt:
-    """The page's files, read once when the app is built; None when the page is off."""
+    """The page and its files, read once; no page and no files when the page is off."""
 
-    page: str | None
+    page: _File | None
     assets: dict[str, _File]
 
     @classmethod
@@ -89,7 +101,7 @@ class TryIt:
             name: _file((_HERE / name).read_bytes(), media_type)
             for name, media_type in ASSET_TYPES.items()
         }
-        return cls((_HERE / "page.html").read_text(encoding="utf-8"), assets)
+        return cls(_file(_PAGE.encode("utf-8"), HTML), assets)
 
 
 def _file(body: bytes, media_type: str) -> _File:
@@ -111,9 +123,10 @@ def wants_html(incoming: Request) -> bool:
 @blueprint.get("/")
 def front() -> Response:
     try_it: TryIt = current_app.extensions[_EXTENSION]
-    response = (
-        _page(try_it.page) if try_it.page is not None and wants_html(request) else _index(try_it)
-    )
+    if try_it.page is not None and wants_html(request):
+        response = _served(try_it.page)
+    else:
+        response = jsonify(index(request.script_root, try_it.page is not None))
     # The answer depends on Accept: a cache must not hand the page to a program.
     response.vary.add("Accept")
     return response
@@ -124,30 +137,16 @@ def asset(asset: str) -> Response:
     found = current_app.extensions[_EXTENSION].assets.get(asset)
     if found is None:
         raise NotFound()  # answered as every unknown path is
+    return _served(found)
+
+
+def _served(found: _File) -> Response:
     response = Response(found.body, content_type=found.media_type)
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.set_etag(found.etag)
     response.make_conditional(request)  # a 304 when the browser's copy is current
     return response
-
-
-def base_href(script_root: str) -> str:
-    """Where the page's relative URLs resolve: the API's root, with a trailing slash, so
-    that `predict` is /prod/predict whether the page was served at /prod or /prod/."""
-    return script_root.rstrip("/") + "/"
-
-
-def _page(template: str) -> Response:
-    body = template.replace(_BASE_MARK, html.escape(base_href(request.script_root), quote=True))
-    response = Response(body, mimetype="text/html")
-    response.headers.update(SECURITY_HEADERS)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _index(try_it: TryIt) -> Response:
-    return jsonify(index(request.script_root, try_it.page is not None))
 
 
 def index(script_root: str, page_on: bool) -> dict[str, Any]:

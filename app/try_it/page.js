@@ -656,5 +656,7 @@
     load();
   }
 
-  start();
+  // Added by the page's loader, this may run before the body is parsed.
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
 })();
