@@ -206,6 +206,15 @@ def test_holds_only_what_runs(package: Package) -> None:
     assert "app/open_routes.json" in names  # the app reads it at import
 
 
+def test_carries_the_try_it_page(package: Package) -> None:
+    with zipfile.ZipFile(package.zip) as archive:
+        names = set(archive.namelist())
+    page = {p.as_posix() for p in Path("app/try_it").iterdir() if p.suffix != ".py" and p.is_file()}
+    assert {"app/try_it/page.html", "app/try_it/page.js", "app/try_it/page.css"} <= page
+    assert page <= names
+    assert package.function()["Environment"]["Variables"]["TRY_IT_PAGE"] == "true"
+
+
 def test_fits_lambda_unzipped_limit(package: Package) -> None:
     with zipfile.ZipFile(package.zip) as archive:
         unzipped = sum(info.file_size for info in archive.infolist())
