@@ -13,6 +13,9 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 5000
 NODE_STAMP := node_modules/.installed
+# The try-it page's browser tests: Chromium and its driver from Debian's packages.
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # osls reads no login and sends nothing when these are set.
 SLS := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off npx --no-install sls
 SLS_ARGS ?=
@@ -51,10 +54,15 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# Installed only where missing (CI runs as root on a clean Debian machine).
+$(BROWSER) &:
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver
+
 serve: $(SERVE_STAMP)
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
-test: $(DEV_STAMP) $(NODE_STAMP) lint
+test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
 
 # mypy checks the files pyproject.toml names: app/, handler.py and model/.

@@ -46,6 +46,9 @@ def _repaired(event: dict[str, Any]) -> dict[str, Any]:
     # No "headers" key (hand-written invokes, some test tools): KeyError.
     if event.get("headers") is None:
         event["headers"] = {}
+    # serverless-offline sends the root resource with an empty path: Werkzeug would redirect.
+    if event.get("path") == "":
+        event["path"] = "/"
     if event.get("version") == "2.0":
         request_context = dict(event.get("requestContext") or {})
         # Payload 2.0 may carry "authorizer": null when no authorizer ran: AttributeError.

@@ -24,6 +24,7 @@ from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
 from app.protocols import init_protocols, protocol_for_path
 from app.request_log import init_request_log
+from app.try_it import init_try_it
 from app.warm_up import warm_up
 
 
@@ -58,6 +59,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.extensions["model_slot"] = ModelSlot(settings)
 
     init_protocols(app)
+    init_try_it(app, settings.try_it_page)
     init_request_log(
         app,
         EmbeddedMetrics(settings.metrics_namespace, settings.service),

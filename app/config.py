@@ -68,6 +68,8 @@ class Settings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_keys_secret: str | None = None
     cors_allowed_origins: tuple[str, ...] = ()
+    # The try-it page at GET / (and its assets); off, GET / answers the JSON index alone.
+    try_it_page: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -92,6 +94,7 @@ class Settings:
             api_keys=api_keys,
             api_keys_secret=api_keys_secret,
             cors_allowed_origins=_origins(environ, "CORS_ALLOWED_ORIGINS"),
+            try_it_page=_flag(environ, "TRY_IT_PAGE", default=True),
         )
 
 
@@ -208,8 +211,11 @@ def _int_setting(
     return value
 
 
-def _flag(environ: Mapping[str, str], name: str) -> bool:
+def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """A boolean setting; unset or empty is `default`."""
     raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
     if raw in _TRUE:
         return True
     if raw in _FALSE:

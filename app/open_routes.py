@@ -1,5 +1,7 @@
-"""The routes that stay open when API keys are on: liveness and readiness, and this API's
-description. Everything else needs a key, new routes included: the list fails closed.
+"""The routes that stay open when API keys are on: liveness and readiness, this API's
+description, and the front door (the JSON index and the try-it page with its assets; the
+calls the page makes need a key). Everything else needs a key, new routes included: the
+list fails closed.
 
 Defined once, in open_routes.json beside this file, so that the app's check, the
 OpenAPI document's `security` and API Gateway's own key (the edge-api-key plugin)

@@ -40,6 +40,8 @@ from app.warm_up import is_warm_up
 log = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# The app's own time for the request, in milliseconds, as browsers read it: app;dur=1.234
+SERVER_TIMING_HEADER = "Server-Timing"
 # API Gateway's own header for API keys, so one key can serve both layers. A caller
 # that sends its key as its request id must not see it echoed or logged.
 API_KEY_HEADER = "x-api-key"
@@ -160,12 +162,14 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     rid = request_id()
     response.headers[REQUEST_ID_HEADER] = rid
+    # The one measure of the request's time: the log line's latency, and the header's.
+    latency_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 3)
+    response.headers[SERVER_TIMING_HEADER] = f"app;dur={latency_ms}"
     if is_warm_up(request):  # the app's own, at start-up: no line, and not the cold start
         return response
     request_log: RequestLog = current_app.extensions["request_log"]
     start = request_log.take_start()
     if log.isEnabledFor(logging.INFO):
-        started = g.get("started", time.perf_counter())
         status = response.status_code
         line = {
             "request_id": rid,
@@ -173,7 +177,7 @@ def _finish(response: Response) -> Response:
             "path": request.path,
             "protocol": request_log.protocol_of(request.path),
             "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "latency_ms": latency_ms,
             "model_version": g.get("model_version"),
             # 0, not null, when nothing was predicted: the metric needs a number.
             "rows": g.get("rows", 0),

@@ -7,8 +7,10 @@ answers real events exactly as the source tree does.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,8 +143,15 @@ def test_answers_exactly_as_the_source_tree(report: dict[str, Any]) -> None:
     expected = [LambdaAnswer.of(handler.handler(event, context)) for event in events()]
     answers = [LambdaAnswer.of(answer) for answer in report["answers"]]
     assert [a.status for a in answers] == STATUSES
-    assert answers == expected
+    # Every answer carries its own time: the header is there, its value is the run's.
+    assert all(re.fullmatch(r"app;dur=[0-9.]+", a.headers["server-timing"]) for a in answers)
+    assert [untimed(a) for a in answers] == [untimed(a) for a in expected]
     assert answers[0].json() == {"prediction": "setosa", "model_version": "1.0.0"}
+
+
+def untimed(answer: LambdaAnswer) -> LambdaAnswer:
+    headers = {k: v for k, v in answer.headers.items() if k != "server-timing"}
+    return dataclasses.replace(answer, headers=headers)
 
 
 def test_answers_every_protocol(report: dict[str, Any]) -> None:
@@ -220,6 +229,15 @@ def test_holds_only_what_runs(package: Package) -> None:
     app_sources = {n for n in names if n.startswith("app/") and n.endswith(".py")}
     assert app_sources == {p.as_posix() for p in Path("app").rglob("*.py")}
     assert "app/open_routes.json" in names  # the app reads it at import
+
+
+def test_carries_the_try_it_page(package: Package) -> None:
+    with zipfile.ZipFile(package.zip) as archive:
+        names = set(archive.namelist())
+    page = {p.as_posix() for p in Path("app/try_it").iterdir() if p.suffix != ".py" and p.is_file()}
+    assert {"app/try_it/page.html", "app/try_it/page.js", "app/try_it/page.css"} <= page
+    assert page <= names
+    assert package.function()["Environment"]["Variables"]["TRY_IT_PAGE"] == "true"
 
 
 def test_fits_lambda_unzipped_limit(package: Package) -> None:

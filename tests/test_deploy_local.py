@@ -90,6 +90,7 @@ def test_function_configuration(deployed: str) -> None:
         "MODEL_SHA256": "",
         "API_KEYS_SECRET": "",
         "CORS_ALLOWED_ORIGINS": "",
+        "TRY_IT_PAGE": "true",
         "OPENBLAS_NUM_THREADS": "1",
     }
 

@@ -99,7 +99,7 @@ def test_document_describes_every_route_of_every_protocol(client: FlaskClient) -
     }
     doc = document(client)
     assert set(operations(doc)) == routes
-    assert len(routes) == 16
+    assert len(routes) == 18
     assert [tag["name"] for tag in doc["tags"]] == ["native", "mlflow", "v2"]
     ids = [operation["operationId"] for operation in operations(doc).values()]
     assert len(set(ids)) == len(ids)
@@ -127,6 +127,8 @@ STATUSES = {
     "GET /health": ({200, 405, 500, 503}, "Error"),
     "GET /model": ({200, 405, 500, 503}, "Error"),
     "GET /openapi.json": ({200, 405, 500}, "Error"),
+    "GET /": ({200, 405, 500}, "Error"),
+    "GET /try-it/{asset}": ({200, 404, 405, 500}, "Error"),
     "POST /invocations": ({200, 400, 405, 413, 415, 500, 503}, "MlflowError"),
     "GET /ping": ({200, 405, 500, 503}, "MlflowError"),
     "GET /version": ({200, 405, 500}, "MlflowError"),

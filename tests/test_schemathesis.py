@@ -63,6 +63,8 @@ OPERATIONS = (
     "GET /health",
     "GET /model",
     "GET /openapi.json",
+    "GET /",
+    "GET /try-it/{asset}",
     "POST /invocations",
     "GET /ping",
     "GET /version",

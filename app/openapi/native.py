@@ -1,4 +1,5 @@
-"""The native protocol's part of the document: /predict, /health, /model, /openapi.json."""
+"""The native protocol's part of the document: /predict, /health, /model, /openapi.json,
+and the front door: the JSON index or the try-it page at /, and the page's assets."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from app.openapi.common import (
 )
 from app.protocols.native import NATIVE
 from app.schema import FEATURE_TYPES, MODEL_INPUTS
+from app.try_it import ASSET_PREFIX, ASSET_TYPES
 
 
 def _code(body: Any) -> str:
@@ -80,12 +82,108 @@ def part(model: Model) -> Part:
             )
         },
     }
+    paths.update(_front_door())
     return Part(
         STYLE,
-        "This API's own protocol: /predict, /health, /model and this document.",
+        "This API's own protocol: /predict, /health, /model and this document; at / the "
+        "index of every endpoint, or in a browser the try-it page.",
         paths,
         _schemas(model),
     )
+
+
+def _front_door() -> dict[str, dict[str, Operation]]:
+    text = {"schema": {"type": "string"}}
+    asset_types = {media_type.split(";")[0]: text for media_type in ASSET_TYPES.values()}
+    return {
+        "/": {
+            "get": Operation(
+                "index",
+                "The index of this API's endpoints; in a browser, the try-it page",
+                description=(
+                    "A client that prefers text/html to application/json (a browser) gets "
+                    "the try-it page, unless TRY_IT_PAGE turns it off; any other gets the "
+                    "index: every operation of this document, at the URL the client "
+                    "called, and whether it needs an API key."
+                ),
+                responses={
+                    "200": {
+                        "description": "The index, or the try-it page.",
+                        "content": {
+                            **content(ref("Index")),
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+                errors=errors("method_not_allowed", "internal_error"),
+            )
+        },
+        ASSET_PREFIX + "{asset}": {
+            "get": Operation(
+                "try_it_asset",
+                "A file of the try-it page: its script, style sheet or icon",
+                parameters=[
+                    {
+                        "name": "asset",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": list(ASSET_TYPES)},
+                    }
+                ],
+                responses={"200": {"description": "The file.", "content": asset_types}},
+                errors=errors(
+                    "not_found",
+                    "method_not_allowed",
+                    "internal_error",
+                    not_found="No such file, or the try-it page is off (TRY_IT_PAGE)",
+                ),
+            )
+        },
+    }
+
+
+def _index_schema() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "properties": {
+            "name": text,
+            "version": text,
+            "model": {
+                "oneOf": [
+                    {"type": "null", "description": "The model is not loaded."},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "name": text,
+                            "version": MODEL_VERSION,
+                            "task": {"enum": list(TASKS)},
+                        },
+                        "required": ["name", "version", "task"],
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+            "openapi": text,
+            "try_it": {"type": ["string", "null"], "description": "null: the page is off."},
+            "endpoints": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "method": text,
+                        "path": text,
+                        "summary": text,
+                        "api_key": {"type": "boolean"},
+                    },
+                    "required": ["method", "path", "summary", "api_key"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["name", "version", "model", "openapi", "try_it", "endpoints"],
+        "additionalProperties": False,
+    }
 
 
 def _schemas(model: Model) -> dict[str, Any]:
@@ -145,6 +243,7 @@ def _schemas(model: Model) -> dict[str, Any]:
         },
         "PredictResponse": {"oneOf": [ref("SingleResponse"), ref("BatchResponse")]},
         "ModelInfo": _model_info(model),
+        "Index": _index_schema(),
         "FeatureInfo": {
             "type": "object",
             "properties": {

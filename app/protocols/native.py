@@ -140,13 +140,17 @@ def openapi() -> Response:
     # The server URL is where this request came in: behind API Gateway that
     # includes the stage or base path, so generated clients call the right URL.
     server = {"url": request.script_root or "/"}
+    return jsonify({**openapi_document(), "servers": [server]})
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document for the model this request is served by (without `servers`)."""
     predictor = model_slot().current()
     if predictor is not None:
         note_model(predictor.version)  # the document describes this model's inputs
-    document = _document(
+    return _document(
         predictor, current_app.config["MAX_BATCH_ROWS"], api_keys_required(current_app)
     )
-    return jsonify({**document, "servers": [server]})
 
 
 @lru_cache(maxsize=8)
