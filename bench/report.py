@@ -406,8 +406,15 @@ def chart_memory_sizes(sizes: dict[str, Any], path: Path) -> None:
             memory,
             [size["cost_per_million_warm"][arch] for size in rows],
             marker=marker,
-            label=arch if arch == "x86_64" else f"{arch} (x86 durations)",
+            label=f"{arch}, busy" if arch == "x86_64" else f"{arch}, busy (x86 durations)",
         )
+    right.plot(
+        memory,
+        [size["cost_per_million_spaced"]["x86_64"] for size in rows],
+        marker="s",
+        linestyle="--",
+        label="x86_64, one request at a time",
+    )
     right.set_xlabel("memory, MB")
     right.set_ylabel("USD")
     right.set_ylim(bottom=0)
