@@ -57,7 +57,7 @@ class _Deferred(types.ModuleType):
     """A module whose code has not run yet: any use runs it, then it is a plain module."""
 
     def __getattribute__(self, name: str) -> Any:
-        state: _State = object.__getattribute__(self, "__spec__").loader_state
+        state = _state_of(self)
         if name in _OWN or state.running_here():
             return object.__getattribute__(self, name)
         caller = sys._getframe(1)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
+from test_request_log import access_lines
 
 from app.predictor import Predictor
 from app.warm_up import ENVIRON_KEY
 
 CHURN = "model/examples/churn.joblib"
-
-
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
 
 
 @pytest.fixture
