@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
-# Two installs into the one .venv: serving and training (requirements-pandas.txt),
+# Two installs into the one .venv: serving, training and packaging (requirements-tools.txt),
 # then the tests and tools on top (requirements-dev.txt). Each stamp is rebuilt when
 # one of its requirements files changes; the dev one also after the serving one.
 SERVE_STAMP := $(VENV)/.installed-serve
@@ -40,10 +40,10 @@ help:
 	@echo "make deploy-local   rehearse sls deploy against a local moto server"
 	@echo "make bench          measure against the peers; writes bench/REPORT.md"
 
-$(SERVE_STAMP): requirements.txt requirements-pandas.txt
+$(SERVE_STAMP): requirements.txt requirements-pandas.txt requirements-tools.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"need Python 3.12, found {sys.version.split()[0]}"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements-pandas.txt
+	$(PIP_INSTALL) -r requirements-tools.txt
 	touch $@
 
 $(DEV_STAMP): $(SERVE_STAMP) requirements-dev.txt
