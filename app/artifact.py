@@ -1,5 +1,6 @@
-"""The artifact contract shared by training and serving: where metadata lives,
-how an artifact is fingerprinted, and which library versions matter."""
+"""The artifact contract shared by training and serving: the formats an artifact may
+have, where its metadata and code archive live, how a file is fingerprinted, and which
+library versions matter."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import platform
 import re
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import joblib
 import numpy
@@ -16,6 +18,24 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 S3_SCHEME = "s3://"
 # The metadata file sits beside the artifact: model.joblib -> model.json.
 METADATA_SUFFIX = ".json"
+# The user's own modules, when the model needs them: model.joblib -> model.code.zip.
+CODE_SUFFIX = ".code.zip"
+
+ArtifactFormat = Literal["joblib", "pickle", "skops"]
+ARTIFACT_FORMATS: tuple[ArtifactFormat, ...] = ("joblib", "pickle", "skops")
+# File extension -> format. joblib and pickle files are pickles (loading runs code);
+# a skops file is loaded with the types its metadata trusts, never unpickled.
+FORMAT_OF_SUFFIX: dict[str, ArtifactFormat] = {
+    ".joblib": "joblib",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".skops": "skops",
+}
+
+
+def format_of(artifact_path: PurePosixPath | Path) -> ArtifactFormat | None:
+    """The format a file's extension names, or None when it names none we load."""
+    return FORMAT_OF_SUFFIX.get(artifact_path.suffix.lower())
 
 
 def metadata_path_for(artifact_path: Path) -> Path:
@@ -25,6 +45,15 @@ def metadata_path_for(artifact_path: Path) -> Path:
 def metadata_key_for(artifact_key: str) -> str:
     """The same rule for an S3 key: models/iris.joblib -> models/iris.json."""
     return str(PurePosixPath(artifact_key).with_suffix(METADATA_SUFFIX))
+
+
+def code_path_for(artifact_path: Path) -> Path:
+    return artifact_path.with_suffix(CODE_SUFFIX)
+
+
+def code_key_for(artifact_key: str) -> str:
+    """models/plans.joblib -> models/plans.code.zip."""
+    return str(PurePosixPath(artifact_key).with_suffix(CODE_SUFFIX))
 
 
 def split_s3_uri(uri: str) -> tuple[str, str] | None:

@@ -1,8 +1,11 @@
 """The model metadata format: one definition, read by the server and written by model/.
 
 A metadata file sits beside its artifact (model.joblib -> model.json) and says what the
-artifact is (name, version, sha256, task, classes or outputs), what it takes (the typed
-schema and example rows the model was proven on) and what made it (library versions).
+artifact is (name, version, sha256, format, task, classes or outputs), what it takes (the
+typed schema, and the example rows the model was proven on with the answers it gave),
+what made it (library versions, scikit-learn's read from the artifact itself) and what
+it needs to load: the modules and names its pickle references, the distributions that
+provide them, the user's own code archive, and for skops the types the user trusted.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from app.artifact import SHA256_HEX
+from app.artifact import ARTIFACT_FORMATS, CODE_SUFFIX, SHA256_HEX, ArtifactFormat
 from app.schema import Schema, SchemaError
 
 Task = Literal["classification", "regression", "clustering", "outlier_detection"]
@@ -24,6 +27,7 @@ METADATA_KEYS = (
     "name",
     "version",
     "sha256",
+    "format",
     "created_at",
     "task",
     "features",
@@ -31,9 +35,16 @@ METADATA_KEYS = (
     "classes",
     "outputs",
     "example",
+    "example_predictions",
     "trained_with",
+    "references",
+    "distributions",
+    "code",
+    "trusted",
     "metrics",
 )
+# A reference is "module:qualified.name", as a pickle's GLOBAL names it.
+REFERENCE_SEPARATOR = ":"
 # Example rows kept in the metadata: enough to prove the model, small enough to read.
 MAX_EXAMPLE_ROWS = 20
 
@@ -51,6 +62,19 @@ class Output:
 
 
 @dataclass(frozen=True)
+class CodeArchive:
+    """The user's own modules, zipped beside the artifact (NAME.code.zip), importable as
+    it is; `modules` are the top-level names it holds."""
+
+    file: str
+    sha256: str
+    modules: tuple[str, ...]
+
+    def to_document(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256, "modules": list(self.modules)}
+
+
+@dataclass(frozen=True)
 class ModelMetadata:
     name: str
     version: str
@@ -64,6 +88,23 @@ class ModelMetadata:
     created_at: str = ""
     trained_with: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    format: ArtifactFormat = "joblib"
+    # What the model answered for `example`, as /predict's "predictions" has them; None
+    # in metadata written before they were recorded.
+    example_predictions: tuple[Any, ...] | None = None
+    # "module:name" of every class and function the artifact references.
+    references: tuple[str, ...] = ()
+    # Installed distribution -> version, for each one that provides a referenced module.
+    distributions: dict[str, str] = field(default_factory=dict)
+    code: CodeArchive | None = None
+    # skops only: the types beyond skops' defaults that the user trusted at describe.
+    trusted: tuple[str, ...] = ()
+
+    @property
+    def referenced_modules(self) -> tuple[str, ...]:
+        """The modules the artifact's references live in, each once, in order."""
+        modules = (ref.partition(REFERENCE_SEPARATOR)[0] for ref in self.references)
+        return tuple(dict.fromkeys(modules))
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -74,6 +115,7 @@ class ModelMetadata:
             "name": self.name,
             "version": self.version,
             "sha256": self.sha256,
+            "format": self.format,
             "created_at": self.created_at,
             "task": self.task,
             "features": self.schema.to_document(),
@@ -83,7 +125,14 @@ class ModelMetadata:
             if self.outputs is None
             else [{"name": o.name, "classes": list(o.classes)} for o in self.outputs],
             "example": list(self.example),
+            "example_predictions": None
+            if self.example_predictions is None
+            else list(self.example_predictions),
             "trained_with": dict(self.trained_with),
+            "references": list(self.references),
+            "distributions": dict(self.distributions),
+            "code": None if self.code is None else self.code.to_document(),
+            "trusted": list(self.trusted),
             "metrics": dict(self.metrics),
         }
 
@@ -137,6 +186,22 @@ class ModelMetadata:
         created_at = document.get("created_at", "")
         if not isinstance(created_at, str):
             raise bad("'created_at' must be a string")
+        artifact_format = document.get("format", "joblib")
+        if artifact_format not in ARTIFACT_FORMATS:
+            raise bad(f"'format' must be one of {', '.join(ARTIFACT_FORMATS)}")
+        predictions = document.get("example_predictions")
+        if predictions is not None and (
+            not isinstance(predictions, list) or len(predictions) != len(example)
+        ):
+            raise bad("'example_predictions' must be null or one prediction per example row")
+        references = _strings(document.get("references", []), "references", bad)
+        if not all(REFERENCE_SEPARATOR in ref for ref in references):
+            raise bad("each of 'references' must be module:name")
+        distributions = document.get("distributions", {})
+        if not isinstance(distributions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in distributions.items()
+        ):
+            raise bad("'distributions' must be an object of distribution versions")
         return cls(
             name=document["name"],
             version=document["version"],
@@ -149,7 +214,34 @@ class ModelMetadata:
             created_at=created_at,
             trained_with=trained_with,
             metrics=metrics,
+            format=cast(ArtifactFormat, artifact_format),
+            example_predictions=None if predictions is None else tuple(predictions),
+            references=references,
+            distributions=distributions,
+            code=_code(document.get("code"), bad),
+            trusted=_strings(document.get("trusted", []), "trusted", bad),
         )
+
+
+def _strings(value: Any, key: str, bad: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise bad(f"'{key}' must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _code(value: Any, bad: Any) -> CodeArchive | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad("'code' must be null or an object")
+    file, sha256 = value.get("file"), value.get("sha256")
+    # A plain file name beside the artifact, never a path elsewhere.
+    if not isinstance(file, str) or not file.endswith(CODE_SUFFIX) or "/" in file or "\\" in file:
+        raise bad(f"'code.file' must be a file name ending in {CODE_SUFFIX}")
+    if not isinstance(sha256, str) or not SHA256_HEX.match(sha256):
+        raise bad("'code.sha256' must be 64 lowercase hex digits")
+    modules = _strings(value.get("modules", []), "code.modules", bad)
+    return CodeArchive(file, sha256, modules)
 
 
 def _outputs(value: Any, bad: Any) -> tuple[Output, ...] | None:

@@ -35,13 +35,17 @@ _CHUNK = 1 << 20
 class LocalModel:
     artifact: Path
     metadata: ModelMetadata
+    # The user's code archive, when the metadata names one: verified before it is used.
+    code_archive: Path | None = None
 
 
 def locate(settings: Settings) -> LocalModel:
     if settings.model_uri.startswith(S3_SCHEME):
         return _from_s3(settings)
     artifact = Path(settings.model_uri)
-    return LocalModel(artifact, _read_metadata(metadata_path_for(artifact)))
+    metadata = _read_metadata(metadata_path_for(artifact))
+    code = None if metadata.code is None else artifact.parent / metadata.code.file
+    return LocalModel(artifact, metadata, code)
 
 
 def _read_metadata(path: Path) -> ModelMetadata:
