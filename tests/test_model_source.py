@@ -227,9 +227,9 @@ def test_bundled_model_never_imports_boto3() -> None:
 
 
 def test_metadata_is_uploaded_beside_the_artifact(s3: Any, model_copy: Path) -> None:
-    metadata = publish(model_copy, URI, s3)
+    published = publish(model_copy, URI, s3)
     stored = s3.get_object(Bucket=BUCKET, Key="iris/model.json")["Body"].read()
-    assert json.loads(stored) == metadata
+    assert json.loads(stored) == published.metadata
     artifact = s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read()
     assert artifact == model_copy.read_bytes()
 
