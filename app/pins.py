@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 
+from app.artifact_loader import ModelUnavailable
 from app.metadata import MetadataError, ModelMetadata
-from app.predictor import ModelUnavailable
 
 # The settings that hold them.
 ARTIFACT_PIN = "MODEL_SHA256"

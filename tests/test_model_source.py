@@ -254,11 +254,22 @@ def sha256_of_bytes(data: bytes) -> str:
 
 
 def swapped_features(metadata: bytes) -> bytes:
-    """The metadata with its first two features' names swapped: still valid, and wrong."""
+    """The metadata with its first two features' names swapped, in the schema and in the
+    example rows alike: the model still answers its example as described, so it loads,
+    and every request's two values go into each other's columns."""
     document = json.loads(metadata)
     first, second = document["features"][:2]
-    first["name"], second["name"] = second["name"], first["name"]
+    a, b = first["name"], second["name"]
+    first["name"], second["name"] = b, a
+    for row in document["example"]:
+        row[a], row[b] = row[b], row[a]
     return json.dumps(document, indent=2).encode()
+
+
+def answer(app, features: dict[str, float]) -> Any:
+    response = app.test_client().post("/predict", json={"features": features})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["prediction"]
 
 
 def test_pinned_metadata_is_served(s3: Any, model_copy: Path, s3_app) -> None:
@@ -282,7 +293,13 @@ def test_rewritten_metadata_is_refused_before_it_is_read(
     )
     assert not cache.exists()  # nothing was downloaded
     # Unpinned, the same rewrite loads, and the two features trade places unnoticed.
-    assert health(s3_app())[0] == 200
+    flower = {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 5.1, "petal_width": 1.8}
+    s3.put_object(
+        Bucket=BUCKET, Key="iris/model.json", Body=metadata_path_for(model_copy).read_bytes()
+    )
+    honest = answer(s3_app(), flower)
+    s3.put_object(Bucket=BUCKET, Key="iris/model.json", Body=rewritten)
+    assert answer(s3_app(), flower) != honest
 
 
 def test_a_local_models_metadata_is_held_to_its_pin_too(model_copy: Path, make_app) -> None:
