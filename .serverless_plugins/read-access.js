@@ -8,15 +8,10 @@
 // With the bundled model and no secret the role stays as it is: it may only write
 // its own logs.
 
-const S3_URI = /^s3:\/\/([^/]+)\/(.+[^/])$/;
+const { S3_URI, metadataKey } = require('./model-objects');
+
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
-
-function metadataKey(key) {
-  const slash = key.lastIndexOf('/');
-  const dot = key.lastIndexOf('.');
-  return (dot > slash ? key.slice(0, dot) : key) + '.json';
-}
 
 function modelStatement(uri, fail) {
   if (!uri.startsWith('s3://')) return null;
@@ -73,6 +68,3 @@ class ReadAccess {
 }
 
 module.exports = ReadAccess;
-// Shared with served-model, which reads the same metadata object.
-module.exports.S3_URI = S3_URI;
-module.exports.metadataKey = metadataKey;

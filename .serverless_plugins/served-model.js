@@ -26,21 +26,20 @@
 
 const fs = require('fs');
 const path = require('path');
-const { S3_URI, metadataKey } = require('./read-access');
+const {
+  S3_URI,
+  BUNDLED_MODEL,
+  metadataKey,
+  readS3Object,
+  failureReason,
+} = require('./model-objects');
 
-const BUNDLED_MODEL = 'model/model.joblib';
 const MODEL_INPUTS = ['float64_array', 'object_array', 'dataframe', 'text'];
 // What a metadata file without "model_input" (written before the key existed) means.
 const DEFAULT_MODEL_INPUT = 'float64_array';
 const FORCE = 'pass --param="pandas=true" or --param="pandas=false"';
 // A bundled model's path becomes a package pattern: no glob characters in it.
 const PLAIN_PATH = /^[A-Za-z0-9._+@/-]+$/;
-
-// The S3 client osls itself deploys with: a dependency of osls, not of this service.
-function s3Sdk() {
-  const osls = path.dirname(require.resolve('osls/package.json'));
-  return require(require.resolve('@aws-sdk/client-s3', { paths: [osls] }));
-}
 
 class ServedModel {
   constructor(serverless, cliOptions, { log } = {}) {
@@ -144,13 +143,9 @@ class ServedModel {
   async readS3(model) {
     const key = metadataKey(model.key);
     try {
-      const { S3Client, GetObjectCommand } = s3Sdk();
-      const config = await this.serverless.getProvider('aws').getAwsSdkV3Config();
-      const s3 = new S3Client({ ...config, followRegionRedirects: true });
-      const answer = await s3.send(new GetObjectCommand({ Bucket: model.bucket, Key: key }));
-      return await answer.Body.transformToString('utf-8');
+      return (await readS3Object(this.serverless, model.bucket, key)).toString('utf-8');
     } catch (error) {
-      const reason = error.message || error.code || error.name || String(error);
+      const reason = failureReason(error);
       return this.fail(
         `pandas=auto reads the model's metadata, ${model.metadata}, to tell whether the ` +
           `bundle needs pandas, and could not (${reason}). Without AWS access (sls package ` +

@@ -39,11 +39,14 @@ def test_grant_covers_the_artifact_and_its_metadata_only() -> None:
     ]
 
 
-def test_metadata_key_follows_the_server_rule() -> None:
-    for key in ["a/b/model.joblib", "model", "a.b/model", "v1.2/model.pkl"]:
-        (grant,) = statements({"MODEL_URI": f"s3://bucket/{key}"})
-        metadata_arn = grant["Resource"][1]["Fn::Sub"]
-        assert metadata_arn.endswith(f":s3:::bucket/{metadata_key_for(key)}")
+@pytest.mark.parametrize(
+    "key",
+    ["a/b/model.joblib", "model", "a.b/model", "v1.2/model.pkl", "a/.joblib", "a/b.", "x/.a.b"],
+)
+def test_metadata_key_follows_the_server_rule(key: str) -> None:
+    (grant,) = statements({"MODEL_URI": f"s3://bucket/{key}"})
+    metadata_arn = grant["Resource"][1]["Fn::Sub"]
+    assert metadata_arn.endswith(f":s3:::bucket/{metadata_key_for(key)}")
 
 
 def test_malformed_s3_uri_stops_the_deploy() -> None:
