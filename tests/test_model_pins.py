@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import ROOT, Package
+from conftest import ROOT, Package, run_package
 from plugin_harness import run_hook
 from servers import moto_server
 from stack_templates import STACKS
@@ -189,6 +189,20 @@ def test_metadata_the_server_would_refuse_cannot_be_pinned(
 ) -> None:
     error = pin(f"s3://{BUCKET}/{key}/1.0.0.joblib", env=s3)["error"]
     assert error.startswith(f"Cannot pin the model: s3://{BUCKET}/{key}/1.0.0.json {problem}")
+
+
+def test_an_offline_package_of_an_s3_model_stops_naming_the_way_out(tmp_path: Path) -> None:
+    # pandas forced, so that served-model needs no read: the pins still do.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= NO_AWS | {"SLS_AWS_REQUEST_MAX_RETRIES": "0"}
+    uri = f"s3://{BUCKET}/churn/2.0.0.joblib"
+    result = run_package(tmp_path / "package", f"modelUri={uri}", "pandas=true", env=env)
+    assert result.returncode != 0
+    output = " ".join(result.stdout.split())  # the message may be wrapped
+    assert f"pinModel reads the model's metadata, s3://{BUCKET}/churn/2.0.0.json" in output
+    assert "Give the deploy credentials that may read it; or, without AWS access" in output
+    assert 'pass --param="pinModel=false"' in output
+    assert not (tmp_path / "package").exists()
 
 
 @pytest.mark.parametrize("enabled", ["false", False])
