@@ -406,3 +406,27 @@ def test_a_lightgbm_pipeline_records_its_distribution(
     client = serve(make_app, artifact).test_client()
     answer = client.post("/predict", json={"instances": metadata["example"]})
     assert answer.get_json()["predictions"] == metadata["example_predictions"]
+
+
+def test_a_pipeline_starting_with_a_dataframe_transformer_is_handed_a_dataframe(
+    tmp_path: Path, make_app: Callable[..., Flask]
+) -> None:
+    """Its first step records no feature names, so it looks fitted on an array; the array
+    fails in the user's code (an IndexError), and a DataFrame of the example answers."""
+    sys.path.insert(0, str(USER_PROJECT))
+    from features import SpendPerMonth
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"tenure": rng.integers(1, 60, 300), "spend": rng.normal(60, 20, 300)})
+    y = np.where(frame.spend / frame.tenure > 3, "leave", "stay")
+    pipeline = make_pipeline(SpendPerMonth(), LGBMClassifier(n_estimators=10, verbose=-1))
+    pipeline.fit(frame, y)
+    rows = json.loads(frame.head(5).to_json(orient="records"))
+    artifact = tmp_path / "spend.joblib"
+    metadata = save_model(
+        pipeline, artifact, Description("spend", "1.0.0"), rows, code=[USER_PROJECT / "features"]
+    )
+    assert metadata["model_input"] == "dataframe"
+    client = serve(make_app, artifact).test_client()
+    answer = client.post("/predict", json={"instances": rows})
+    assert answer.get_json()["predictions"] == metadata["example_predictions"]

@@ -27,3 +27,15 @@ class AddRatio(BaseEstimator, TransformerMixin):
 
 def clipped(X: Any) -> np.ndarray:
     return np.clip(np.asarray(X, dtype=np.float64), -5.0, 5.0)
+
+
+class SpendPerMonth(BaseEstimator, TransformerMixin):
+    """A DataFrame transformer: it reads columns by name and records no feature names."""
+
+    def fit(self, X: Any, y: Any = None) -> SpendPerMonth:
+        return self
+
+    def transform(self, X: Any) -> Any:
+        X = X.copy()
+        X["spend_per_month"] = X["spend"] / np.maximum(X["tenure"], 1)
+        return X
