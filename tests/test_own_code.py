@@ -430,3 +430,14 @@ def test_a_pipeline_starting_with_a_dataframe_transformer_is_handed_a_dataframe(
     client = serve(make_app, artifact).test_client()
     answer = client.post("/predict", json={"instances": rows})
     assert answer.get_json()["predictions"] == metadata["example_predictions"]
+
+
+def test_a_model_failing_on_its_example_is_one_line_with_the_error(project: Path) -> None:
+    artifact = train(project, "model.joblib")
+    rows = json.loads((project / "example.json").read_text())
+    rows[0]["b"] = 5e6
+    (project / "example.json").write_text(json.dumps(rows))
+    assert_one_line_error(
+        describe(project, artifact, "--code", "features"),
+        "the model fails on its example rows: LookupError: a value beyond 1e6 is an error code",
+    )

@@ -26,7 +26,10 @@ class AddRatio(BaseEstimator, TransformerMixin):
 
 
 def clipped(X: Any) -> np.ndarray:
-    return np.clip(np.asarray(X, dtype=np.float64), -5.0, 5.0)
+    values = np.asarray(X, dtype=np.float64)
+    if (np.abs(values) > 1e6).any():  # a sensor's error code, never a reading
+        raise LookupError("a value beyond 1e6 is an error code, not a reading")
+    return np.clip(values, -5.0, 5.0)
 
 
 class SpendPerMonth(BaseEstimator, TransformerMixin):
