@@ -39,6 +39,7 @@ from app.artifact import (
 )
 from app.artifact_loader import load_artifact, skops_is_safe
 from app.metadata import CodeArchive, ModelMetadata, Output
+from app.model_input import pandas_available
 from app.predictor import ModelUnavailable, Predictor, RowsRefused, labels_of
 from app.schema import Feature, Schema
 from app.validation import Problems, validate_rows
@@ -47,6 +48,7 @@ from model.dependencies import DependencyError, needed_distributions
 from model.inference import (
     Example,
     InferenceError,
+    as_dataframe,
     as_float64_array,
     example_of,
     feature_names,
@@ -105,7 +107,9 @@ def save_model(
     with _staged(artifact_path) as staged:
         _dump(estimator, staged, artifact_format)
         needs = read_needs(staged, artifact_format, code, trust)
-        metadata = _described(estimator, staged, needs, description, example)
+        metadata = _described(
+            estimator, sha256_of(staged), artifact_path, needs, description, example
+        )
         _commit(artifact_path, metadata, needs)
         os.replace(staged, artifact_path)
     return metadata.to_document()
@@ -127,7 +131,9 @@ def write_metadata(
             estimator = load_artifact(artifact_path, needs.format, needs.trusted, True)
         except ModelUnavailable as error:
             raise ExportError(str(error)) from None
-        metadata = _described(estimator, artifact_path, needs, description, example)
+        metadata = _described(
+            estimator, sha256_of(artifact_path), artifact_path, needs, description, example
+        )
     _commit(artifact_path, metadata, needs)
     return metadata.to_document()
 
@@ -208,9 +214,14 @@ def _dump(estimator: Any, path: Path, artifact_format: ArtifactFormat) -> None:
 
 
 def _described(
-    estimator: Any, artifact_path: Path, needs: Needs, description: Description, example: Any
+    estimator: Any,
+    sha256: str,
+    artifact_path: Path,
+    needs: Needs,
+    description: Description,
+    example: Any,
 ) -> ModelMetadata:
-    metadata = build_metadata(estimator, description, example, sha256=sha256_of(artifact_path))
+    metadata = build_metadata(estimator, description, example, sha256=sha256)
     versions = needs.references.sklearn_versions
     trained_with = dict(metadata.trained_with)
     if versions:
@@ -305,6 +316,7 @@ def build_metadata(
         metrics=dict(description.metrics),
     )
     try:
+        draft = _input_that_answers(estimator, draft)
         draft = _with_targets(estimator, draft, description.outputs)
         draft = _fastest_input(estimator, draft, rows)
         draft = replace(draft, schema=_asked_schema(estimator, draft))
@@ -356,6 +368,33 @@ def _answers(estimator: Any, metadata: ModelMetadata) -> Any:
         return Predictor(estimator, metadata).run(_rows(metadata, metadata.example)).predictions
     except (RowsRefused, ModelUnavailable) as error:
         raise ExportError(_failure("its example rows", error)) from None
+    except ExportError:
+        raise
+    except Exception as error:  # the user's own code may raise anything
+        raise ExportError(
+            f"the model fails on its example rows: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _input_that_answers(estimator: Any, metadata: ModelMetadata) -> ModelMetadata:
+    """A pipeline whose first step is the user's own DataFrame transformer records no
+    feature names, so it looks fitted on an array: when an array fails and a DataFrame
+    with the example's columns answers, the model is handed a DataFrame."""
+    if metadata.schema.model_input not in ("float64_array", "object_array"):
+        return metadata
+    try:
+        _answers(estimator, metadata)
+        return metadata
+    except ExportError as error:
+        if not pandas_available():
+            raise
+        failure = error
+    candidate = replace(metadata, schema=as_dataframe(metadata.schema))
+    try:
+        _answers(estimator, candidate)
+    except ExportError:
+        raise failure from None
+    return candidate
 
 
 def _fastest_input(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> ModelMetadata:
@@ -418,7 +457,7 @@ def _answers_row(
     predictor = Predictor(estimator, trial)
     try:
         predictor.run(_rows(trial, [row]), with_probabilities=predictor.supports_probabilities)
-    except (RowsRefused, ModelUnavailable, ExportError):
+    except Exception:  # refused, or failing in the user's code: either way, not taken
         return False
     return True
 
@@ -441,8 +480,13 @@ def _prove(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> Non
         raise ExportError(str(error)) from None
     if rows is None or isinstance(rows.original, list):
         return  # rows from JSON: no other form of them to compare with
-    served = predictor.run(_rows(metadata, metadata.example)).predictions
-    direct = estimator.predict(rows.original[: len(metadata.example)])
+    served = _answers(estimator, metadata)
+    try:
+        direct = estimator.predict(rows.original[: len(metadata.example)])
+    except Exception as error:  # the rows as given, not as the server hands them
+        raise ExportError(
+            f"the model fails on the example rows as given: {type(error).__name__}: {error}"
+        ) from None
     if not _same(served, direct):
         raise ExportError(
             "the server's conversion of the example rows gives other predictions than the "
