@@ -30,6 +30,7 @@ from app.artifact_loader import (
 )
 from app.metadata import ModelMetadata
 from app.model_input import PANDAS_MISSING, pandas_available, to_model_input
+from app.pins import CODE_PIN, expected_code_sha256
 from app.schema import Schema
 from app.validation import Problems, Rows, validate_rows
 
@@ -119,9 +120,11 @@ class Predictor:
         _check_versions(metadata, allow_version_mismatch)
         if metadata.schema.model_input == "dataframe" and not pandas_available():
             raise ModelUnavailable(PANDAS_MISSING)
-        if metadata.code is not None:
+        expected_code = expected_code_sha256(metadata, pinned_code_sha256)
+        if metadata.code is not None and expected_code is not None:
             archive = code_archive or artifact_path.parent / metadata.code.file
-            use_code_archive(archive, metadata, pinned_code_sha256)
+            vouched_by = CODE_PIN if pinned_code_sha256 else "its metadata"
+            use_code_archive(archive, expected_code, vouched_by)
         import_references(metadata)
         estimator = load_artifact(
             artifact_path, metadata.format, metadata.trusted, allow_version_mismatch
