@@ -30,6 +30,7 @@ from app.protocols.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
     DATATYPES,
+    DATETIME_CONTENT_TYPE,
     EXTENSION,
     FEATURE_DATATYPES,
     INTEGER_TYPES,
@@ -82,7 +83,8 @@ _INFER = (
     "same); for any model, one input per feature, named after it, of shape [rows] or "
     "[rows, 1], in any order. `data` is flat, in row-major order, or nested one array per "
     "row, and holds exactly as many values as `shape` counts; every input has the same "
-    "number of rows. Integer datatypes take integers (and null, a missing value) only.\n\n"
+    "number of rows. Integer datatypes take integers (and null, a missing value) only; "
+    "a date-time feature takes BYTES of ISO 8601 text.\n\n"
     "Outputs are named as MLServer's scikit-learn runtime names them: "
     + " and ".join(f"`{name}`" for name in _OUTPUT_SCHEMAS)
     + f" (the default is `{PREDICT}`).\n\n"
@@ -227,6 +229,14 @@ def _schemas(model: Model) -> dict[str, Any]:
             "name": {"type": "string"},
             "datatype": {"enum": list(DATATYPES)},
             "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}},
+            "parameters": {
+                "type": "object",
+                "description": (
+                    f"`content_type: {DATETIME_CONTENT_TYPE}` marks a BYTES input of ISO 8601 "
+                    "date-times, as MLServer's codecs name it."
+                ),
+                "properties": {"content_type": {"type": "string"}},
+            },
         },
         "required": ["name", "datatype", "shape"],
         "additionalProperties": False,
