@@ -54,6 +54,7 @@ from model.inference import (
     feature_names,
     infer_schema,
     is_text_model,
+    json_example_hint,
     known_names,
     task_of,
 )
@@ -325,7 +326,7 @@ def build_metadata(
         draft = replace(draft, example_predictions=tuple(predictions_json(answered, draft.outputs)))
     except ExportError as error:
         if rows is not None:
-            raise
+            raise ExportError(f"{error}{json_example_hint(rows, draft.schema)}") from None
         # The types were guessed from the estimator alone: say how to state them.
         raise ExportError(
             f"{error}; the estimator alone does not tell every feature's type: pass "
@@ -478,6 +479,10 @@ def _prove(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> Non
         predictor.prove()
     except ModelUnavailable as error:
         raise ExportError(str(error)) from None
+    except Exception as error:  # the user's own code may raise anything on their rows
+        raise ExportError(
+            f"the model fails on its example rows: {type(error).__name__}: {error}"
+        ) from None
     if rows is None or isinstance(rows.original, list):
         return  # rows from JSON: no other form of them to compare with
     served = _answers(estimator, metadata)

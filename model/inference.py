@@ -1,8 +1,9 @@
 """Infers a model's typed schema from its example rows and from the fitted estimator.
 
 Types come from the example (pandas dtypes for a DataFrame, value kinds for JSON rows
-or a numpy array); names from the estimator's `feature_names_in_`, the example, or the
-caller; categories from the fitted encoders' `categories_` and from category dtypes.
+or a numpy array, ISO 8601 strings for a DataFrame model's date-times); names from the
+estimator's `feature_names_in_`, the example, or the caller; categories from the fitted
+encoders' `categories_` and from category dtypes.
 What the model is handed follows from how it was fitted. Whether a feature may be
 missing, and whether a category the model never saw is refused, are not guessed here:
 the describe step asks the model itself (model/export.py).
@@ -14,6 +15,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 
 from app.answers import plain_values
+from app.datetimes import Written, is_iso_datetime, read_iso
 from app.metadata import MAX_EXAMPLE_ROWS, Task
 from app.schema import (
     DEFAULT_DTYPES,
@@ -146,16 +149,22 @@ def _plain_array(column: np.ndarray) -> list[Any]:
 
 def _json_value(value: Any) -> Any:
     """A value as JSON holds it: numpy scalars unwrapped, NaN and pandas' NA as null."""
+    if isinstance(value, np.datetime64):
+        # .item() would give an int for nanoseconds: numpy's own text keeps them.
+        return None if np.isnat(value) else str(np.datetime_as_string(value))
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if type(value).__name__ in ("NAType", "NaTType"):
         return None
+    if isinstance(value, datetime):  # a pandas Timestamp too: nanoseconds and zone kept
+        return value.isoformat()
     if not isinstance(value, (bool, int, float, str)):
         raise InferenceError(
             f"example value {value!r} ({type(value).__name__}) has no JSON type; "
-            "features must be numbers, integers, booleans or strings"
+            "features must be numbers, integers, booleans, strings or date-times (a "
+            "DataFrame column of dtype datetime64)"
         )
     return value
 
@@ -258,6 +267,9 @@ def _frame_feature(series: Any, name: str) -> Feature:
         of_categories = _type_of_values(categories, f"the categories of {name}") or "string"
         return Feature(name, of_categories, has_missing, tuple(categories), True, "category")
     kind: FeatureType | None
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        # The column's unit and zone, exactly: the model is handed them again.
+        return Feature(name, "datetime", has_missing, dtype=str(dtype))
     if pd.api.types.is_bool_dtype(dtype):
         kind = "boolean"
     elif pd.api.types.is_integer_dtype(dtype):
@@ -269,7 +281,7 @@ def _frame_feature(series: Any, name: str) -> Feature:
     else:
         raise InferenceError(
             f"example column {name} has dtype {dtype}, which JSON cannot carry; convert it to "
-            "numbers, booleans or strings before fitting"
+            "numbers, booleans, strings or datetime64 before fitting"
         )
     return Feature(name, kind, has_missing, dtype=str(dtype))
 
@@ -287,16 +299,14 @@ def infer_schema(
     categories = encoded_categories(estimator, names)
     features = []
     for name in names:
-        if frame is not None:
-            feature = _frame_feature(frame[name], name)
-        else:
-            values = [row.get(name) for row in example.records] if example else []
-            kind = _type_of_values(values, f"example column {name}")
-            nullable = any(value is None for value in values)
-            known = categories.get(name)
-            if kind is None and known:
-                kind = _type_of_values(known, f"the categories of {name}")
-            feature = Feature(name, kind or "number", nullable)
+        try:
+            if frame is not None:
+                feature = _frame_feature(frame[name], name)
+            else:
+                values = [row.get(name) for row in example.records] if example else []
+                feature = _json_feature(values, name, fitted_on_frame, categories.get(name))
+        except SchemaError as error:
+            raise InferenceError(f"example column {name}: {error}") from None
         if name in categories and feature.categories is None:
             feature = _with_categories(feature, categories[name])
         features.append(feature)
@@ -315,6 +325,83 @@ def infer_schema(
         raise InferenceError(str(error)) from None
 
 
+def _json_feature(
+    values: list[Any], name: str, fitted_on_frame: bool, known: list[Any] | None
+) -> Feature:
+    """A JSON example column's type, from its values' kinds (or its encoder's categories)."""
+    kind = _type_of_values(values, f"example column {name}")
+    nullable = any(value is None for value in values)
+    if kind is None and known:
+        kind = _type_of_values(known, f"the categories of {name}")
+    present = [value for value in values if value is not None]
+    # Date-times only for a DataFrame model (a datetime64 column), and never where an
+    # encoder lists the strings as categories: then they are the category's text.
+    if kind == "string" and fitted_on_frame and not known and all(map(is_iso_datetime, present)):
+        return Feature(name, "datetime", nullable, dtype=_json_datetime_dtype(present, name))
+    return Feature(name, kind or "number", nullable)
+
+
+def _json_datetime_dtype(texts: list[str], name: str) -> str:
+    """The dtype pandas reads these ISO 8601 strings as: microseconds unless a value is
+    finer, and UTC where the values have offsets (JSON keeps an offset, never a zone)."""
+    written = [read_iso(text) for text in texts]
+    offsets = {isinstance(w, Written) and w.offset is not None for w in written}
+    if len(offsets) > 1:
+        raise InferenceError(
+            f"example column {name} mixes date-times with and without an offset; a column "
+            "is either zone-aware or naive"
+        )
+    unit = "ns" if any(w.wall % 1000 for w in written if isinstance(w, Written)) else "us"
+    return f"datetime64[{unit}, UTC]" if offsets == {True} else f"datetime64[{unit}]"
+
+
+# Integers that, as epoch timestamps, fall in 1973-2286: what to_json writes for a date.
+_EPOCH_MILLISECONDS = (10**11, 10**13)
+_EPOCH_SECONDS = (10**8, 10**10)
+
+
+def json_example_hint(example: Example, schema: Schema) -> str:
+    """For a JSON example the model failed on, what JSON may have lost: integer columns that
+    look like dates written as epoch numbers (pandas' to_json default), and the fix; or
+    strings read as date-times."""
+    if not isinstance(example.original, list):
+        return ""  # a DataFrame or an array keeps its dtypes
+    suspects: dict[str, str] = {}
+    for feature in schema.features:
+        if feature.type != "integer":
+            continue
+        present = [abs(row[feature.name]) for row in example.records if row.get(feature.name)]
+        for unit, (low, high) in (
+            ("milliseconds", _EPOCH_MILLISECONDS),
+            ("seconds", _EPOCH_SECONDS),
+        ):
+            if present and all(low <= value < high for value in present):
+                suspects[feature.name] = unit
+                break
+    dated = [feature.name for feature in schema.features if feature.type == "datetime"]
+    if dated and not suspects:
+        # The other way round: strings read as dates, for a model that may want the text.
+        return (
+            f"; example column(s) {', '.join(dated)} were read as date-times (ISO 8601 "
+            "strings): if the model takes them as text, describe it from the DataFrame "
+            "(save_model(..., example=df) in Python), whose dtypes say so"
+        )
+    if not suspects:
+        return ""
+    columns = ", ".join(suspects)
+    units = " or ".join(dict.fromkeys(suspects.values()))
+    subject = (
+        f"example column {columns} holds"
+        if len(suspects) == 1
+        else (f"example columns {columns} hold")
+    )
+    return (
+        f"; {subject} integers that look like dates written as epoch {units}, as "
+        "df.to_json writes dates by default: if they are dates, write the example with "
+        'df.to_json(..., orient="records", date_format="iso")'
+    )
+
+
 def as_float64_array(schema: Schema) -> Schema | None:
     """The same schema served as a float64 array, when every feature is numeric."""
     if not all(f.type in ("number", "integer") and f.categories is None for f in schema.features):
@@ -329,7 +416,7 @@ def as_dataframe(schema: Schema) -> Schema:
 
 
 def _with_categories(feature: Feature, categories: list[Any]) -> Feature:
-    if not categories:
+    if not categories or feature.type == "datetime":
         return feature
     kinds_match = all(value_has_type(value, feature.type) for value in categories)
     if not kinds_match:

@@ -398,8 +398,13 @@ def test_describe_without_an_example_reads_the_encoders(tmp_path: Path) -> None:
     ("example", "fragment"),
     [
         (
-            pd.DataFrame({"a": [1.0, 2.0], "b": [pd.Timestamp(0), pd.Timestamp(1)]}),
+            pd.DataFrame({"a": [1.0, 2.0], "b": [pd.Timedelta(0), pd.Timedelta(1)]}),
             "has no JSON type",
+        ),
+        (
+            # Only a DataFrame column carries a date-time to a model.
+            pd.DataFrame({"a": [1.0, 2.0], "b": [pd.Timestamp(0), pd.Timestamp(1)]}),
+            r"datetime features \(b\) need a model handed a pandas DataFrame",
         ),
         ([{"a": 1.0, "b": "x"}, {"a": 2.0, "b": 3}], "mixes value kinds"),
         ([{"a": 1.0, "b": None}], "the model fails on its example rows"),
