@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import sklearn
 
-from app.answers import first_difference, plain_values, predictions_json
+from app.answers import first_difference, label_key, plain_values, predictions_json
 from app.artifact import library_versions, sha256_of
 from app.artifact_loader import (
     ModelUnavailable,
@@ -80,7 +80,7 @@ class Predictor:
         self.is_classifier = metadata.task == "classification"
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
         # Probability columns follow the estimator's classes_, keyed as JSON strings.
-        self.probability_keys = [[str(c) for c in output] for output in labels_of(estimator)]
+        self.probability_keys = [[label_key(c) for c in output] for output in labels_of(estimator)]
         # Given only finite values the model's own finiteness scan is skipped; a model
         # that takes missing values keeps it, so NaN never passes where it is not allowed.
         self._assume_finite = not any(feature.nullable for feature in self.schema.features)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.answers import label_key
 from app.datetimes import DATETIME_PATTERN, FORMS
 from app.errors import ERROR_CODES, ApiError, ErrorShape
 from app.metadata import OUTLIER_LABELS, ModelMetadata, Output
@@ -261,7 +262,7 @@ def prediction_schema(task: str, classes: Sequence[Any]) -> dict[str, Any]:
 
 
 def probabilities_schema(classes: Sequence[Any]) -> dict[str, Any]:
-    labels = [str(label) for label in classes]
+    labels = [label_key(label) for label in classes]
     return {
         "type": "object",
         "properties": {label: PROBABILITY for label in labels},

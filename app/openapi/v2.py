@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.answers import label_key
 from app.body import JSON_TYPE
 from app.metadata import ModelMetadata
 from app.openapi.common import (
@@ -549,7 +550,7 @@ def _predicted(metadata: ModelMetadata, datatype: str) -> dict[str, Any]:
     outputs = metadata.outputs
     if metadata.task == "classification" and datatype == "BYTES":
         labels = metadata.classes if outputs is None else [c for o in outputs for c in o.classes]
-        return {"enum": list(dict.fromkeys(str(label) for label in labels))}
+        return {"enum": list(dict.fromkeys(label_key(label) for label in labels))}
     if outputs is None:
         return prediction_schema(metadata.task, metadata.classes)
     return {"anyOf": [prediction_schema(metadata.task, output.classes) for output in outputs]}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answers import plain_values
+from app.answers import label_key, plain_values
 from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_json
 from app.errors import ApiError, Detail
 from app.predictor import Outcome, Predictor
@@ -527,7 +527,7 @@ def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Res
             flat = array.reshape(-1).tolist()
             datatype = "FP64"
         if datatype == "BYTES" and set(map(type, flat)) != {str}:
-            flat = [value if isinstance(value, str) else str(value) for value in flat]
+            flat = [label_key(value) for value in flat]
         tensor: dict[str, Any] = {"name": name, "shape": list(array.shape), "datatype": datatype}
         tensors.append((tensor, flat, binary))
     head: dict[str, Any] = {
