@@ -508,9 +508,7 @@ def _same(first: Any, second: Any) -> bool:
 
 def _failure(what: str, error: Exception) -> str:
     if isinstance(error, RowsRefused):
-        cause = error.__cause__
-        detail = f"{type(cause).__name__}: {cause}" if cause else "numeric overflow"
-        return f"the model fails on {what} {error.rows}: {detail}"
+        return f"the model fails on {what} {error.rows}: {error.explained()}"
     return f"the model fails on {what}: {error}"
 
 
