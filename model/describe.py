@@ -79,7 +79,10 @@ def add_description_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--example",
         type=Path,
-        help="JSON array of example rows keyed by feature name (their kinds give the types)",
+        help=(
+            "JSON array of example rows, objects keyed by feature name (their kinds give the "
+            "types), or arrays in feature order (names from --features, else x0, x1, ...)"
+        ),
     )
     parser.add_argument("--features", help="comma-separated feature names, in column order")
     parser.add_argument("--outputs", help="comma-separated names of a multi-output model's targets")

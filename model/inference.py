@@ -2,8 +2,8 @@
 
 Types come from the example (pandas dtypes for a DataFrame, value kinds for JSON rows
 or a numpy array, ISO 8601 strings for a DataFrame model's date-times); names from the
-estimator's `feature_names_in_`, the example, or the caller; categories from the fitted
-encoders' `categories_` and from category dtypes.
+estimator's `feature_names_in_`, the example, or the caller, else scikit-learn's own
+x0, x1, ...; categories from the fitted encoders' `categories_` and from category dtypes.
 What the model is handed follows from how it was fitted. Whether a feature may be
 missing, and whether a category the model never saw is refused, are not guessed here:
 the describe step asks the model itself (model/export.py).
@@ -81,16 +81,24 @@ def is_text_model(estimator: Any) -> bool:
     return bool(tags.string and not tags.two_d_array)
 
 
-def read_example_file(path: Path) -> list[dict[str, Any]]:
-    """Rows as `df.to_json(orient="records")` writes them: an array of objects."""
+def read_example_file(path: Path) -> list[dict[str, Any]] | list[list[Any]]:
+    """Rows as `df.to_json(orient="records", date_format="iso")` writes them, an array of
+    objects; or, for a model fitted on a plain array, an array of arrays in feature order."""
     try:
         rows = json.loads(path.read_text())
     except ValueError as error:
         raise InferenceError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+    if (
+        not isinstance(rows, list)
+        or not rows
+        or not (
+            all(isinstance(row, dict) for row in rows) or all(isinstance(row, list) for row in rows)
+        )
+    ):
         raise InferenceError(
             f"{path} must hold a non-empty array of rows, each an object keyed by feature name "
-            '(what df.head(20).to_json(orient="records") writes)'
+            '(what df.head(20).to_json(orient="records", date_format="iso") writes), or each '
+            "an array of values in feature order"
         )
     return rows
 
@@ -120,6 +128,8 @@ def example_of(value: Any, names: Sequence[str] | None) -> Example:
     if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
         columns = tuple(value[0])
         return Example(value, columns, tuple(value[:MAX_EXAMPLE_ROWS]))
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        return _json_arrays(value, names)
     array = np.asarray(value)
     if array.ndim == 1 and array.dtype.kind in "OUS":  # one text per row
         array = array.astype(object).reshape(-1, 1)
@@ -136,6 +146,25 @@ def example_of(value: Any, names: Sequence[str] | None) -> Example:
         for row in zip(*(_plain_array(head[:, i]) for i in range(head.shape[1])), strict=True)
     )
     return Example(value, None, records)
+
+
+def _json_arrays(rows: list[list[Any]], names: Sequence[str] | None) -> Example:
+    """JSON rows as arrays in feature order: each value keeps its JSON kind (numpy would
+    make every value a string of a row that holds one)."""
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise InferenceError(
+            f"the example's rows hold different numbers of values ({sorted(widths)}); each "
+            "row holds every feature, in order"
+        )
+    width = widths.pop()
+    given = list(names) if names else [f"x{i}" for i in range(width)]
+    if len(given) != width:
+        raise InferenceError(
+            f"the example's rows hold {width} values, {len(given)} feature names were given"
+        )
+    records = tuple(dict(zip(given, row, strict=True)) for row in rows[:MAX_EXAMPLE_ROWS])
+    return Example(rows, None, records)
 
 
 def _plain_column(series: Any) -> list[Any]:
@@ -181,7 +210,9 @@ def feature_names(
         raise InferenceError(
             f"the example's columns {from_example} are not the estimator's features {fitted}"
         )
-    names = list(given or fitted or from_example or ([TEXT_FEATURE] if text else []))
+    # Rows as arrays are keyed x0, x1, ... (scikit-learn's own names) unless names were given.
+    from_rows = list(example.records[0]) if example and example.records else None
+    names = list(given or fitted or from_example or ([TEXT_FEATURE] if text else from_rows or []))
     if not names:
         count = getattr(estimator, "n_features_in_", None)
         how_many = f"its {count} names" if count else "their names"
