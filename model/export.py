@@ -303,6 +303,11 @@ def build_metadata(
         schema = infer_schema(estimator, names, rows, text)
     except InferenceError as error:
         raise ExportError(str(error)) from None
+    except (LookupError, TypeError, ValueError, AttributeError) as error:
+        # A user's estimator and example can be any objects: what reading them raised.
+        raise ExportError(
+            f"reading the estimator and its example failed: {type(error).__name__}: {error}"
+        ) from None
     if not hasattr(estimator, "predict"):
         raise ExportError(f"{type(estimator).__name__} has no predict method")
     draft = ModelMetadata(

@@ -118,6 +118,8 @@ def known_names(estimator: Any, text: bool) -> list[str] | None:
 def example_of(value: Any, names: Sequence[str] | None) -> Example:
     """Normalise the example the caller gave (DataFrame, array, rows or strings)."""
     if _is_frame(value):
+        if not len(value):
+            raise InferenceError("the example DataFrame has no rows")
         frame = value.head(MAX_EXAMPLE_ROWS)
         columns = tuple(str(column) for column in frame.columns)
         records = tuple(
@@ -327,12 +329,14 @@ def infer_schema(
         return Schema((Feature(names[0], "string"),), "text")
     fitted_on_frame = getattr(estimator, "feature_names_in_", None) is not None
     frame = example.original if example is not None and _is_frame(example.original) else None
+    # The example's names are its columns' as text: a column labelled 0 is feature "0".
+    columns = {str(column): column for column in frame.columns} if frame is not None else {}
     categories = encoded_categories(estimator, names)
     features = []
     for name in names:
         try:
             if frame is not None:
-                feature = _frame_feature(frame[name], name)
+                feature = _frame_feature(frame[columns[name]], name)
             else:
                 values = [row.get(name) for row in example.records] if example else []
                 feature = _json_feature(values, name, fitted_on_frame, categories.get(name))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import IRIS_FEATURES, ROOT, SETOSA
 from sklearn.compose import ColumnTransformer
@@ -20,6 +21,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from app.artifact import library_versions, metadata_path_for, sha256_of
 from model.describe import describe
 from model.export import ExportError
+
+SETOSA_ROWS = [SETOSA, [6.7, 3.0, 5.2, 2.3]]
 
 
 def names(metadata: dict) -> list[str]:
@@ -234,3 +237,11 @@ def test_an_example_of_arrays_that_does_not_fit_is_one_line(
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
     assert fragment in result.stderr
+
+
+def test_a_dataframe_example_with_numbered_columns_names_them_as_text(tmp_path: Path) -> None:
+    artifact = saved(LinearRegression().fit(SETOSA_ROWS, [1.0, 2.0]), tmp_path / "lr.joblib")
+    example = pd.DataFrame(SETOSA_ROWS)  # columns labelled 0, 1, 2, 3
+    metadata = describe(artifact, example=example)
+    assert names(metadata) == ["0", "1", "2", "3"]
+    assert metadata["example"][0] == {"0": 5.1, "1": 3.5, "2": 1.4, "3": 0.2}

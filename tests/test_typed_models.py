@@ -436,6 +436,7 @@ def test_describe_without_an_example_reads_the_encoders(tmp_path: Path) -> None:
             r"datetime features \(b\) need a model handed a pandas DataFrame",
         ),
         ([{"a": 1.0, "b": "x"}, {"a": 2.0, "b": 3}], "mixes value kinds"),
+        (pd.DataFrame({"a": [], "b": []}), "the example DataFrame has no rows"),
         ([{"a": 1.0, "b": None}], "the model fails on its example rows"),
     ],
 )
