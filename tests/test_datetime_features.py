@@ -306,6 +306,18 @@ def test_v2_refuses_at_the_place_in_its_body(utc: FlaskClient) -> None:
         headers={"Inference-Header-Content-Length": str(len(header))},
     )
     assert refused == {"inputs[1].data[0]": f'"2024-05-01T13:45:00" is {NO_OFFSET}'}
+    # Bytes that are not text are said to be so, once, and not also a missing date-time.
+    blob = binary_input("when", "BYTES", [1], [b"\xff2024-05-01"])
+    header = json.dumps({"inputs": [amounts, blob.tensor]}).encode()
+    response = utc.post(
+        infer_path("visits"),
+        data=header + blob.blob,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status_code == 400
+    assert [(d["loc"], d["msg"]) for d in response.get_json()["details"]] == [
+        ("inputs[1].data[0]", "expected UTF-8 text")
+    ]
 
 
 # The OpenAPI document

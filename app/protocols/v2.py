@@ -493,7 +493,7 @@ def _texts(values: list[bytes], item: _Input, problems: Problems) -> list[Any]:
             texts.append(value.decode("utf-8"))
         except UnicodeDecodeError:
             problems.add(f"{item.loc}.data[{index}]", "expected UTF-8 text")
-            texts.append(None)
+            texts.append(SKIPPED)  # reported here: the schema's checks pass it over
     return texts
 
 
