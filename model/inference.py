@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -347,7 +347,9 @@ def infer_schema(
         features.append(feature)
     model_input: ModelInput
     numeric = all(f.type in ("number", "integer") and f.categories is None for f in features)
-    if fitted_on_frame:
+    # A datetime64 column reaches a model only in a DataFrame: a pipeline whose first step
+    # is the user's own DataFrame transformer records no names, yet takes one.
+    if fitted_on_frame or any(f.type == "datetime" for f in features):
         model_input = "dataframe"
         features = [f if f.dtype else replace(f, dtype=DEFAULT_DTYPES[f.type]) for f in features]
     elif numeric:
@@ -390,6 +392,11 @@ def _json_datetime_dtype(texts: list[str], name: str) -> str:
     return f"datetime64[{unit}, UTC]" if offsets == {True} else f"datetime64[{unit}]"
 
 
+def _all_iso(values: Iterable[Any]) -> bool:
+    present = [value for value in values if value is not None]
+    return bool(present) and all(map(is_iso_datetime, present))
+
+
 # Integers that, as epoch timestamps, fall in 1973-2286: what to_json writes for a date.
 _EPOCH_MILLISECONDS = (10**11, 10**13)
 _EPOCH_SECONDS = (10**8, 10**10)
@@ -420,6 +427,19 @@ def json_example_hint(example: Example, schema: Schema) -> str:
             f"; example column(s) {', '.join(dated)} were read as date-times (ISO 8601 "
             "strings): if the model takes them as text, describe it from the DataFrame "
             "(save_model(..., example=df) in Python), whose dtypes say so"
+        )
+    texts = [
+        feature.name
+        for feature in schema.features
+        if feature.type == "string" and _all_iso(row.get(feature.name) for row in example.records)
+    ]
+    if texts and not suspects:
+        # A model that records no column names is not known to take a DataFrame, so its
+        # date-time strings stayed text.
+        return (
+            f"; example column(s) {', '.join(texts)} hold ISO 8601 date-times, read as text "
+            "since the model records no column names: if they are dates, describe it from "
+            "the DataFrame (save_model(..., example=df) in Python), whose dtypes say so"
         )
     if not suspects:
         return ""

@@ -405,6 +405,38 @@ def test_describe_an_example_of_epoch_milliseconds_says_how_to_write_it(tmp_path
     assert not artifact.with_suffix(".json").exists()
 
 
+def test_a_pipeline_starting_with_the_users_transformer_is_handed_a_dataframe(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    # DateParts records no column names, so the pipeline looks fitted on an array; a
+    # datetime64 column says otherwise: only a DataFrame carries one.
+    frame, target = visits(200, UTC)
+    model = make_pipeline(DateParts(), LinearRegression()).fit(frame[["when"]], target)
+    assert not hasattr(model, "feature_names_in_")
+    artifact = tmp_path / "dates.joblib"
+    metadata = save_model(
+        model, artifact, Description("dates", "1.0.0"), frame[["when"]].head(5), code=[DATE_PARTS]
+    )
+    assert metadata["model_input"] == "dataframe"
+    assert metadata["features"] == [
+        {"name": "when", "type": "datetime", "nullable": False, "dtype": UTC}
+    ]
+    client = served(make_app, artifact)
+    response = client.post("/predict", json={"features": {"when": "2024-05-04T01:30:00+02:00"}})
+    assert response.get_json()["prediction"] == pytest.approx(hour_and_day(23, 4))
+
+    # From JSON, the strings stay text for a model not known to take a DataFrame: say so.
+    joblib.dump(model, artifact)
+    example = tmp_path / "rows.json"
+    frame[["when"]].head(5).to_json(example, orient="records", date_format="iso")
+    result = run_describe(artifact, example)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "example column(s) when hold ISO 8601 date-times, read as text since the model records "
+        "no column names: if they are dates, describe it from the DataFrame" in result.stderr
+    )
+
+
 # The schema and the column, without a model
 
 
