@@ -2,11 +2,14 @@
 
 // Where the served model's files are, and reading them: from the service folder, or
 // from S3 with the deploy's own AWS credentials, through the S3 client osls deploys
-// with. Shared by the plugins that need the model's metadata; each S3 object is read
-// once per command, however many of them ask.
+// with. Shared by the plugins that need the model's metadata (served-model,
+// model-distributions) or its files (bundle-checks); each S3 object is read once per
+// command, however many of them ask.
 
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
+const { pipeline } = require('stream/promises');
 const { S3_URI, metadataKey } = require('./read-access');
 
 const BUNDLED_MODEL = 'model/model.joblib';
@@ -154,10 +157,56 @@ function bundledCodeArchive(serverless, model, metadata) {
   return file;
 }
 
+function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+// An S3 model's artifact, metadata and code archive, downloaded into `folder` under their
+// own names, each checked against the hash the metadata records. Returns the local
+// artifact's path.
+async function downloadServedModel(serverless, model, folder) {
+  const fail = (message) => {
+    throw new serverless.classes.Error(message);
+  };
+  const text = await metadataText(serverless, model);
+  let metadata;
+  try {
+    metadata = parseMetadata(text);
+  } catch (error) {
+    fail(`${model.metadata}: ${error.message}`);
+  }
+  const directory = path.posix.dirname(model.key);
+  const code = codeArchiveName(metadata, model.metadata, fail);
+  const objects = [[path.posix.basename(model.key), metadata.sha256]];
+  if (code) objects.push([code, (metadata.code || {}).sha256]);
+  fs.writeFileSync(path.join(folder, path.posix.basename(metadataKey(model.key))), text);
+  const { GetObjectCommand } = s3Sdk();
+  const s3 = await s3Client(serverless);
+  for (const [name, expected] of objects) {
+    const key = directory === '.' ? name : `${directory}/${name}`;
+    const file = path.join(folder, name);
+    try {
+      const answer = await s3.send(new GetObjectCommand({ Bucket: model.bucket, Key: key }));
+      await pipeline(answer.Body, fs.createWriteStream(file));
+    } catch (error) {
+      fail(`Could not download s3://${model.bucket}/${key} to prove the bundle (${reasonOf(error)})`);
+    }
+    const found = sha256(file);
+    if (found !== expected) {
+      fail(
+        `s3://${model.bucket}/${key} has SHA-256 ${found}, but ${model.metadata} records ` +
+          `${expected}: the objects on S3 do not belong together`
+      );
+    }
+  }
+  return path.join(folder, path.posix.basename(model.key));
+}
+
 module.exports = {
   BUNDLED_MODEL,
   servedModel,
   metadataText,
   parseMetadata,
   bundledCodeArchive,
+  downloadServedModel,
 };
