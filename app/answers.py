@@ -6,6 +6,7 @@ strings and numbers that any JSON encoder writes as they are.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,39 @@ def probabilities_json(
         return per_output[0]
     names = [output.name for output in outputs]
     return [dict(zip(names, rows, strict=True)) for rows in zip(*per_output, strict=True)]
+
+
+# How far a recorded float answer may move between machines (BLAS kernels differ in the
+# order they sum), and no further.
+_RELATIVE_TOLERANCE = 1e-6
+_ABSOLUTE_TOLERANCE = 1e-9
+
+
+def first_difference(answered: Sequence[Any], recorded: Sequence[Any]) -> int | None:
+    """The first row whose answer differs from the recorded one, or None when all agree:
+    equal values, or floats within a tolerance for the platform's arithmetic."""
+    if len(answered) != len(recorded):
+        return min(len(answered), len(recorded))
+    for row, (first, second) in enumerate(zip(answered, recorded, strict=True)):
+        if not _agree(first, second):
+            return row
+    return None
+
+
+def _agree(first: Any, second: Any) -> bool:
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(_agree(first[k], second[k]) for k in first)
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(map(_agree, first, second))
+    numbers = (int, float)
+    if (
+        isinstance(first, numbers)
+        and isinstance(second, numbers)
+        and not isinstance(first, bool)
+        and not isinstance(second, bool)
+    ):
+        return math.isclose(first, second, rel_tol=_RELATIVE_TOLERANCE, abs_tol=_ABSOLUTE_TOLERANCE)
+    return type(first) is type(second) and bool(first == second)
 
 
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})

@@ -49,6 +49,7 @@ class ModelSlot:
                 model.metadata,
                 pinned_sha256=settings.model_sha256,
                 allow_version_mismatch=settings.allow_version_mismatch,
+                code_archive=model.code_archive,
             )
             self.reason = None
         except ModelUnavailable as error:

@@ -1,9 +1,11 @@
 """Loads and verifies the model artifact, then predicts: validated rows in, numpy out.
 
-A joblib artifact is a pickle, and unpickling runs code: the artifact is only
-unpickled after its SHA-256 matches the one its metadata records. Once loaded, the
-model must answer its stored example rows through the same path requests take, or it
-is not served: a model that loads but cannot predict is unavailable, not healthy.
+A joblib or pickle artifact is a pickle, and unpickling runs code: the artifact is only
+loaded after its SHA-256 matches the one its metadata records (and the user's code
+archive its own), and after every module it references imports. Once loaded, the model
+must answer its stored example rows through the same path requests take, with the
+answers recorded when it was described, or it is not served: a model that loads but
+cannot predict, or predicts otherwise, is unavailable, not healthy.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import sklearn
 
-from app.answers import plain_values
+from app.answers import first_difference, plain_values, predictions_json
 from app.artifact import library_versions, sha256_of
+from app.artifact_loader import (
+    ModelUnavailable,
+    import_references,
+    load_artifact,
+    use_code_archive,
+)
 from app.metadata import ModelMetadata
 from app.model_input import PANDAS_MISSING, pandas_available, to_model_input
 from app.schema import Schema
@@ -39,8 +46,7 @@ _STRICT_FLOATS = {"over": "raise", "invalid": "raise", "divide": "raise"}
 _VALUE_FAILURES = (FloatingPointError, ValueError, TypeError)
 
 
-class ModelUnavailable(Exception):
-    """The model cannot serve; the message says why, for /health and the logs."""
+__all__ = ["ModelUnavailable", "Outcome", "Predictor", "RowsRefused"]
 
 
 class RowsRefused(Exception):
@@ -91,9 +97,11 @@ class Predictor:
         metadata: ModelMetadata,
         pinned_sha256: str | None = None,
         allow_version_mismatch: bool = False,
+        code_archive: Path | None = None,
+        pinned_code_sha256: str | None = None,
     ) -> Predictor:
-        """Verify the artifact against its metadata (and the pin, if any), unpickle it,
-        and prove it on its example rows."""
+        """Verify the artifact and its code archive against the metadata (and the pins, if
+        any), check what it references imports, load it, and prove it on its example."""
         expected = expected_sha256(metadata, pinned_sha256)
         try:
             actual = sha256_of(artifact_path)
@@ -111,10 +119,13 @@ class Predictor:
         _check_versions(metadata, allow_version_mismatch)
         if metadata.schema.model_input == "dataframe" and not pandas_available():
             raise ModelUnavailable(PANDAS_MISSING)
-        try:
-            estimator = joblib.load(artifact_path)
-        except Exception as error:  # any failure inside the pickle means no model
-            raise ModelUnavailable(f"model artifact could not be unpickled: {error!r}") from None
+        if metadata.code is not None:
+            archive = code_archive or artifact_path.parent / metadata.code.file
+            use_code_archive(archive, metadata, pinned_code_sha256)
+        import_references(metadata)
+        estimator = load_artifact(
+            artifact_path, metadata.format, metadata.trusted, allow_version_mismatch
+        )
         _check_estimator(estimator, metadata)
         predictor = cls(estimator, metadata)
         predictor.prove()
@@ -154,6 +165,16 @@ class Predictor:
                 f"the model answers its example rows with shape {outcome.predictions.shape}, "
                 f"but its metadata describes {expected} ({len(outputs or ()) or 1} output(s))"
             )
+        recorded = self.metadata.example_predictions
+        if recorded is not None and self.metadata.example:
+            answered = predictions_json(outcome.predictions, outputs)
+            row = first_difference(answered, list(recorded))
+            if row is not None:
+                raise ModelUnavailable(
+                    f"the model answers example row {row} with {answered[row]!r}, but it "
+                    f"answered {recorded[row]!r} when it was described; the libraries that "
+                    "load it here differ from the ones that described it"
+                )
 
     def describe(self) -> dict[str, Any]:
         frame = self.schema.model_input == "dataframe"

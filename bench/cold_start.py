@@ -74,16 +74,29 @@ sys.stdout.write(answer["body"])
 """
 
 
-def floor_script(model: str, row: Any, dataframe: bool) -> str:
-    if dataframe:
-        imports, model_input = "joblib, numpy, pandas, sklearn", f"pandas.DataFrame([{row!r}])"
+# How the floor loads each artifact format: the least any server must do.
+_LOADERS = {
+    "joblib": "import joblib\nmodel = joblib.load({model!r})",
+    "pickle": "import pickle\nwith open({model!r}, 'rb') as f:\n    model = pickle.load(f)",
+    "skops": "import skops.io\nmodel = skops.io.load({model!r}, trusted={trusted!r})",
+}
+
+
+def floor_script(served: Served) -> str:
+    if served.dataframe:
+        # The training dtypes the row's values would not give by themselves (dates).
+        model_input = f"pandas.DataFrame([{served.row!r}]).astype({served.dtypes!r})"
+        imports = "numpy, pandas, sklearn"
     else:
-        imports, model_input = "joblib, numpy, sklearn", f"numpy.array([{row!r}])"
+        imports, model_input = "numpy, sklearn", f"numpy.array([{served.row!r}])"
+    code = f"sys.path.append({served.code!r})" if served.code else ""
+    load = _LOADERS[served.format].format(model=served.model, trusted=list(served.trusted))
     return f"""
 import sys
 sys.path.insert(0, ".")
+{code}
 import {imports}
-model = joblib.load({model!r})
+{load}
 sys.stdout.write(str(model.predict({model_input})[0]))
 """
 
@@ -96,6 +109,10 @@ class Served:
     model_uri: str  # the function's MODEL_URI; empty for the bundled model
     row: Any
     dataframe: bool
+    format: str = "joblib"
+    code: str | None = None  # the user's code archive in the bundle, if any
+    trusted: tuple[str, ...] = ()
+    dtypes: dict[str, str] | None = None
 
     @property
     def event(self) -> dict[str, Any]:
@@ -126,7 +143,22 @@ def served_by(archive: Path, model: str | None) -> Served:
     examples = metadata.get("example") or []
     if not examples:
         sys.exit(f"{metadata_name} has no example rows to send")
-    return Served(model, model, examples[0], dataframe)
+    code = metadata.get("code")
+    dtypes = {
+        f["name"]: f["dtype"]
+        for f in metadata["features"]
+        if isinstance(f, dict) and f.get("dtype") not in (None, "category", "object", "str")
+    }
+    return Served(
+        model,
+        model,
+        examples[0],
+        dataframe,
+        format=metadata.get("format", "joblib"),
+        code=str(PurePosixPath(model).with_name(code["file"])) if code else None,
+        trusted=tuple(metadata.get("trusted", ())),
+        dtypes=dtypes,
+    )
 
 
 def bare_python() -> str:
@@ -161,7 +193,9 @@ def bare_command(script: str) -> list[str]:
 def one_run(
     folder: Path, script: str, served: Served, overrides: dict[str, str]
 ) -> tuple[float, str]:
-    env = child_environment(served, **overrides)
+    # Lambda's LD_LIBRARY_PATH holds /var/task and /var/task/lib: libraries the bundle
+    # supplies (a libgomp for LightGBM) load from there.
+    env = child_environment(served, LD_LIBRARY_PATH=f"{folder}/lib:{folder}", **overrides)
     started = time.perf_counter()
     result = subprocess.run(
         bare_command(script),
@@ -192,7 +226,7 @@ def main() -> None:
         with_pyc = unzip(args.zip, scratch / "bundle", keep_bytecode=True)
         without_pyc = unzip(args.zip, scratch / "no-bytecode", keep_bytecode=False)
         handler = handler_script(served.event)
-        floor = floor_script(served.model, served.row, served.dataframe)
+        floor = floor_script(served)
         variants: dict[str, tuple[Path, str, dict[str, str]]] = {
             "bundle": (with_pyc, handler, {}),
             "bundle, lazy imports off": (with_pyc, handler, {"LAZY_IMPORTS": "0"}),

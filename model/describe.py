@@ -1,30 +1,39 @@
-"""Write the metadata file for a scikit-learn estimator or pipeline saved with joblib.
+"""Write the metadata file for a scikit-learn estimator or pipeline saved with joblib,
+pickle or skops.
 
-    python -m model.describe PATH [--features a,b,c] [--name NAME] [--version 1.0.0]
-                                  [--metric accuracy=0.97 ...]
+    python -m model.describe PATH [--example rows.json] [--code myfeatures.py ...]
+                                  [--trust module.Type ...] [--features a,b,c]
+                                  [--name NAME] [--version 1.0.0] [--metric accuracy=0.97 ...]
 
 Feature names come from the estimator's `feature_names_in_` (set when it was fitted on
 a DataFrame) or from --features; classes from `classes_`; the task from the estimator's
-type. The metadata lands beside the artifact: model.joblib -> model.json.
+type; what the artifact needs (modules, distributions, scikit-learn's version) from its
+file, read before it is loaded. The metadata lands beside the artifact: model.joblib ->
+model.json, and with --code the user's modules in model.code.zip.
 
-Loading a joblib file runs code: describe only artifacts you trust.
+Loading a joblib or pickle file runs code: describe only artifacts you trust.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Run as a file or from another folder, the project's packages still import.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a file from another folder, the project's packages import (in place of this
+# file's own folder, whose modules would shadow the user's), and so do the user's, from
+# the current folder, as `python -m` would.
+if __name__ == "__main__" and not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+    sys.path.insert(1, os.getcwd())
 
-import joblib
+import sklearn
 
-from app.artifact import metadata_path_for
+from app.artifact import code_path_for, metadata_path_for
 from model.export import Description, ExportError, write_metadata
 from model.inference import InferenceError, read_example_file
 
@@ -40,9 +49,11 @@ def describe(
     version: str = DEFAULT_VERSION,
     metrics: dict[str, float] | None = None,
     outputs: Sequence[str] | None = None,
+    code: Sequence[Path] = (),
+    trust: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """`example`: a DataFrame, a 2-D array, or a list of row objects (see --example)."""
-    estimator = joblib.load(artifact)
+    """`example`: a DataFrame, a 2-D array, or a list of row objects (see --example);
+    `code`: the user's modules the artifact needs; `trust`: skops types to load."""
     description = Description(
         name=name or artifact.stem,
         version=version,
@@ -50,7 +61,7 @@ def describe(
         metrics=metrics or {},
         outputs=outputs,
     )
-    return write_metadata(estimator, artifact, description, example)
+    return write_metadata(artifact, description, example, code=code, trust=trust)
 
 
 def _metric(text: str) -> tuple[str, float]:
@@ -76,6 +87,19 @@ def add_description_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metric", type=_metric, action="append", default=[], help="NAME=NUMBER, repeatable"
     )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        action="append",
+        default=[],
+        help="your own module file or package folder the model needs, repeatable",
+    )
+    parser.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        help="a type in a skops file to load beyond skops' defaults (module.Name), repeatable",
+    )
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -95,8 +119,13 @@ def describe_from_args(artifact: Path, args: argparse.Namespace) -> dict[str, An
         version=args.version,
         metrics=dict(args.metric),
         outputs=_names(args.outputs),
+        code=args.code,
+        trust=args.trust,
     )
 
+
+# Distributions every bundle carries; any other that a model needs is installed for it.
+_ALWAYS_SERVED = frozenset({"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"})
 
 _HANDED = {
     "float64_array": "a float64 array",
@@ -124,6 +153,26 @@ def summary(metadata: dict[str, Any]) -> str:
             rule = "others accepted" if feature["accepts_unknown"] else "others refused"
             notes.append(f"categories {shown}{more} ({rule})")
         lines.append(f"  {feature['name']:<{width}}  {'; '.join(notes)}")
+    extra = {
+        name: version
+        for name, version in metadata["distributions"].items()
+        if name not in _ALWAYS_SERVED
+    }
+    if extra:
+        shown = ", ".join(f"{name} {version}" for name, version in extra.items())
+        lines.append(f"needs {shown} (installed into the Lambda bundle when it is packaged)")
+    if metadata["code"]:
+        code = metadata["code"]
+        lines.append(f"ships your code: {', '.join(code['modules'])} in {code['file']}")
+    if metadata["trusted"]:
+        lines.append(f"skops loads it trusting {', '.join(metadata['trusted'])}")
+    trained = metadata["trained_with"].get("scikit-learn")
+    if trained and trained != sklearn.__version__:
+        lines.append(
+            f"note: the artifact was fitted with scikit-learn {trained}, this environment has "
+            f"{sklearn.__version__}: the server refuses a model from another version (set "
+            f"ALLOW_VERSION_MISMATCH=1 to load it anyway); retrain with {sklearn.__version__}"
+        )
     return "\n".join(lines)
 
 
@@ -138,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         metadata = describe_from_args(args.path, args)
     except (ExportError, OSError) as error:
         sys.exit(f"error: {error}")
+    if metadata["code"]:
+        print(f"wrote {code_path_for(args.path)}")
     print(f"wrote {metadata_path_for(args.path)}")
     print(summary(metadata))
 

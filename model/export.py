@@ -10,7 +10,15 @@ with is never written.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import hashlib
+import importlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +27,28 @@ from typing import Any
 import joblib
 import numpy as np
 
-from app.artifact import library_versions, metadata_path_for, sha256_of
-from app.metadata import ModelMetadata, Output
+from app.answers import predictions_json
+from app.artifact import (
+    FORMAT_OF_SUFFIX,
+    ArtifactFormat,
+    code_path_for,
+    format_of,
+    library_versions,
+    metadata_path_for,
+    sha256_of,
+)
+from app.artifact_loader import load_artifact, skops_is_safe
+from app.metadata import CodeArchive, ModelMetadata, Output
+from app.model_input import pandas_available
 from app.predictor import ModelUnavailable, Predictor, RowsRefused, labels_of
 from app.schema import Feature, Schema
 from app.validation import Problems, validate_rows
+from model.code_archive import CodeError, PackedCode, pack_code
+from model.dependencies import DependencyError, needed_distributions
 from model.inference import (
     Example,
     InferenceError,
+    as_dataframe,
     as_float64_array,
     example_of,
     feature_names,
@@ -35,6 +57,7 @@ from model.inference import (
     known_names,
     task_of,
 )
+from model.references import References, UnreadableArtifact, read_references
 
 # A value no encoder was fitted on, to ask the model whether it refuses unknown categories.
 _UNSEEN = "\x00unseen category\x00"
@@ -57,27 +80,211 @@ class Description:
     outputs: Sequence[str] | None = None
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What loading an artifact takes, read from its file before it is loaded."""
+
+    format: ArtifactFormat
+    references: References
+    distributions: dict[str, str]
+    code: PackedCode | None
+    trusted: tuple[str, ...]
+
+
 def save_model(
-    estimator: Any, artifact_path: Path, description: Description, example: Any = None
+    estimator: Any,
+    artifact_path: Path,
+    description: Description,
+    example: Any = None,
+    code: Sequence[Path] = (),
+    trust: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write the artifact and its metadata (`.json` beside it); return the metadata."""
-    metadata = build_metadata(estimator, description, example, sha256="0" * 64)
+    """Write the artifact in the format its extension names (.joblib, .pkl or .pickle,
+    .skops), its code archive when `code` names modules, and its metadata beside it;
+    return the metadata. Nothing is written unless all of it can be."""
+    artifact_format = _format_of(artifact_path)
     artifact_path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(estimator, artifact_path)
-    return _write(replace(metadata, sha256=sha256_of(artifact_path)), artifact_path)
+    with _staged(artifact_path) as staged:
+        _dump(estimator, staged, artifact_format)
+        needs = read_needs(staged, artifact_format, code, trust)
+        metadata = _described(
+            estimator, sha256_of(staged), artifact_path, needs, description, example
+        )
+        _commit(artifact_path, metadata, needs)
+        os.replace(staged, artifact_path)
+    return metadata.to_document()
 
 
 def write_metadata(
-    estimator: Any, artifact_path: Path, description: Description, example: Any = None
+    artifact_path: Path,
+    description: Description,
+    example: Any = None,
+    code: Sequence[Path] = (),
+    trust: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Describe an artifact already on disk, for the server to verify and serve it."""
-    metadata = build_metadata(estimator, description, example, sha256=sha256_of(artifact_path))
-    return _write(metadata, artifact_path)
-
-
-def _write(metadata: ModelMetadata, artifact_path: Path) -> dict[str, Any]:
-    metadata.write(metadata_path_for(artifact_path))
+    """Describe an artifact already on disk, for the server to verify and serve it. Its
+    references are read before it is loaded, so a missing module is named, not raised."""
+    artifact_format = _format_of(artifact_path)
+    needs = read_needs(artifact_path, artifact_format, code, trust)
+    with _importable(needs.code, artifact_path):
+        try:
+            estimator = load_artifact(artifact_path, needs.format, needs.trusted, True)
+        except ModelUnavailable as error:
+            raise ExportError(str(error)) from None
+        metadata = _described(
+            estimator, sha256_of(artifact_path), artifact_path, needs, description, example
+        )
+    _commit(artifact_path, metadata, needs)
     return metadata.to_document()
+
+
+def read_needs(
+    artifact_path: Path, artifact_format: ArtifactFormat, code: Sequence[Path], trust: Sequence[str]
+) -> Needs:
+    """The references, distributions, code archive and trusted types of an artifact."""
+    try:
+        references = read_references(artifact_path, artifact_format)
+        packed = pack_code(code) if code else None
+        trusted = _trusted(artifact_path, trust) if artifact_format == "skops" else ()
+        distributions = needed_distributions(references.names, packed.modules if packed else ())
+    except (UnreadableArtifact, CodeError, DependencyError) as error:
+        raise ExportError(str(error)) from None
+    if trust and artifact_format != "skops":
+        raise ExportError("--trust names skops types; this artifact is not a skops file")
+    if artifact_format == "skops":
+        distributions = {**distributions, "skops": _skops_version()}
+    return Needs(artifact_format, references, distributions, packed, trusted)
+
+
+def _format_of(artifact_path: Path) -> ArtifactFormat:
+    found = format_of(artifact_path)
+    if found is None:
+        known = ", ".join(FORMAT_OF_SUFFIX)
+        raise ExportError(
+            f"{artifact_path.name}: no known artifact format; name the file with one of {known} "
+            "(joblib.dump, pickle.dump or skops.io.dump)"
+        )
+    return found
+
+
+def _skops_version() -> str:
+    try:
+        import skops
+    except ImportError:
+        raise ExportError("this artifact is a skops file: install skops 0.12 or newer") from None
+    version = str(skops.__version__)
+    if not skops_is_safe(version):
+        raise ExportError(
+            f"skops {version} is installed; use 0.12 or newer, whose loader enforces the "
+            "trusted types (CVE-2025-54412)"
+        )
+    return version
+
+
+def _trusted(artifact_path: Path, trust: Sequence[str]) -> tuple[str, ...]:
+    """The types beyond skops' defaults that the file needs: all named by --trust."""
+    _skops_version()
+    from skops.io import get_untrusted_types
+
+    try:
+        needed = [str(name) for name in get_untrusted_types(file=artifact_path)]
+    except Exception as error:  # a file skops cannot read
+        raise ExportError(f"{artifact_path.name} is not a readable skops file: {error}") from None
+    missing = [name for name in needed if name not in trust]
+    if missing:
+        flags = " ".join(f"--trust {name}" for name in missing)
+        raise ExportError(
+            f"{artifact_path.name} needs types that skops does not trust by default: "
+            f"{', '.join(missing)}. Loading a type runs its code: if you trust them, pass {flags}"
+        )
+    return tuple(sorted(set(needed)))
+
+
+def _dump(estimator: Any, path: Path, artifact_format: ArtifactFormat) -> None:
+    if artifact_format == "joblib":
+        joblib.dump(estimator, path)
+    elif artifact_format == "pickle":
+        with path.open("wb") as stream:
+            pickle.dump(estimator, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    else:
+        _skops_version()
+        import skops.io
+
+        skops.io.dump(estimator, path)
+
+
+def _described(
+    estimator: Any,
+    sha256: str,
+    artifact_path: Path,
+    needs: Needs,
+    description: Description,
+    example: Any,
+) -> ModelMetadata:
+    metadata = build_metadata(estimator, description, example, sha256=sha256)
+    versions = needs.references.sklearn_versions
+    trained_with = dict(metadata.trained_with)
+    if versions:
+        # The version that fitted the estimators, not the one describing them.
+        trained_with["scikit-learn"] = versions[0]
+    code = None
+    if needs.code is not None:
+        name = code_path_for(artifact_path).name
+        code = CodeArchive(name, hashlib.sha256(needs.code.data).hexdigest(), needs.code.modules)
+    return replace(
+        metadata,
+        format=needs.format,
+        trained_with=trained_with,
+        references=needs.references.names,
+        distributions=needs.distributions,
+        code=code,
+        trusted=needs.trusted,
+    )
+
+
+def _commit(artifact_path: Path, metadata: ModelMetadata, needs: Needs) -> None:
+    """The code archive (when there is one), then the metadata, each replaced whole."""
+    if needs.code is not None and metadata.code is not None:
+        archive = artifact_path.with_name(metadata.code.file)
+        _write_atomically(archive, needs.code.data)
+    document = json.dumps(metadata.to_document(), indent=2, allow_nan=False) + "\n"
+    _write_atomically(metadata_path_for(artifact_path), document.encode())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    with _staged(path) as staged:
+        staged.write_bytes(data)
+        os.replace(staged, path)
+
+
+@contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path`, removed unless it was moved into place."""
+    # Hidden, and with the same extension: a writer may pick its format from it.
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    staged = Path(name)
+    try:
+        yield staged
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+@contextmanager
+def _importable(code: PackedCode | None, artifact_path: Path) -> Iterator[Path | None]:
+    """The code archive, staged and first on sys.path while the artifact loads: what the
+    model is proven with is what ships."""
+    if code is None:
+        yield None
+        return
+    with _staged(code_path_for(artifact_path)) as staged:
+        staged.write_bytes(code.data)
+        sys.path.insert(0, str(staged))
+        importlib.invalidate_caches()
+        try:
+            yield staged
+        finally:
+            sys.path.remove(str(staged))
 
 
 def build_metadata(
@@ -109,10 +316,13 @@ def build_metadata(
         metrics=dict(description.metrics),
     )
     try:
+        draft = _input_that_answers(estimator, draft)
         draft = _with_targets(estimator, draft, description.outputs)
         draft = _fastest_input(estimator, draft, rows)
         draft = replace(draft, schema=_asked_schema(estimator, draft))
         _prove(estimator, draft, rows)
+        answered = _answers(estimator, draft)
+        draft = replace(draft, example_predictions=tuple(predictions_json(answered, draft.outputs)))
     except ExportError as error:
         if rows is not None:
             raise
@@ -158,6 +368,33 @@ def _answers(estimator: Any, metadata: ModelMetadata) -> Any:
         return Predictor(estimator, metadata).run(_rows(metadata, metadata.example)).predictions
     except (RowsRefused, ModelUnavailable) as error:
         raise ExportError(_failure("its example rows", error)) from None
+    except ExportError:
+        raise
+    except Exception as error:  # the user's own code may raise anything
+        raise ExportError(
+            f"the model fails on its example rows: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _input_that_answers(estimator: Any, metadata: ModelMetadata) -> ModelMetadata:
+    """A pipeline whose first step is the user's own DataFrame transformer records no
+    feature names, so it looks fitted on an array: when an array fails and a DataFrame
+    with the example's columns answers, the model is handed a DataFrame."""
+    if metadata.schema.model_input not in ("float64_array", "object_array"):
+        return metadata
+    try:
+        _answers(estimator, metadata)
+        return metadata
+    except ExportError as error:
+        if not pandas_available():
+            raise
+        failure = error
+    candidate = replace(metadata, schema=as_dataframe(metadata.schema))
+    try:
+        _answers(estimator, candidate)
+    except ExportError:
+        raise failure from None
+    return candidate
 
 
 def _fastest_input(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> ModelMetadata:
@@ -220,7 +457,7 @@ def _answers_row(
     predictor = Predictor(estimator, trial)
     try:
         predictor.run(_rows(trial, [row]), with_probabilities=predictor.supports_probabilities)
-    except (RowsRefused, ModelUnavailable, ExportError):
+    except Exception:  # refused, or failing in the user's code: either way, not taken
         return False
     return True
 
@@ -243,8 +480,13 @@ def _prove(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> Non
         raise ExportError(str(error)) from None
     if rows is None or isinstance(rows.original, list):
         return  # rows from JSON: no other form of them to compare with
-    served = predictor.run(_rows(metadata, metadata.example)).predictions
-    direct = estimator.predict(rows.original[: len(metadata.example)])
+    served = _answers(estimator, metadata)
+    try:
+        direct = estimator.predict(rows.original[: len(metadata.example)])
+    except Exception as error:  # the rows as given, not as the server hands them
+        raise ExportError(
+            f"the model fails on the example rows as given: {type(error).__name__}: {error}"
+        ) from None
     if not _same(served, direct):
         raise ExportError(
             "the server's conversion of the example rows gives other predictions than the "

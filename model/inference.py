@@ -322,6 +322,12 @@ def as_float64_array(schema: Schema) -> Schema | None:
     return Schema(tuple(replace(f, dtype=None) for f in schema.features), "float64_array")
 
 
+def as_dataframe(schema: Schema) -> Schema:
+    """The same schema handed as a DataFrame, each column in its type's default dtype."""
+    features = (replace(f, dtype=f.dtype or DEFAULT_DTYPES[f.type]) for f in schema.features)
+    return Schema(tuple(features), "dataframe")
+
+
 def _with_categories(feature: Feature, categories: list[Any]) -> Feature:
     if not categories:
         return feature

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.artifact import ARTIFACT_FORMATS
 from app.metadata import METADATA_KEYS, TASKS
 from app.openapi.common import (
     ERROR_DETAILS,
@@ -313,8 +314,27 @@ def _model_info(model: Model) -> dict[str, Any]:
             "example": {"type": "array", "items": ref("RowObject")}
             if model.predictor is not None
             else {"type": "array", "items": {"type": "object"}},
+            "example_predictions": {"oneOf": [{"type": "null"}, {"type": "array"}]},
             "trained_with": versions,
             "serving_with": versions,
+            "format": {"enum": list(ARTIFACT_FORMATS)},
+            "references": {"type": "array", "items": {"type": "string"}},
+            "distributions": versions,
+            "code": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "file": {"type": "string"},
+                            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                            "modules": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "required": ["file", "sha256", "modules"],
+                    },
+                ]
+            },
+            "trusted": {"type": "array", "items": {"type": "string"}},
             "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
         },
         "required": [*METADATA_KEYS, "serving_with"],
