@@ -30,7 +30,6 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app import create_app
 from model.export import Description, save_model
 
 # Inside the repo (modelUri is a path in it), in a folder git ignores.
@@ -65,24 +64,6 @@ def trained_pipeline() -> tuple[Any, pd.DataFrame]:
     return pipeline, frame
 
 
-def record_distributions_and_answers(artifact: Path) -> dict[str, Any]:
-    """What describe will record and does not yet: the distributions the artifact's
-    modules come from, at the installed versions, and /predict's answers to the example."""
-    path = artifact.with_suffix(".json")
-    metadata = json.loads(path.read_text())
-    metadata["distributions"] = {
-        "scikit-learn": metadata["trained_with"]["scikit-learn"],
-        "numpy": metadata["trained_with"]["numpy"],
-        "lightgbm": lightgbm.__version__,
-    }
-    app = create_app({"MODEL_URI": str(artifact)})
-    answer = app.test_client().post("/predict", json={"instances": metadata["example"]})
-    assert answer.status_code == 200, answer.json
-    metadata["example_predictions"] = answer.json["predictions"]
-    path.write_text(json.dumps(metadata, indent=2) + "\n")
-    return metadata
-
-
 def model_uri(folder: str) -> str:
     return (MODELS / folder / ARTIFACT).relative_to(ROOT).as_posix()
 
@@ -93,8 +74,11 @@ def models() -> Iterator[dict[str, Any]]:
     metadata whose example_predictions are not the model's answers; yields the metadata."""
     pipeline, frame = trained_pipeline()
     described = MODELS / "described" / ARTIFACT
-    save_model(pipeline, described, Description("plans-lightgbm", "1.0.0"), frame.head(20))
-    metadata = record_distributions_and_answers(described)
+    # describe records the distributions (lightgbm among them) and the example's answers.
+    metadata = save_model(
+        pipeline, described, Description("plans-lightgbm", "1.0.0"), frame.head(20)
+    )
+    assert metadata["distributions"]["lightgbm"] == lightgbm.__version__
     misdescribed = MODELS / "misdescribed" / ARTIFACT
     misdescribed.parent.mkdir(parents=True)
     shutil.copy(described, misdescribed)
@@ -207,10 +191,12 @@ def test_a_bundle_missing_the_models_library_fails_with_its_503(
     archive = without(lightgbm_package.zip, "lightgbm/", tmp_path / "bundle.zip")
     with pytest.raises(ProofFailed) as failed:
         prove(archive, proof_of(lightgbm_package, models))
-    assert str(failed.value) == (
-        "POST /predict answered 503: The model is not available: model artifact could not be "
-        "unpickled: ModuleNotFoundError(\"No module named 'lightgbm'\")"
+    # The server's own 503, which names the module and the distribution to install.
+    message = str(failed.value)
+    assert message.startswith(
+        "POST /predict answered 503: The model is not available: the model needs module lightgbm."
     )
+    assert f"install lightgbm=={lightgbm.__version__}" in message
 
 
 def test_a_bundle_that_cannot_import_its_handler_fails_with_the_traceback(
@@ -229,6 +215,31 @@ def test_a_bundle_that_cannot_import_its_handler_fails_with_the_traceback(
     assert not [line for line in lines if "/tmp" in line or "frozen importlib" in line]
 
 
+def test_the_proof_compares_every_prediction_with_the_recorded_one(
+    lightgbm_package: Package, models: dict[str, Any], tmp_path: Path
+) -> None:
+    # Rows other than the metadata's own example: the server loads the model, and the
+    # proof itself finds the answers that differ from those it was told to expect.
+    proof = proof_of(lightgbm_package, models)
+    rows = models["example"][:5]
+    answers = models["example_predictions"][:5]
+    flipped = {"stay": "upgrade", "upgrade": "stay"}
+    proof |= {"instances": rows, "predictions": [answers[0], *(flipped[a] for a in answers[1:])]}
+    with pytest.raises(ProofFailed) as failed:
+        prove(lightgbm_package.zip, proof)
+    assert str(failed.value).splitlines() == [
+        "POST /predict answered the example rows differently from the example_predictions "
+        "recorded at describe:",
+        *(
+            f'  predictions[{i}]: expected "{flipped[answers[i]]}", got "{answers[i]}"'
+            for i in (1, 2, 3)
+        ),
+        "  ... 1 more",
+    ]
+    proof["predictions"] = answers
+    assert prove(lightgbm_package.zip, proof).startswith("answered its 5 example row(s) as")
+
+
 def test_a_model_answering_otherwise_than_described_stops_packaging(
     models: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -239,11 +250,12 @@ def test_a_model_answering_otherwise_than_described_stops_packaging(
     output = " ".join(result.stdout.split())  # the message may be wrapped
     metadata = model_uri("misdescribed").replace(".joblib", ".json")
     assert f"does not serve {metadata} (function api, run from the unzipped bundle" in output
+    # The bundle's own words: its server proves the model on the example as it loads.
     answered = models["example_predictions"][0]
     recorded = "stay" if answered == "upgrade" else "upgrade"
     assert (
-        "POST /predict answered the example rows differently from the example_predictions "
-        f'recorded at describe: predictions[0]: expected "{recorded}", got "{answered}"'
+        "POST /predict answered 503: The model is not available: the model answers example "
+        f"row 0 with '{answered}', but it answered '{recorded}' when it was described"
     ) in output
     # Nothing is left to deploy.
     assert not (tmp_path / "package").exists()
