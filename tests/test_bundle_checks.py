@@ -13,6 +13,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import lightgbm
@@ -24,6 +25,7 @@ from bundle_size import LAMBDA_UNZIPPED_LIMIT, TooLarge
 from bundle_size import check as check_size
 from conftest import ROOT
 from plugin_harness import call_export
+from prove_bundle import differences
 from servers import moto_server
 
 LIGHTGBM_LIBRARY = Path(lightgbm.__file__).parent / "lib" / "lib_lightgbm.so"
@@ -134,6 +136,36 @@ def test_the_largest_packages_are_listed_with_their_sizes_and_hints(tmp_path: Pa
 def test_a_bundle_within_the_limit_passes_with_its_size(tmp_path: Path) -> None:
     archive = zip_of(tmp_path / "bundle.zip", {"scipy/linalg/_flapack.so": 131_072_000})
     assert check_size(archive) == "131,072,000 bytes unzipped, 50% of Lambda's 262,144,000"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "answered"),
+    [
+        ([0.1 + 0.2, 12.5], [0.3, 12.500000000001]),  # summation order, far below 1e-9
+        ([1e-300], [0.0]),
+        ([{"yes": 0.75, "no": 0.25}], [{"yes": 0.7500000000000001, "no": 0.25}]),
+        ([[1, 2], "setosa", None, True], [[1, 2], "setosa", None, True]),
+    ],
+)
+def test_the_proof_takes_answers_within_a_tight_tolerance(recorded: Any, answered: Any) -> None:
+    assert differences(recorded, answered, "predictions") == []
+
+
+@pytest.mark.parametrize(
+    ("recorded", "answered", "found"),
+    [
+        ([12.5], [12.5001], "predictions[0]: expected 12.5, got 12.5001"),
+        ([3], [4], "predictions[0]: expected 3, got 4"),
+        ([True], [1], "predictions[0]: expected true, got 1"),
+        ([1], [True], "predictions[0]: expected 1, got true"),
+        (["1"], [1], 'predictions[0]: expected "1", got 1'),
+        ([[1, 2]], [[1, 2, 3]], "predictions[0]: expected [1, 2], got [1, 2, 3]"),
+        ([{"yes": 0.5}], [{"no": 0.5}], 'predictions[0]: expected {"yes": 0.5}, got {"no": 0.5}'),
+        ([None], [0.0], "predictions[0]: expected null, got 0.0"),
+    ],
+)
+def test_the_proof_finds_every_other_answer(recorded: Any, answered: Any, found: str) -> None:
+    assert differences(recorded, answered, "predictions") == [found]
 
 
 def sha256(data: bytes) -> str:
