@@ -71,11 +71,12 @@ class BundleChecks {
     }
   }
 
-  async run(python, script, args, what, input) {
+  // The script's stdout; its failure stops packaging, its message after `context`.
+  async run(python, script, args, context, input) {
     try {
       return await runPython(python, script, args, { cwd: this.serverless.serviceDir, input });
     } catch (error) {
-      return this.fail(`${what}:\n${error.message}`);
+      return this.fail(`${context}${error.message}`);
     }
   }
 
@@ -84,7 +85,7 @@ class BundleChecks {
       python,
       'bundle_libraries.py',
       [file],
-      `${name}: its shared libraries would not all load on Lambda`
+      `${name} would not load on Lambda.\n`
     );
     const lines = output.trimEnd().split('\n');
     const summary = lines.pop();
@@ -98,7 +99,7 @@ class BundleChecks {
       python,
       'bundle_size.py',
       [file],
-      `${name} is too large for Lambda`
+      `${name} is too large for Lambda: `
     );
     this.log.notice(`Bundle size: ${name}, ${summary.trim()}`);
   }
@@ -117,7 +118,7 @@ class BundleChecks {
         'prove_bundle.py',
         [file, version],
         `${name} does not serve ${proof.model} (function ${fn}, run from the unzipped ` +
-          `bundle by a bare python${version})`,
+          `bundle by a bare python${version}):\n`,
         JSON.stringify(proof)
       );
       this.log.notice(`Bundle proven: ${name} ${summary.trim()}`);

@@ -249,12 +249,12 @@ def check(bundle: Path) -> tuple[int, list[Supplied]]:
             supplied.append(Supplied(name, copy.path, needed_by))
     if missing:
         raise LibrariesMissing(
-            "Shared libraries the bundle needs that neither it nor Lambda's python3.12 "
-            "runtime provides:\n"
+            "Shared libraries that neither the bundle nor Lambda's python3.12 runtime "
+            "provides:\n"
             + "\n".join(missing)
             + "\nLambda's runtime has only the system libraries a manylinux_2_28 wheel may "
-            "assume; a wheel must carry any other (auditwheel repair bundles them), or the "
-            "bundle another compatible copy of it"
+            "assume: a wheel must carry any other (auditwheel repair bundles them), or the "
+            "bundle a copy of it under another name"
         )
     for copied in supplied:
         add_copy(bundle, copied)

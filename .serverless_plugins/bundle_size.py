@@ -54,7 +54,7 @@ def check(archive: Path) -> str:
         hint = f"  {HINTS[name]}" if name in HINTS else ""
         lines.append(f"  {name:<{width}}  {size:>13,} bytes{hint}")
     raise TooLarge(
-        f"The bundle is {total:,} bytes unzipped, {share} bytes allowed "
+        f"{total:,} bytes unzipped, {share} bytes allowed "
         f"({total - LAMBDA_UNZIPPED_LIMIT:,} over). Its largest top-level packages:\n"
         + "\n".join(lines)
     )

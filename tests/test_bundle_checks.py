@@ -120,7 +120,7 @@ def test_the_largest_packages_are_listed_with_their_sizes_and_hints(tmp_path: Pa
         check_size(archive)
     lines = str(refused.value).splitlines()
     assert lines[0] == (
-        "The bundle is 270,006,000 bytes unzipped, 103% of Lambda's 262,144,000 bytes allowed "
+        "270,006,000 bytes unzipped, 103% of Lambda's 262,144,000 bytes allowed "
         "(7,862,000 over). Its largest top-level packages:"
     )
     assert lines[1].split()[:3] == ["xgboost", "150,000,000", "bytes"]
