@@ -76,6 +76,12 @@ class BundleChecks {
     try {
       return await runPython(python, script, args, { cwd: this.serverless.serviceDir, input });
     } catch (error) {
+      if (error.started === false) {
+        return this.fail(
+          `Could not check the bundle with ${script}: ${error.message} (make package ` +
+            'installs the Python it needs)'
+        );
+      }
       return this.fail(`${context}${error.message}`);
     }
   }

@@ -189,7 +189,8 @@ async function downloadServedModel(serverless, model, folder) {
       const answer = await s3.send(new GetObjectCommand({ Bucket: model.bucket, Key: key }));
       await pipeline(answer.Body, fs.createWriteStream(file));
     } catch (error) {
-      fail(`Could not download s3://${model.bucket}/${key} to prove the bundle (${reasonOf(error)})`);
+      const reason = reasonOf(error);
+      fail(`Could not download s3://${model.bucket}/${key} to prove the bundle (${reason})`);
     }
     const found = sha256(file);
     if (found !== expected) {

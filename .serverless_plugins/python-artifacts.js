@@ -39,7 +39,7 @@ function runtimePython(serverless, version) {
 // Runs `script` (a file beside this one) with `python -I`: no PYTHON* variables (say,
 // PYTHONPYCACHEPREFIX, which would move compiled bytecode) and no user site-packages.
 // Resolves to its stdout; rejects with an Error whose message is its stderr (each script
-// exits 1 with its message there), or why it could not be started.
+// exits 1 with its message there), or, with `started: false`, why it could not start.
 function runPython(python, script, args, { cwd, input = '' }) {
   return new Promise((resolve, reject) => {
     const child = spawn(python, ['-I', path.join(__dirname, script), ...args], { cwd });
@@ -47,7 +47,10 @@ function runPython(python, script, args, { cwd, input = '' }) {
     const stderr = [];
     child.stdout.on('data', (chunk) => stdout.push(chunk));
     child.stderr.on('data', (chunk) => stderr.push(chunk));
-    child.on('error', (error) => reject(new Error(`could not run ${python}: ${error.message}`)));
+    child.on('error', (error) => {
+      const failure = new Error(`could not run ${python}: ${error.message}`);
+      reject(Object.assign(failure, { started: false }));
+    });
     child.on('close', (code, signal) => {
       const output = Buffer.concat(stdout).toString('utf8');
       const errors = Buffer.concat(stderr).toString('utf8').trim();
