@@ -1,40 +1,29 @@
 'use strict';
 
-// Where the served model's files are, and reading them: from the service folder, or
-// from S3 with the deploy's own AWS credentials, through the S3 client osls deploys
-// with. Shared by the plugins that need the model's metadata (served-model,
-// model-distributions) or its files (bundle-checks); each S3 object is read once per
-// command, however many of them ask.
+// The served model's files, by the rules of model-objects: where they are (checked, for
+// one in the service folder), its metadata read from the repo or, with the deploy's
+// credentials, once per command from S3, its code archive, and an S3 model's files
+// downloaded for the bundle's proof. Shared by served-model, model-distributions and
+// bundle-checks; not a plugin itself.
 
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { pipeline } = require('stream/promises');
-const { S3_URI, metadataKey } = require('./read-access');
+const {
+  S3_URI,
+  BUNDLED_MODEL,
+  metadataKey,
+  codeKey,
+  readS3Object,
+  failureReason,
+} = require('./model-objects');
 
-const BUNDLED_MODEL = 'model/model.joblib';
 // A bundled model's files become package patterns: no glob characters in their paths.
 const PLAIN_PATH = /^[A-Za-z0-9._+@/-]+$/;
 // "code": {"file": ...} names a file beside the artifact, never a path elsewhere.
 const CODE_FILE = /^[A-Za-z0-9._+@-]+\.code\.zip$/;
 
 const s3Reads = new Map(); // "bucket/key" -> Promise of the object's bytes
-
-// The S3 client osls itself deploys with: a dependency of osls, not of this service.
-function s3Sdk() {
-  const osls = path.dirname(require.resolve('osls/package.json'));
-  return require(require.resolve('@aws-sdk/client-s3', { paths: [osls] }));
-}
-
-async function s3Client(serverless) {
-  const { S3Client } = s3Sdk();
-  const config = await serverless.getProvider('aws').getAwsSdkV3Config();
-  return new S3Client({ ...config, followRegionRedirects: true });
-}
-
-function reasonOf(error) {
-  return error.message || error.code || error.name || String(error);
-}
 
 // The served model (custom.servedModel.uri, the function's MODEL_URI): { uri, artifact,
 // metadata } for one in the service folder (paths relative to it), { uri, bucket, key,
@@ -84,20 +73,10 @@ function isFile(file) {
   return Boolean(stat && stat.isFile());
 }
 
-// The S3 object's bytes, read once per command.
-function readS3Object(serverless, bucket, key) {
+// The S3 object's bytes, read once per command, whoever asks.
+function readS3Once(serverless, bucket, key) {
   const id = `${bucket}/${key}`;
-  if (!s3Reads.has(id)) {
-    s3Reads.set(
-      id,
-      (async () => {
-        const { GetObjectCommand } = s3Sdk();
-        const s3 = await s3Client(serverless);
-        const answer = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return Buffer.from(await answer.Body.transformToByteArray());
-      })()
-    );
-  }
+  if (!s3Reads.has(id)) s3Reads.set(id, readS3Object(serverless, bucket, key));
   return s3Reads.get(id);
 }
 
@@ -107,12 +86,12 @@ async function metadataText(serverless, model) {
     return fs.readFileSync(path.join(serverless.serviceDir, model.metadata), 'utf8');
   }
   try {
-    return (await readS3Object(serverless, model.bucket, metadataKey(model.key))).toString('utf8');
+    return (await readS3Once(serverless, model.bucket, metadataKey(model.key))).toString('utf8');
   } catch (error) {
     throw new serverless.classes.Error(
       `Packaging reads the served model's metadata, ${model.metadata}, with the deploy's ` +
         `AWS credentials (whether the bundle needs pandas, which distributions the model ` +
-        `needs, and the example it is proven on), and could not (${reasonOf(error)}). ` +
+        `needs, and the example it is proven on), and could not (${failureReason(error)}). ` +
         `Packaging a model on S3 needs read access to it`
     );
   }
@@ -157,13 +136,14 @@ function bundledCodeArchive(serverless, model, metadata) {
   return file;
 }
 
-function sha256(file) {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+function sha256(bytes) {
+  return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
-// An S3 model's artifact, metadata and code archive, downloaded into `folder` under their
-// own names, each checked against the hash the metadata records. Returns the local
-// artifact's path.
+// An S3 model's artifact, metadata and code archive (key.code.zip, as publish puts it),
+// downloaded into `folder` where the server looks for a local model's files (the
+// archive under the name its metadata gives it), each checked against the hash the
+// metadata records. Returns the local artifact's path.
 async function downloadServedModel(serverless, model, folder) {
   const fail = (message) => {
     throw new serverless.classes.Error(message);
@@ -175,36 +155,32 @@ async function downloadServedModel(serverless, model, folder) {
   } catch (error) {
     fail(`${model.metadata}: ${error.message}`);
   }
-  const directory = path.posix.dirname(model.key);
-  const code = codeArchiveName(metadata, model.metadata, fail);
-  const objects = [[path.posix.basename(model.key), metadata.sha256]];
-  if (code) objects.push([code, (metadata.code || {}).sha256]);
+  const artifact = path.posix.basename(model.key);
   fs.writeFileSync(path.join(folder, path.posix.basename(metadataKey(model.key))), text);
-  const { GetObjectCommand } = s3Sdk();
-  const s3 = await s3Client(serverless);
-  for (const [name, expected] of objects) {
-    const key = directory === '.' ? name : `${directory}/${name}`;
-    const file = path.join(folder, name);
+  const objects = [[model.key, artifact, metadata.sha256]];
+  const code = codeArchiveName(metadata, model.metadata, fail);
+  if (code) objects.push([codeKey(model.key), code, metadata.code.sha256]);
+  for (const [key, name, expected] of objects) {
+    let bytes;
     try {
-      const answer = await s3.send(new GetObjectCommand({ Bucket: model.bucket, Key: key }));
-      await pipeline(answer.Body, fs.createWriteStream(file));
+      bytes = await readS3Object(serverless, model.bucket, key);
     } catch (error) {
-      const reason = reasonOf(error);
+      const reason = failureReason(error);
       fail(`Could not download s3://${model.bucket}/${key} to prove the bundle (${reason})`);
     }
-    const found = sha256(file);
+    const found = sha256(bytes);
     if (found !== expected) {
       fail(
         `s3://${model.bucket}/${key} has SHA-256 ${found}, but ${model.metadata} records ` +
           `${expected}: the objects on S3 do not belong together`
       );
     }
+    fs.writeFileSync(path.join(folder, name), bytes);
   }
-  return path.join(folder, path.posix.basename(model.key));
+  return path.join(folder, artifact);
 }
 
 module.exports = {
-  BUNDLED_MODEL,
   servedModel,
   metadataText,
   parseMetadata,

@@ -2,31 +2,35 @@
 
 // Grants the function read access to exactly what it reads at cold start, and to
 // nothing else:
-// - s3:GetObject on its model when MODEL_URI is s3://bucket/key: the artifact and
-//   the metadata beside it (key with .json in place of its extension);
+// - s3:GetObject on its model when MODEL_URI is s3://bucket/key: the artifact, the
+//   metadata beside it (key with .json in place of its extension), and the code archive
+//   (key.code.zip) when the function may read one: when model-pins pinned one
+//   (MODEL_CODE_SHA256), or when the metadata is not pinned at all (pinModel=false),
+//   since each cold start then follows whatever metadata is published, which may name an
+//   archive the deploy never saw. Pinned metadata without an archive: none is read;
 // - secretsmanager:GetSecretValue on the API keys secret when API_KEYS_SECRET names one.
 // With the bundled model and no secret the role stays as it is: it may only write
 // its own logs.
 
-const S3_URI = /^s3:\/\/([^/]+)\/(.+[^/])$/;
+const { S3_URI, metadataKey, codeKey } = require('./model-objects');
+
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
-function metadataKey(key) {
-  const slash = key.lastIndexOf('/');
-  const dot = key.lastIndexOf('.');
-  return (dot > slash ? key.slice(0, dot) : key) + '.json';
-}
-
-function modelStatement(uri, fail) {
+function modelStatement(environment, fail) {
+  const uri = environment.MODEL_URI || '';
   if (!uri.startsWith('s3://')) return null;
   const match = S3_URI.exec(uri);
   if (!match) fail(`MODEL_URI must be s3://bucket/key, got ${uri}`);
   const [, bucket, key] = match;
+  const objects = [key, metadataKey(key)];
+  if (environment.MODEL_CODE_SHA256 || !environment.MODEL_METADATA_SHA256) {
+    objects.push(codeKey(key));
+  }
   return {
     Effect: 'Allow',
     Action: ['s3:GetObject'],
-    Resource: [key, metadataKey(key)].map((object) => ({
+    Resource: objects.map((object) => ({
       'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucket}/${object}`,
     })),
   };
@@ -61,7 +65,7 @@ class ReadAccess {
       throw new this.serverless.classes.Error(message);
     };
     const statements = [
-      modelStatement(environment.MODEL_URI || '', fail),
+      modelStatement(environment, fail),
       secretStatement(environment.API_KEYS_SECRET || '', fail),
     ].filter(Boolean);
     if (!statements.length) return;
@@ -73,6 +77,3 @@ class ReadAccess {
 }
 
 module.exports = ReadAccess;
-// Shared with served-model, which reads the same metadata object.
-module.exports.S3_URI = S3_URI;
-module.exports.metadataKey = metadataKey;

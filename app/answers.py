@@ -6,6 +6,7 @@ strings and numbers that any JSON encoder writes as they are.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -71,6 +72,14 @@ def _agree(first: Any, second: Any) -> bool:
     ):
         return math.isclose(first, second, rel_tol=_RELATIVE_TOLERANCE, abs_tol=_ABSOLUTE_TOLERANCE)
     return type(first) is type(second) and bool(first == second)
+
+
+def label_key(label: Any) -> str:
+    """A class label as JSON text writes it, for where a label must be a string: the keys
+    of `probabilities` (native, the OpenAPI document) and V2's BYTES predictions. A
+    string is itself; a boolean is `false`/`true` (JSON's spelling, not Python's), a
+    number its JSON literal."""
+    return label if isinstance(label, str) else json.dumps(label)
 
 
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})

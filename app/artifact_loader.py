@@ -36,28 +36,21 @@ class ModelUnavailable(Exception):
     """The model cannot serve; the message says why, for /health and the logs."""
 
 
-def use_code_archive(archive: Path, metadata: ModelMetadata, pinned: str | None) -> None:
-    """Verify the user's code archive and make its modules importable."""
-    assert metadata.code is not None
-    expected = metadata.code.sha256
-    if pinned and pinned != expected:
-        raise ModelUnavailable(
-            f"MODEL_CODE_SHA256 is {pinned}, but the model metadata describes a code archive "
-            f"with sha256 {expected}; refusing to load it"
-        )
+def use_code_archive(archive: Path, expected: str, vouched_by: str) -> None:
+    """Verify the user's code archive against the hash that vouches for it (settled by
+    app.pins), then make its modules importable."""
     try:
         actual = sha256_of(archive)
     except FileNotFoundError:
         raise ModelUnavailable(
-            f"the model's code archive {metadata.code.file} is not beside its artifact"
+            f"the model's code archive {archive.name} is not beside its artifact"
         ) from None
     except OSError as error:
         raise ModelUnavailable(f"model code archive unreadable: {error}") from None
     if actual != expected:
         raise ModelUnavailable(
-            f"model code archive {archive.name} has sha256 {actual}, but "
-            f"{'MODEL_CODE_SHA256' if pinned else 'its metadata'} records {expected}; "
-            "refusing to load it"
+            f"model code archive {archive.name} has sha256 {actual}, but {vouched_by} records "
+            f"{expected}; refusing to load it"
         )
     # Last on the path: the archive adds the user's modules and can shadow nothing.
     if str(archive) not in sys.path:

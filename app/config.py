@@ -55,7 +55,11 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     model_uri: str = str(BUNDLED_MODEL)
+    # Pins set at deploy: the artifact's SHA-256, its metadata file's own, and its code
+    # archive's. A pinned object that changed since is refused, never loaded.
     model_sha256: str | None = None
+    model_metadata_sha256: str | None = None
+    model_code_sha256: str | None = None
     model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
@@ -78,6 +82,8 @@ class Settings:
         return cls(
             model_uri=_model_uri(environ),
             model_sha256=_sha256(environ, "MODEL_SHA256"),
+            model_metadata_sha256=_sha256(environ, "MODEL_METADATA_SHA256"),
+            model_code_sha256=_sha256(environ, "MODEL_CODE_SHA256"),
             model_cache_dir=Path(cache_dir) if cache_dir else DEFAULT_MODEL_CACHE_DIR,
             max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
             max_content_length=_positive_int(

@@ -4,11 +4,13 @@
 - object_array: a 2-D object array of the plain values, for a model fitted on a numpy
   array of mixed columns;
 - dataframe: a pandas DataFrame with the training columns and dtypes, so by-name column
-  selection, category dtypes and booleans work as in training;
+  selection, category dtypes, booleans and date-times (their unit and time zone) work as
+  in training;
 - text: a 1-D array of strings, for a pipeline whose first step is a text vectorizer.
 
-A missing value reaches the model as NaN, the marker scikit-learn's imputers, encoders
-and NaN-aware estimators look for. pandas is imported only for a DataFrame model.
+A missing value reaches the model as NaN (NaT in a datetime column), the marker
+scikit-learn's imputers, encoders and NaN-aware estimators look for. pandas is imported
+only for a DataFrame model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from app.datetimes import DatetimeColumn
 from app.schema import DEFAULT_DTYPES, Feature, Schema
 from app.validation import Rows
 
@@ -84,6 +87,8 @@ def _data_frame(rows: Rows, schema: Schema) -> Any:
 
 def _series_values(column: Any, feature: Feature, pd: Any) -> Any:
     """One column, in the dtype it had in training."""
+    if feature.time is not None:
+        return _datetime_values(column, feature.time, pd)
     dtype = feature.dtype or DEFAULT_DTYPES[feature.type]
     if dtype == "category":
         # Codes, not values: a value the categories lack becomes missing (-1), which is
@@ -109,6 +114,15 @@ def _series_values(column: Any, feature: Feature, pd: Any) -> Any:
             return values
         return values.astype(target)
     return pd.array(values, dtype=target)
+
+
+def _datetime_values(column: np.ndarray, time: DatetimeColumn, pd: Any) -> Any:
+    """Validated instants (datetime64 in the column's unit): as they are for a naive
+    column; for a zone-aware one, UTC instants shown in the column's zone."""
+    if time.zone is None:
+        return column
+    zone = pd.api.types.pandas_dtype(time.dtype).tz
+    return pd.DatetimeIndex(column).tz_localize("UTC").tz_convert(zone).array
 
 
 def _has_missing(column: Any) -> bool:

@@ -50,6 +50,7 @@ class ModelSlot:
                 pinned_sha256=settings.model_sha256,
                 allow_version_mismatch=settings.allow_version_mismatch,
                 code_archive=model.code_archive,
+                pinned_code_sha256=settings.model_code_sha256,
             )
             self.reason = None
         except ModelUnavailable as error:

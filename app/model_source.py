@@ -1,8 +1,10 @@
-"""Where the model comes from: a local file, or an S3 object fetched into a local cache.
+"""Where the model comes from: a local file, or S3 objects fetched into a local cache.
 
-Either way the result is a local artifact and its metadata. The predictor verifies
-the artifact's hash before unpickling it; the S3 path checks it on download too, so
-a bad object never reaches the cache.
+Either way the result is a local artifact, its metadata and, when the model has one, its
+code archive. The metadata's bytes are checked against the deploy's pin before they are
+parsed. The predictor verifies the artifact's hash before unpickling it; the S3 path
+checks the artifact and the code archive on download too, so a bad object never
+reaches the cache.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from app.artifact import (
+    CODE_SUFFIX,
     S3_SCHEME,
+    code_key_for,
     metadata_key_for,
     metadata_path_for,
     sha256_of,
     split_s3_uri,
 )
 from app.config import Settings
-from app.metadata import MetadataError, ModelMetadata
+from app.metadata import ModelMetadata
+from app.pins import ARTIFACT_PIN, CODE_PIN, expected_code_sha256, pinned_metadata
 from app.predictor import ModelUnavailable, expected_sha256
 
 log = logging.getLogger(__name__)
@@ -43,20 +48,21 @@ def locate(settings: Settings) -> LocalModel:
     if settings.model_uri.startswith(S3_SCHEME):
         return _from_s3(settings)
     artifact = Path(settings.model_uri)
-    metadata = _read_metadata(metadata_path_for(artifact))
+    path = metadata_path_for(artifact)
+    metadata = pinned_metadata(_read_local(path), str(path), settings.model_metadata_sha256)
+    # The predictor verifies the archive itself; a pin without one is refused here.
+    expected_code_sha256(metadata, settings.model_code_sha256)
     code = None if metadata.code is None else artifact.parent / metadata.code.file
     return LocalModel(artifact, metadata, code)
 
 
-def _read_metadata(path: Path) -> ModelMetadata:
+def _read_local(path: Path) -> bytes:
     try:
-        return ModelMetadata.read(path)
+        return path.read_bytes()
     except FileNotFoundError:
         raise ModelUnavailable(f"model metadata not found: {path}") from None
     except OSError as error:
         raise ModelUnavailable(f"model metadata unreadable: {path}: {error}") from None
-    except MetadataError as error:
-        raise ModelUnavailable(str(error)) from None
 
 
 def _from_s3(settings: Settings) -> LocalModel:
@@ -66,29 +72,59 @@ def _from_s3(settings: Settings) -> LocalModel:
     location = split_s3_uri(settings.model_uri)
     assert location is not None, "MODEL_URI is checked when settings are read"
     bucket, key = location
-    metadata_key = metadata_key_for(key)
     s3 = boto3.client("s3")
-    metadata_uri = f"{S3_SCHEME}{bucket}/{metadata_key}"
-    body = _get_object(s3, bucket, metadata_key, "model metadata")["Body"].read()
-    try:
-        metadata = ModelMetadata.parse(body, source=metadata_uri)
-    except MetadataError as error:
-        raise ModelUnavailable(str(error)) from None
-
+    metadata_uri = f"{S3_SCHEME}{bucket}/{metadata_key_for(key)}"
+    body = _get_object(s3, bucket, metadata_key_for(key), "model metadata")["Body"].read()
+    metadata = pinned_metadata(body, metadata_uri, settings.model_metadata_sha256)
+    # Both hashes settled before either object is fetched: a pin the metadata
+    # contradicts stops here.
     expected = expected_sha256(metadata, settings.model_sha256)
-    # Content-addressed: a later cold start in the same container finds it here.
-    cached = settings.model_cache_dir / f"{expected}.joblib"
-    if cached.is_file() and sha256_of(cached) == expected:
-        log.info("model artifact %s found in %s", settings.model_uri, cached)
-        return LocalModel(cached, metadata)
+    expected_code = expected_code_sha256(metadata, settings.model_code_sha256)
 
-    response = _get_object(s3, bucket, key, "model artifact")
-    _download_verified(response["Body"], cached, expected, settings.model_uri)
-    log.info("downloaded model artifact %s to %s", settings.model_uri, cached)
-    return LocalModel(cached, metadata)
+    # Content-addressed: a later cold start in the same container finds them here.
+    cache = settings.model_cache_dir
+    vouched = _vouched(settings.model_sha256, ARTIFACT_PIN)
+    wanted = _Wanted(bucket, key, "model artifact", expected, vouched)
+    artifact = _cached(s3, wanted, cache / f"{expected}.joblib")
+    if expected_code is None:
+        return LocalModel(artifact, metadata)
+    vouched = _vouched(settings.model_code_sha256, CODE_PIN)
+    wanted = _Wanted(bucket, code_key_for(key), "model code archive", expected_code, vouched)
+    code = _cached(s3, wanted, cache / f"{expected_code}{CODE_SUFFIX}")
+    return LocalModel(artifact, metadata, code)
 
 
-def _download_verified(body: Any, destination: Path, expected: str, uri: str) -> None:
+@dataclass(frozen=True)
+class _Wanted:
+    """An S3 object the model needs, and the hash it must have."""
+
+    bucket: str
+    key: str
+    what: str  # how messages name it: "model artifact", "model code archive"
+    sha256: str
+    vouched_by: str  # who set that hash: a pinned setting, or the metadata
+
+    @property
+    def uri(self) -> str:
+        return f"{S3_SCHEME}{self.bucket}/{self.key}"
+
+
+def _vouched(pinned: str | None, setting: str) -> str:
+    return setting if pinned else "its metadata"
+
+
+def _cached(s3: Any, wanted: _Wanted, destination: Path) -> Path:
+    """The object at `destination`, downloaded unless a verified copy is there already."""
+    if destination.is_file() and sha256_of(destination) == wanted.sha256:
+        log.info("%s %s found in %s", wanted.what, wanted.uri, destination)
+        return destination
+    response = _get_object(s3, wanted.bucket, wanted.key, wanted.what)
+    _download_verified(response["Body"], destination, wanted)
+    log.info("downloaded %s %s to %s", wanted.what, wanted.uri, destination)
+    return destination
+
+
+def _download_verified(body: Any, destination: Path, wanted: _Wanted) -> None:
     """Stream to a temporary file beside the destination; keep it only if the hash matches."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -98,10 +134,10 @@ def _download_verified(body: Any, destination: Path, expected: str, uri: str) ->
             for chunk in body.iter_chunks(_CHUNK):
                 digest.update(chunk)
                 stream.write(chunk)
-        if digest.hexdigest() != expected:
+        if digest.hexdigest() != wanted.sha256:
             raise ModelUnavailable(
-                f"model artifact {uri} has sha256 {digest.hexdigest()}, but {expected} "
-                "was expected; refusing to load it"
+                f"{wanted.what} {wanted.uri} has sha256 {digest.hexdigest()}, but "
+                f"{wanted.vouched_by} records {wanted.sha256}; refusing to load it"
             )
         os.replace(temporary, destination)
     except BaseException:

@@ -15,12 +15,12 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import sklearn
 
-from app.answers import first_difference, plain_values, predictions_json
+from app.answers import first_difference, label_key, plain_values, predictions_json
 from app.artifact import library_versions, sha256_of
 from app.artifact_loader import (
     ModelUnavailable,
@@ -30,14 +30,42 @@ from app.artifact_loader import (
 )
 from app.metadata import ModelMetadata
 from app.model_input import PANDAS_MISSING, pandas_available, to_model_input
+from app.pins import CODE_PIN, expected_code_sha256
 from app.schema import Schema
 from app.validation import Problems, Rows, validate_rows
 
 log = logging.getLogger(__name__)
 
-# Overflow inside a model (e.g. 1e308 scaled) must not turn into a silent NaN
-# answer or a warning per request: it raises, and the rows are reported.
-_STRICT_FLOATS = {"over": "raise", "invalid": "raise", "divide": "raise"}
+# Why the model could not answer a row: a float overflow inside it; another non-finite
+# value (an invalid operation such as log1p(-5), a division by zero, or NaN or an infinity
+# in what it returned); or an exception for the row's values.
+Refusal = Literal["overflow", "non_finite", "failure"]
+NUMERIC_REFUSALS: dict[Refusal, str] = {
+    "overflow": "numeric overflow",
+    "non_finite": "a non-finite value (NaN or infinity)",
+}
+
+
+class _Overflow(FloatingPointError):
+    """A float overflow inside the model."""
+
+
+class _NonFinite(FloatingPointError):
+    """An invalid float operation or a division by zero inside the model."""
+
+
+# numpy's floating-point status bits, as its error callback receives them.
+_OVERFLOW_BIT = 2
+
+
+def _raise_float_error(kind: str, flag: int) -> None:
+    # The status bits say which problem it was, without reading numpy's message.
+    raise (_Overflow if flag & _OVERFLOW_BIT else _NonFinite)(kind)
+
+
+# A non-finite value inside a model (1e308 scaled, log1p(-5)) must not turn into a silent
+# NaN answer or a warning per request: it raises, and the rows are reported.
+_STRICT_FLOATS = {"over": "call", "invalid": "call", "divide": "call"}
 
 
 # What a model raises for values it cannot take (scikit-learn's ValueError for an unknown
@@ -46,16 +74,28 @@ _STRICT_FLOATS = {"over": "raise", "invalid": "raise", "divide": "raise"}
 _VALUE_FAILURES = (FloatingPointError, ValueError, TypeError)
 
 
-__all__ = ["ModelUnavailable", "Outcome", "Predictor", "RowsRefused"]
+__all__ = ["ModelUnavailable", "Outcome", "Predictor", "Refusal", "RowsRefused"]
 
 
 class RowsRefused(Exception):
-    """The model could not answer these rows (by index): `overflow`, or a failure inside it."""
+    """The model could not answer these rows: each row's index, and why (a failure's
+    exception, the last one, is chained as the cause)."""
 
-    def __init__(self, rows: list[int], overflow: bool) -> None:
-        super().__init__(f"{'non-finite result' if overflow else 'model failure'} for rows {rows}")
-        self.rows = rows
-        self.overflow = overflow
+    def __init__(self, reasons: dict[int, Refusal]) -> None:
+        self.reasons = dict(sorted(reasons.items()))
+        self.rows = list(self.reasons)
+        super().__init__(f"the model could not answer rows {self.rows}")
+
+    def explained(self) -> str:
+        """Why, in a phrase: the model's exception, or the numeric problems."""
+        cause = self.__cause__
+        if cause is not None:
+            return f"{type(cause).__name__}: {cause}"
+        return "; ".join(
+            dict.fromkeys(
+                NUMERIC_REFUSALS[reason] for reason in self.reasons.values() if reason != "failure"
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +119,7 @@ class Predictor:
         self.is_classifier = metadata.task == "classification"
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
         # Probability columns follow the estimator's classes_, keyed as JSON strings.
-        self.probability_keys = [[str(c) for c in output] for output in labels_of(estimator)]
+        self.probability_keys = [[label_key(c) for c in output] for output in labels_of(estimator)]
         # Given only finite values the model's own finiteness scan is skipped; a model
         # that takes missing values keeps it, so NaN never passes where it is not allowed.
         self._assume_finite = not any(feature.nullable for feature in self.schema.features)
@@ -119,9 +159,11 @@ class Predictor:
         _check_versions(metadata, allow_version_mismatch)
         if metadata.schema.model_input == "dataframe" and not pandas_available():
             raise ModelUnavailable(PANDAS_MISSING)
-        if metadata.code is not None:
+        expected_code = expected_code_sha256(metadata, pinned_code_sha256)
+        if metadata.code is not None and expected_code is not None:
             archive = code_archive or artifact_path.parent / metadata.code.file
-            use_code_archive(archive, metadata, pinned_code_sha256)
+            vouched_by = CODE_PIN if pinned_code_sha256 else "its metadata"
+            use_code_archive(archive, expected_code, vouched_by)
         import_references(metadata)
         estimator = load_artifact(
             artifact_path, metadata.format, metadata.trusted, allow_version_mismatch
@@ -153,9 +195,9 @@ class Predictor:
         try:
             outcome = self.run(rows, with_probabilities=self.supports_probabilities)
         except RowsRefused as refused:
-            why = "numeric overflow" if refused.overflow else repr(refused.__cause__)
             raise ModelUnavailable(
-                f"the model fails on its own example rows {refused.rows} ({why}); "
+                f"the model fails on its own example rows {refused.rows} "
+                f"({refused.explained()}); "
                 "describe it again with rows it can answer"
             ) from None
         outputs = self.metadata.outputs
@@ -204,7 +246,7 @@ class Predictor:
         """Run a model method; on failure, find the rows to blame one by one."""
         with (
             sklearn.config_context(assume_finite=self._assume_finite),
-            np.errstate(**_STRICT_FLOATS),  # type: ignore[arg-type]
+            np.errstate(call=_raise_float_error, **_STRICT_FLOATS),  # type: ignore[arg-type]
         ):
             try:
                 return method(model_input)
@@ -216,7 +258,7 @@ def _finite(output: np.ndarray, count: int) -> np.ndarray:
     if output.dtype.kind in "fc":
         finite = np.isfinite(output.reshape(count, -1)).all(axis=1)
         if not finite.all():
-            raise RowsRefused(np.flatnonzero(~finite).tolist(), overflow=True)
+            raise RowsRefused(dict.fromkeys(np.flatnonzero(~finite).tolist(), "non_finite"))
     return output
 
 
@@ -228,20 +270,20 @@ def _row_by_row(method: Callable[[Any], Any], model_input: Any, count: int) -> A
     answer is the batch's answer, as it would have been had the rows come one at a time.
     """
     outputs: list[Any] = []
-    overflowing: list[int] = []
-    failing: list[int] = []
+    reasons: dict[int, Refusal] = {}
     last_failure: Exception | None = None
     for index in range(count):
         try:
             outputs.append(method(_row(model_input, index)))
-        except FloatingPointError:
-            overflowing.append(index)
+        except _Overflow:
+            reasons[index] = "overflow"
+        except FloatingPointError:  # ours, or one the model raised under its own errstate
+            reasons[index] = "non_finite"
         except _VALUE_FAILURES as error:  # the model's own refusal of this row's values
-            failing.append(index)
+            reasons[index] = "failure"
             last_failure = error
-    if overflowing or failing:
-        refused = RowsRefused(overflowing or failing, overflow=bool(overflowing))
-        raise refused from last_failure
+    if reasons:
+        raise RowsRefused(reasons) from last_failure
     if isinstance(outputs[0], list):  # one matrix per output, for each row
         return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
     return np.concatenate([np.asarray(output) for output in outputs])

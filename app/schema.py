@@ -3,7 +3,9 @@
 One definition, read and written here: the metadata file stores it, the validator
 checks requests against it, the converter builds the model's input from it, and the
 OpenAPI document describes it. Metadata written before types existed lists features
-as plain names; those read as all-number features of a float64 array.
+as plain names; those read as all-number features of a float64 array. A datetime
+feature's values are ISO 8601 strings (app/datetimes.py); only a model handed a
+DataFrame takes one, as a datetime64 column.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-FeatureType = Literal["number", "integer", "boolean", "string"]
-FEATURE_TYPES: tuple[FeatureType, ...] = ("number", "integer", "boolean", "string")
+from app.datetimes import DatetimeColumn, is_iso_datetime
+
+FeatureType = Literal["number", "integer", "boolean", "string", "datetime"]
+FEATURE_TYPES: tuple[FeatureType, ...] = ("number", "integer", "boolean", "string", "datetime")
 
 # What the model's predict() is handed.
 ModelInput = Literal["float64_array", "object_array", "dataframe", "text"]
@@ -27,6 +31,7 @@ DEFAULT_DTYPES: dict[str, str] = {
     "integer": "int64",
     "boolean": "bool",
     "string": "object",
+    "datetime": "datetime64[ns]",
 }
 
 # Integer features travel as int64 (a DataFrame column, or exactly in a float64).
@@ -56,14 +61,28 @@ class Feature:
     # Derived once, not per request: only the listed categories are valid, and which.
     closed: bool = field(init=False, repr=False, compare=False)
     known: frozenset[Any] = field(init=False, repr=False, compare=False)
+    time: DatetimeColumn | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "closed", self.categories is not None and not self.accepts_unknown)
         object.__setattr__(self, "known", frozenset(self.categories or ()))
+        object.__setattr__(self, "time", None)
+        if self.type == "datetime":
+            if self.categories is not None:
+                raise SchemaError("a datetime feature takes no categories")
+            try:
+                column = DatetimeColumn.of(self.dtype or DEFAULT_DTYPES["datetime"])
+            except ValueError as error:
+                raise SchemaError(str(error)) from None
+            object.__setattr__(self, "time", column)
+        elif self.dtype is not None and self.dtype.startswith("datetime64"):
+            raise SchemaError(f"dtype {self.dtype} is a datetime feature's, not a {self.type}'s")
 
     def placeholder(self) -> Any:
         if self.categories:
             return self.categories[0]
+        if self.time is not None:
+            return self.time.placeholder()
         return {"number": 0.0, "integer": 0, "boolean": False, "string": ""}[self.type]
 
     def to_document(self) -> dict[str, Any]:
@@ -104,14 +123,17 @@ class Feature:
         dtype = document.get("dtype")
         if dtype is not None and not isinstance(dtype, str):
             raise SchemaError(f"{where} ({name}): 'dtype' must be a string")
-        return cls(
-            name=name,
-            type=cast(FeatureType, kind),
-            nullable=nullable,
-            categories=categories,
-            accepts_unknown=accepts_unknown,
-            dtype=dtype,
-        )
+        try:
+            return cls(
+                name=name,
+                type=cast(FeatureType, kind),
+                nullable=nullable,
+                categories=categories,
+                accepts_unknown=accepts_unknown,
+                dtype=dtype,
+            )
+        except SchemaError as error:
+            raise SchemaError(f"{where} ({name}): {error}") from None
 
 
 @dataclass(frozen=True)
@@ -137,6 +159,13 @@ class Schema:
             raise SchemaError(f"feature names must be distinct, got {list(names)}")
         if self.model_input not in MODEL_INPUTS:
             raise SchemaError(f"'model_input' must be one of {', '.join(MODEL_INPUTS)}")
+        dated = [f.name for f in self.features if f.type == "datetime"]
+        if dated and self.model_input != "dataframe":
+            # Only a DataFrame column carries a datetime64 dtype through a pipeline.
+            raise SchemaError(
+                f"datetime features ({', '.join(dated)}) need a model handed a pandas "
+                "DataFrame: fit it on a DataFrame whose column has a datetime64 dtype"
+            )
         if self.model_input == "float64_array":
             typed = [f.name for f in self.features if f.type not in ("number", "integer")]
             if typed:
@@ -178,4 +207,6 @@ def value_has_type(value: Any, kind: str) -> bool:
         return type(value) is int and INT64_MIN <= value <= INT64_MAX
     if kind == "number":
         return type(value) in (int, float) and math.isfinite(value)
+    if kind == "datetime":
+        return is_iso_datetime(value)
     return False

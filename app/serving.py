@@ -15,14 +15,20 @@ from flask import current_app
 
 from app.errors import ApiError, Detail
 from app.model_slot import ModelSlot
-from app.predictor import Outcome, Predictor, RowsRefused
+from app.predictor import Outcome, Predictor, Refusal, RowsRefused
 from app.request_log import note_model, note_rows
 from app.validation import MAX_DETAILS, Problems, Rows
 
 log = logging.getLogger(__name__)
 
 MODEL_OVERFLOW = "the model cannot compute a finite result for these values (numeric overflow)"
+MODEL_NON_FINITE = "the model produced a non-finite value (NaN or infinity) for these values"
 MODEL_FAILED = "the model could not predict for these values"
+_REFUSALS: dict[Refusal, str] = {
+    "overflow": MODEL_OVERFLOW,
+    "non_finite": MODEL_NON_FINITE,
+    "failure": MODEL_FAILED,
+}
 
 
 def model_slot() -> ModelSlot:
@@ -67,15 +73,15 @@ def predict(
     try:
         outcome = predictor.run(rows, with_probabilities=with_probabilities)
     except RowsRefused as refused:
-        if not refused.overflow:
+        if refused.__cause__ is not None:
             # The type only: the model's message may quote the request's values.
             log.warning(
                 "the model refused %d valid row(s): %s",
-                len(refused.rows),
+                list(refused.reasons.values()).count("failure"),
                 type(refused.__cause__).__name__,
             )
-        why = MODEL_OVERFLOW if refused.overflow else MODEL_FAILED
-        raise invalid([Detail(row_loc(index), why) for index in refused.rows]) from None
+        details = [Detail(row_loc(row), _REFUSALS[why]) for row, why in refused.reasons.items()]
+        raise invalid(details) from None
     note_rows(rows.count)
     return outcome
 

@@ -3,10 +3,11 @@
 A row is an array of values in feature order or an object keyed by feature name. The
 result is one column per feature, in schema order, holding exactly what the schema
 allows: finite numbers (as float64 arrays), int64 integers, booleans, strings, and
-None where a nullable feature is missing. Columns are checked whole first, with C-level
-set and numpy operations; only a column that fails is walked value by value, to say
-where and why. An all-number schema takes a faster path still: the rows become one
-float64 matrix directly.
+None where a nullable feature is missing; date-times as a numpy datetime64 array in
+their column's unit (NaT where missing), read by app.datetimes' time-zone rule. Columns
+are checked whole first, with C-level set and numpy operations; only a column that fails
+(or holds date-times, each parsed) is walked value by value, to say where and why. An
+all-number schema takes a faster path still: the rows become one float64 matrix directly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from app.body import NonFiniteNumber
+from app.datetimes import NAT, DatetimeColumn
 from app.errors import Detail
 from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
 
@@ -61,7 +63,8 @@ class Rows:
 
     count: int
     matrix: np.ndarray | None = None
-    columns: tuple[Any, ...] = ()  # list of plain values, or a float64 array for numbers
+    # A list of plain values, a float64 array for numbers, a datetime64 array for date-times.
+    columns: tuple[Any, ...] = ()
 
 
 class _Skip:
@@ -203,6 +206,8 @@ def _checked_column(
     value_loc: Callable[[int, int], str],
     problems: Problems,
 ) -> Any:
+    if feature.time is not None:
+        return _datetime_column(values, feature, feature.time, position, value_loc, problems)
     column = _whole_column(values, feature)
     if column is not None:
         return column
@@ -217,6 +222,36 @@ def _checked_column(
             problems.add(value_loc(index, position), why, index, position)
         checked.append(plain)
     return checked
+
+
+def _datetime_column(
+    values: list[Any],
+    feature: Feature,
+    time: DatetimeColumn,
+    position: int,
+    value_loc: Callable[[int, int], str],
+    problems: Problems,
+) -> np.ndarray:
+    """ISO 8601 strings as instants of the feature's column; each refusal at its place."""
+    counts = np.full(len(values), NAT, dtype=np.int64)
+    for index, value in enumerate(values):
+        if value is SKIPPED:
+            continue
+        why: str | None = None
+        if value is None:
+            if not feature.nullable:
+                why = f"expected {_expected(feature)}, got null; this feature cannot be missing"
+        elif type(value) is not str:
+            why = f"expected {_expected(feature)}, got {kind_of(value)}"
+        else:
+            instant = time.instant(value)
+            if isinstance(instant, str):
+                why = f"{_shown(value)} is {instant}"
+            else:
+                counts[index] = instant
+        if why is not None:
+            problems.add(value_loc(index, position), why, index, position)
+    return counts.view(f"datetime64[{time.unit}]")
 
 
 _ALLOWED_TYPES: dict[str, frozenset[type]] = {
@@ -313,6 +348,7 @@ def _expected(feature: Feature) -> str:
         "integer": "an integer",
         "boolean": "true or false",
         "string": "a string",
+        "datetime": "an ISO 8601 date-time string",
     }[feature.type]
 
 

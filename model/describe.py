@@ -34,6 +34,7 @@ if __name__ == "__main__" and not __package__:
 import sklearn
 
 from app.artifact import code_path_for, metadata_path_for
+from app.schema import Feature
 from model.export import Description, ExportError, write_metadata
 from model.inference import InferenceError, read_example_file
 
@@ -78,7 +79,10 @@ def add_description_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--example",
         type=Path,
-        help="JSON array of example rows keyed by feature name (their kinds give the types)",
+        help=(
+            "JSON array of example rows, objects keyed by feature name (their kinds give the "
+            "types), or arrays in feature order (names from --features, else x0, x1, ...)"
+        ),
     )
     parser.add_argument("--features", help="comma-separated feature names, in column order")
     parser.add_argument("--outputs", help="comma-separated names of a multi-output model's targets")
@@ -144,7 +148,7 @@ def summary(metadata: dict[str, Any]) -> str:
     ]
     width = max(len(feature["name"]) for feature in metadata["features"])
     for feature in metadata["features"]:
-        notes = [feature["type"]]
+        notes = [_shown_type(feature)]
         if feature["nullable"]:
             notes.append("may be null")
         if "categories" in feature:
@@ -174,6 +178,14 @@ def summary(metadata: dict[str, Any]) -> str:
             f"ALLOW_VERSION_MISMATCH=1 to load it anyway); retrain with {sklearn.__version__}"
         )
     return "\n".join(lines)
+
+
+def _shown_type(feature: dict[str, Any]) -> str:
+    """The type, and for a date-time its time zone when it has one: `datetime (UTC)`."""
+    if feature["type"] != "datetime":
+        return str(feature["type"])
+    time = Feature.from_document(feature, feature["name"]).time
+    return f"datetime ({time.zone})" if time is not None and time.zone else "datetime"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -54,6 +54,7 @@ from model.inference import (
     feature_names,
     infer_schema,
     is_text_model,
+    json_example_hint,
     known_names,
     task_of,
 )
@@ -302,6 +303,11 @@ def build_metadata(
         schema = infer_schema(estimator, names, rows, text)
     except InferenceError as error:
         raise ExportError(str(error)) from None
+    except (LookupError, TypeError, ValueError, AttributeError) as error:
+        # A user's estimator and example can be any objects: what reading them raised.
+        raise ExportError(
+            f"reading the estimator and its example failed: {type(error).__name__}: {error}"
+        ) from None
     if not hasattr(estimator, "predict"):
         raise ExportError(f"{type(estimator).__name__} has no predict method")
     draft = ModelMetadata(
@@ -325,7 +331,7 @@ def build_metadata(
         draft = replace(draft, example_predictions=tuple(predictions_json(answered, draft.outputs)))
     except ExportError as error:
         if rows is not None:
-            raise
+            raise ExportError(f"{error}{json_example_hint(rows, draft.schema)}") from None
         # The types were guessed from the estimator alone: say how to state them.
         raise ExportError(
             f"{error}; the estimator alone does not tell every feature's type: pass "
@@ -478,6 +484,10 @@ def _prove(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> Non
         predictor.prove()
     except ModelUnavailable as error:
         raise ExportError(str(error)) from None
+    except Exception as error:  # the user's own code may raise anything on their rows
+        raise ExportError(
+            f"the model fails on its example rows: {type(error).__name__}: {error}"
+        ) from None
     if rows is None or isinstance(rows.original, list):
         return  # rows from JSON: no other form of them to compare with
     served = _answers(estimator, metadata)
@@ -503,9 +513,7 @@ def _same(first: Any, second: Any) -> bool:
 
 def _failure(what: str, error: Exception) -> str:
     if isinstance(error, RowsRefused):
-        cause = error.__cause__
-        detail = f"{type(cause).__name__}: {cause}" if cause else "numeric overflow"
-        return f"the model fails on {what} {error.rows}: {detail}"
+        return f"the model fails on {what} {error.rows}: {error.explained()}"
     return f"the model fails on {what}: {error}"
 
 

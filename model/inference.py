@@ -1,8 +1,9 @@
 """Infers a model's typed schema from its example rows and from the fitted estimator.
 
 Types come from the example (pandas dtypes for a DataFrame, value kinds for JSON rows
-or a numpy array); names from the estimator's `feature_names_in_`, the example, or the
-caller; categories from the fitted encoders' `categories_` and from category dtypes.
+or a numpy array, ISO 8601 strings for a DataFrame model's date-times); names from the
+estimator's `feature_names_in_`, the example, or the caller, else scikit-learn's own
+x0, x1, ...; categories from the fitted encoders' `categories_` and from category dtypes.
 What the model is handed follows from how it was fitted. Whether a feature may be
 missing, and whether a category the model never saw is refused, are not guessed here:
 the describe step asks the model itself (model/export.py).
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 
 from app.answers import plain_values
+from app.datetimes import Written, is_iso_datetime, read_iso
 from app.metadata import MAX_EXAMPLE_ROWS, Task
 from app.schema import (
     DEFAULT_DTYPES,
@@ -78,16 +81,24 @@ def is_text_model(estimator: Any) -> bool:
     return bool(tags.string and not tags.two_d_array)
 
 
-def read_example_file(path: Path) -> list[dict[str, Any]]:
-    """Rows as `df.to_json(orient="records")` writes them: an array of objects."""
+def read_example_file(path: Path) -> list[dict[str, Any]] | list[list[Any]]:
+    """Rows as `df.to_json(orient="records", date_format="iso")` writes them, an array of
+    objects; or, for a model fitted on a plain array, an array of arrays in feature order."""
     try:
         rows = json.loads(path.read_text())
     except ValueError as error:
         raise InferenceError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+    if (
+        not isinstance(rows, list)
+        or not rows
+        or not (
+            all(isinstance(row, dict) for row in rows) or all(isinstance(row, list) for row in rows)
+        )
+    ):
         raise InferenceError(
             f"{path} must hold a non-empty array of rows, each an object keyed by feature name "
-            '(what df.head(20).to_json(orient="records") writes)'
+            '(what df.head(20).to_json(orient="records", date_format="iso") writes), or each '
+            "an array of values in feature order"
         )
     return rows
 
@@ -107,6 +118,8 @@ def known_names(estimator: Any, text: bool) -> list[str] | None:
 def example_of(value: Any, names: Sequence[str] | None) -> Example:
     """Normalise the example the caller gave (DataFrame, array, rows or strings)."""
     if _is_frame(value):
+        if not len(value):
+            raise InferenceError("the example DataFrame has no rows")
         frame = value.head(MAX_EXAMPLE_ROWS)
         columns = tuple(str(column) for column in frame.columns)
         records = tuple(
@@ -117,6 +130,8 @@ def example_of(value: Any, names: Sequence[str] | None) -> Example:
     if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
         columns = tuple(value[0])
         return Example(value, columns, tuple(value[:MAX_EXAMPLE_ROWS]))
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        return _json_arrays(value, names)
     array = np.asarray(value)
     if array.ndim == 1 and array.dtype.kind in "OUS":  # one text per row
         array = array.astype(object).reshape(-1, 1)
@@ -135,6 +150,25 @@ def example_of(value: Any, names: Sequence[str] | None) -> Example:
     return Example(value, None, records)
 
 
+def _json_arrays(rows: list[list[Any]], names: Sequence[str] | None) -> Example:
+    """JSON rows as arrays in feature order: each value keeps its JSON kind (numpy would
+    make every value a string of a row that holds one)."""
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise InferenceError(
+            f"the example's rows hold different numbers of values ({sorted(widths)}); each "
+            "row holds every feature, in order"
+        )
+    width = widths.pop()
+    given = list(names) if names else [f"x{i}" for i in range(width)]
+    if len(given) != width:
+        raise InferenceError(
+            f"the example's rows hold {width} values, {len(given)} feature names were given"
+        )
+    records = tuple(dict(zip(given, row, strict=True)) for row in rows[:MAX_EXAMPLE_ROWS])
+    return Example(rows, None, records)
+
+
 def _plain_column(series: Any) -> list[Any]:
     values = series.astype(object).tolist()
     return [_json_value(v) for v in values]
@@ -146,16 +180,22 @@ def _plain_array(column: np.ndarray) -> list[Any]:
 
 def _json_value(value: Any) -> Any:
     """A value as JSON holds it: numpy scalars unwrapped, NaN and pandas' NA as null."""
+    if isinstance(value, np.datetime64):
+        # .item() would give an int for nanoseconds: numpy's own text keeps them.
+        return None if np.isnat(value) else str(np.datetime_as_string(value))
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if type(value).__name__ in ("NAType", "NaTType"):
         return None
+    if isinstance(value, datetime):  # a pandas Timestamp too: nanoseconds and zone kept
+        return value.isoformat()
     if not isinstance(value, (bool, int, float, str)):
         raise InferenceError(
             f"example value {value!r} ({type(value).__name__}) has no JSON type; "
-            "features must be numbers, integers, booleans or strings"
+            "features must be numbers, integers, booleans, strings or date-times (a "
+            "DataFrame column of dtype datetime64)"
         )
     return value
 
@@ -172,7 +212,9 @@ def feature_names(
         raise InferenceError(
             f"the example's columns {from_example} are not the estimator's features {fitted}"
         )
-    names = list(given or fitted or from_example or ([TEXT_FEATURE] if text else []))
+    # Rows as arrays are keyed x0, x1, ... (scikit-learn's own names) unless names were given.
+    from_rows = list(example.records[0]) if example and example.records else None
+    names = list(given or fitted or from_example or ([TEXT_FEATURE] if text else from_rows or []))
     if not names:
         count = getattr(estimator, "n_features_in_", None)
         how_many = f"its {count} names" if count else "their names"
@@ -258,6 +300,9 @@ def _frame_feature(series: Any, name: str) -> Feature:
         of_categories = _type_of_values(categories, f"the categories of {name}") or "string"
         return Feature(name, of_categories, has_missing, tuple(categories), True, "category")
     kind: FeatureType | None
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        # The column's unit and zone, exactly: the model is handed them again.
+        return Feature(name, "datetime", has_missing, dtype=str(dtype))
     if pd.api.types.is_bool_dtype(dtype):
         kind = "boolean"
     elif pd.api.types.is_integer_dtype(dtype):
@@ -269,7 +314,7 @@ def _frame_feature(series: Any, name: str) -> Feature:
     else:
         raise InferenceError(
             f"example column {name} has dtype {dtype}, which JSON cannot carry; convert it to "
-            "numbers, booleans or strings before fitting"
+            "numbers, booleans, strings or datetime64 before fitting"
         )
     return Feature(name, kind, has_missing, dtype=str(dtype))
 
@@ -284,25 +329,27 @@ def infer_schema(
         return Schema((Feature(names[0], "string"),), "text")
     fitted_on_frame = getattr(estimator, "feature_names_in_", None) is not None
     frame = example.original if example is not None and _is_frame(example.original) else None
+    # The example's names are its columns' as text: a column labelled 0 is feature "0".
+    columns = {str(column): column for column in frame.columns} if frame is not None else {}
     categories = encoded_categories(estimator, names)
     features = []
     for name in names:
-        if frame is not None:
-            feature = _frame_feature(frame[name], name)
-        else:
-            values = [row.get(name) for row in example.records] if example else []
-            kind = _type_of_values(values, f"example column {name}")
-            nullable = any(value is None for value in values)
-            known = categories.get(name)
-            if kind is None and known:
-                kind = _type_of_values(known, f"the categories of {name}")
-            feature = Feature(name, kind or "number", nullable)
+        try:
+            if frame is not None:
+                feature = _frame_feature(frame[columns[name]], name)
+            else:
+                values = [row.get(name) for row in example.records] if example else []
+                feature = _json_feature(values, name, fitted_on_frame, categories.get(name))
+        except SchemaError as error:
+            raise InferenceError(f"example column {name}: {error}") from None
         if name in categories and feature.categories is None:
             feature = _with_categories(feature, categories[name])
         features.append(feature)
     model_input: ModelInput
     numeric = all(f.type in ("number", "integer") and f.categories is None for f in features)
-    if fitted_on_frame:
+    # A datetime64 column reaches a model only in a DataFrame: a pipeline whose first step
+    # is the user's own DataFrame transformer records no names, yet takes one.
+    if fitted_on_frame or any(f.type == "datetime" for f in features):
         model_input = "dataframe"
         features = [f if f.dtype else replace(f, dtype=DEFAULT_DTYPES[f.type]) for f in features]
     elif numeric:
@@ -313,6 +360,101 @@ def infer_schema(
         return Schema(tuple(features), model_input)
     except SchemaError as error:
         raise InferenceError(str(error)) from None
+
+
+def _json_feature(
+    values: list[Any], name: str, fitted_on_frame: bool, known: list[Any] | None
+) -> Feature:
+    """A JSON example column's type, from its values' kinds (or its encoder's categories)."""
+    kind = _type_of_values(values, f"example column {name}")
+    nullable = any(value is None for value in values)
+    if kind is None and known:
+        kind = _type_of_values(known, f"the categories of {name}")
+    present = [value for value in values if value is not None]
+    # Date-times only for a DataFrame model (a datetime64 column), and never where an
+    # encoder lists the strings as categories: then they are the category's text.
+    if kind == "string" and fitted_on_frame and not known and all(map(is_iso_datetime, present)):
+        return Feature(name, "datetime", nullable, dtype=_json_datetime_dtype(present, name))
+    return Feature(name, kind or "number", nullable)
+
+
+def _json_datetime_dtype(texts: list[str], name: str) -> str:
+    """The dtype pandas reads these ISO 8601 strings as: microseconds unless a value is
+    finer, and UTC where the values have offsets (JSON keeps an offset, never a zone)."""
+    written = [read_iso(text) for text in texts]
+    offsets = {isinstance(w, Written) and w.offset is not None for w in written}
+    if len(offsets) > 1:
+        raise InferenceError(
+            f"example column {name} mixes date-times with and without an offset; a column "
+            "is either zone-aware or naive"
+        )
+    unit = "ns" if any(w.wall % 1000 for w in written if isinstance(w, Written)) else "us"
+    return f"datetime64[{unit}, UTC]" if offsets == {True} else f"datetime64[{unit}]"
+
+
+def _all_iso(values: Iterable[Any]) -> bool:
+    present = [value for value in values if value is not None]
+    return bool(present) and all(map(is_iso_datetime, present))
+
+
+# Integers that, as epoch timestamps, fall in 1973-2286: what to_json writes for a date.
+_EPOCH_MILLISECONDS = (10**11, 10**13)
+_EPOCH_SECONDS = (10**8, 10**10)
+
+
+def json_example_hint(example: Example, schema: Schema) -> str:
+    """For a JSON example the model failed on, what JSON may have lost: integer columns that
+    look like dates written as epoch numbers (pandas' to_json default), and the fix; or
+    strings read as date-times."""
+    if not isinstance(example.original, list):
+        return ""  # a DataFrame or an array keeps its dtypes
+    suspects: dict[str, str] = {}
+    for feature in schema.features:
+        if feature.type != "integer":
+            continue
+        present = [abs(row[feature.name]) for row in example.records if row.get(feature.name)]
+        for unit, (low, high) in (
+            ("milliseconds", _EPOCH_MILLISECONDS),
+            ("seconds", _EPOCH_SECONDS),
+        ):
+            if present and all(low <= value < high for value in present):
+                suspects[feature.name] = unit
+                break
+    dated = [feature.name for feature in schema.features if feature.type == "datetime"]
+    if dated and not suspects:
+        # The other way round: strings read as dates, for a model that may want the text.
+        return (
+            f"; example column(s) {', '.join(dated)} were read as date-times (ISO 8601 "
+            "strings): if the model takes them as text, describe it from the DataFrame "
+            "(save_model(..., example=df) in Python), whose dtypes say so"
+        )
+    texts = [
+        feature.name
+        for feature in schema.features
+        if feature.type == "string" and _all_iso(row.get(feature.name) for row in example.records)
+    ]
+    if texts and not suspects:
+        # A model that records no column names is not known to take a DataFrame, so its
+        # date-time strings stayed text.
+        return (
+            f"; example column(s) {', '.join(texts)} hold ISO 8601 date-times, read as text "
+            "since the model records no column names: if they are dates, describe it from "
+            "the DataFrame (save_model(..., example=df) in Python), whose dtypes say so"
+        )
+    if not suspects:
+        return ""
+    columns = ", ".join(suspects)
+    units = " or ".join(dict.fromkeys(suspects.values()))
+    subject = (
+        f"example column {columns} holds"
+        if len(suspects) == 1
+        else (f"example columns {columns} hold")
+    )
+    return (
+        f"; {subject} integers that look like dates written as epoch {units}, as "
+        "df.to_json writes dates by default: if they are dates, write the example with "
+        'df.to_json(..., orient="records", date_format="iso")'
+    )
 
 
 def as_float64_array(schema: Schema) -> Schema | None:
@@ -329,7 +471,7 @@ def as_dataframe(schema: Schema) -> Schema:
 
 
 def _with_categories(feature: Feature, categories: list[Any]) -> Feature:
-    if not categories:
+    if not categories or feature.type == "datetime":
         return feature
     kinds_match = all(value_has_type(value, feature.type) for value in categories)
     if not kinds_match:

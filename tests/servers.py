@@ -84,7 +84,8 @@ def moto_server(log: Path, aliases: bool = False) -> Iterator[str]:
 
 # The variables app.config reads, which a server started for a test must not inherit.
 APP_SETTINGS = {
-    "MODEL_URI", "MODEL_PATH", "MODEL_SHA256", "MODEL_CACHE_DIR", "MAX_BATCH_ROWS",
+    "MODEL_URI", "MODEL_PATH", "MODEL_SHA256", "MODEL_METADATA_SHA256", "MODEL_CODE_SHA256",
+    "MODEL_CACHE_DIR", "MAX_BATCH_ROWS",
     "MAX_CONTENT_LENGTH", "MAX_JSON_DEPTH", "ALLOW_VERSION_MISMATCH", "API_KEYS",
     "API_KEYS_SECRET", "CORS_ALLOWED_ORIGINS", "TRY_IT_PAGE",
 }  # fmt: skip

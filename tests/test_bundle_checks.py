@@ -198,7 +198,8 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         client.create_bucket(Bucket=BUCKET)
         client.put_object(Bucket=BUCKET, Key="plans/1.0.0.joblib", Body=artifact)
         client.put_object(Bucket=BUCKET, Key="plans/1.0.0.json", Body=json.dumps(metadata))
-        client.put_object(Bucket=BUCKET, Key="plans/plans.code.zip", Body=code.read_bytes())
+        # Where publish puts it: the artifact's key with .code.zip for its extension.
+        client.put_object(Bucket=BUCKET, Key="plans/1.0.0.code.zip", Body=code.read_bytes())
         client.put_object(Bucket=BUCKET, Key="swapped/1.0.0.joblib", Body=artifact + b"\0")
         client.put_object(Bucket=BUCKET, Key="swapped/1.0.0.json", Body=json.dumps(metadata))
         # The metadata names a code archive that was never uploaded beside the artifact.
@@ -222,6 +223,7 @@ def test_an_s3_model_is_downloaded_and_checked_for_the_proof(
     )
     assert "error" not in result, result["error"]
     assert result["result"] == str(tmp_path / "1.0.0.joblib")
+    # Where the server looks for a local model's files: the archive by its metadata's name.
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "1.0.0.joblib",
         "1.0.0.json",
@@ -256,5 +258,5 @@ def test_a_missing_code_archive_on_s3_stops_the_proof(s3: dict[str, str], tmp_pa
         "model-files", "downloadServedModel", s3_model("nocode/1.0.0.joblib"), str(tmp_path), env=s3
     )
     assert result["error"].startswith(
-        f"Could not download s3://{BUCKET}/nocode/plans.code.zip to prove the bundle ("
+        f"Could not download s3://{BUCKET}/nocode/1.0.0.code.zip to prove the bundle ("
     )

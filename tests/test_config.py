@@ -29,6 +29,8 @@ def test_values_are_read() -> None:
         {
             "MODEL_URI": "s3://models/iris/v2.joblib",
             "MODEL_SHA256": "AB" * 32,
+            "MODEL_METADATA_SHA256": " " + "CD" * 32 + " ",
+            "MODEL_CODE_SHA256": "ef" * 32,
             "MODEL_CACHE_DIR": "/var/cache/models",
             "MAX_BATCH_ROWS": "50",
             "MAX_CONTENT_LENGTH": "2048",
@@ -37,6 +39,9 @@ def test_values_are_read() -> None:
     )
     assert settings.model_uri == "s3://models/iris/v2.joblib"
     assert settings.model_sha256 == "ab" * 32
+    # Pins are compared as lowercase hex, whatever case the deploy wrote them in.
+    assert settings.model_metadata_sha256 == "cd" * 32
+    assert settings.model_code_sha256 == "ef" * 32
     assert settings.model_cache_dir == Path("/var/cache/models")
     assert (settings.max_batch_rows, settings.max_content_length) == (50, 2048)
     assert settings.allow_version_mismatch is True
@@ -56,6 +61,8 @@ def test_values_are_read() -> None:
         ("MODEL_URI", "s3://bucket/folder/"),
         ("MODEL_URI", "https://example.com/model.joblib"),
         ("MODEL_SHA256", "abc123"),
+        ("MODEL_METADATA_SHA256", "g" * 64),
+        ("MODEL_CODE_SHA256", "ab" * 33),
     ],
 )
 def test_bad_setting_fails_start_up_naming_the_variable(name: str, value: str) -> None:

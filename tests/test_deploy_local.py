@@ -20,6 +20,9 @@ import pytest
 from conftest import ROOT, Package
 from servers import moto_server
 
+from app.artifact import metadata_path_for, sha256_of
+from app.config import BUNDLED_MODEL
+
 STACK = "model-prediction-api-dev"
 FUNCTION = "model-prediction-api-dev-api"
 FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -87,7 +90,9 @@ def test_function_configuration(deployed: str) -> None:
         "LOG_LEVEL": "INFO",
         "METRICS_NAMESPACE": "ModelPredictionApi",
         "MODEL_URI": "",
-        "MODEL_SHA256": "",
+        # Pinned at deploy: the bundled model's artifact and metadata file.
+        "MODEL_SHA256": sha256_of(BUNDLED_MODEL),
+        "MODEL_METADATA_SHA256": sha256_of(metadata_path_for(BUNDLED_MODEL)),
         "API_KEYS_SECRET": "",
         "CORS_ALLOWED_ORIGINS": "",
         "TRY_IT_PAGE": "true",

@@ -9,16 +9,20 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import IRIS_FEATURES, ROOT, SETOSA
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.artifact import library_versions, metadata_path_for, sha256_of
 from model.describe import describe
 from model.export import ExportError
+
+SETOSA_ROWS = [SETOSA, [6.7, 3.0, 5.2, 2.3]]
 
 
 def names(metadata: dict) -> list[str]:
@@ -178,3 +182,66 @@ def test_an_example_file_that_is_not_rows_is_one_line(tmp_path: Path) -> None:
     result = run_cli(str(artifact), "--example", str(example))
     assert result.returncode == 1
     assert "must hold a non-empty array of rows" in result.stderr
+
+
+def test_an_example_of_arrays_takes_scikit_learns_names(tmp_path: Path) -> None:
+    # Rows as a plain array holds them: no names to invent, x0, x1, ... as scikit-learn's.
+    artifact = saved(iris_classifier(named=False), tmp_path / "plain.joblib")
+    example = tmp_path / "rows.json"
+    example.write_text(json.dumps([SETOSA, [6.7, 3.0, 5.2, 2.3]]))
+    result = run_cli(str(artifact), "--example", str(example))
+    assert result.returncode == 0, result.stderr
+    metadata = json.loads(metadata_path_for(artifact).read_text())
+    assert names(metadata) == ["x0", "x1", "x2", "x3"]
+    assert metadata["example"][0] == {"x0": 5.1, "x1": 3.5, "x2": 1.4, "x3": 0.2}
+    assert metadata["model_input"] == "float64_array"
+
+    named = run_cli(str(artifact), "--example", str(example), "--features", ",".join(IRIS_FEATURES))
+    assert named.returncode == 0, named.stderr
+    metadata = json.loads(metadata_path_for(artifact).read_text())
+    assert names(metadata) == IRIS_FEATURES
+    assert metadata["example"][1] == dict(zip(IRIS_FEATURES, [6.7, 3.0, 5.2, 2.3], strict=True))
+
+
+def test_an_example_of_arrays_keeps_each_values_kind(tmp_path: Path) -> None:
+    # Strings beside numbers stay numbers: the model was fitted on an object array.
+    rng = np.random.default_rng(0)
+    rows = [[float(rng.normal()), str(rng.choice(["a", "b"]))] for _ in range(40)]
+    model = make_pipeline(
+        ColumnTransformer([("x", "passthrough", [0]), ("c", OneHotEncoder(), [1])]),
+        LogisticRegression(),
+    ).fit(np.array(rows, dtype=object), [row[1] == "a" for row in rows])
+    artifact = saved(model, tmp_path / "mixed.joblib")
+    metadata = describe(artifact, example=rows[:3])
+    assert [(f["name"], f["type"]) for f in metadata["features"]] == [
+        ("x0", "number"), ("x1", "string"),
+    ]  # fmt: skip
+    assert metadata["model_input"] == "object_array"
+
+
+@pytest.mark.parametrize(
+    ("rows", "options", "fragment"),
+    [
+        ([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0]], (), "hold different numbers of values ([2, 4])"),
+        ([SETOSA], ("--features", "a,b,c"), "hold 4 values, 3 feature names were given"),
+        ([SETOSA, {"a": 1}], (), "each an object keyed by feature name"),
+    ],
+)
+def test_an_example_of_arrays_that_does_not_fit_is_one_line(
+    tmp_path: Path, rows: list, options: tuple[str, ...], fragment: str
+) -> None:
+    artifact = saved(iris_classifier(named=False), tmp_path / "plain.joblib")
+    example = tmp_path / "rows.json"
+    example.write_text(json.dumps(rows))
+    result = run_cli(str(artifact), "--example", str(example), *options)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert fragment in result.stderr
+
+
+def test_a_dataframe_example_with_numbered_columns_names_them_as_text(tmp_path: Path) -> None:
+    artifact = saved(LinearRegression().fit(SETOSA_ROWS, [1.0, 2.0]), tmp_path / "lr.joblib")
+    example = pd.DataFrame(SETOSA_ROWS)  # columns labelled 0, 1, 2, 3
+    metadata = describe(artifact, example=example)
+    assert names(metadata) == ["0", "1", "2", "3"]
+    assert metadata["example"][0] == {"0": 5.1, "1": 3.5, "2": 1.4, "3": 0.2}

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SETOSA
 from flask.testing import FlaskClient
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from werkzeug.test import TestResponse
+
+from model.export import Description, ExportError, save_model
+
+NON_FINITE = "the model produced a non-finite value (NaN or infinity) for these values"
 
 
 def error_of(response: TestResponse, status: int, code: str) -> dict:
@@ -232,6 +241,27 @@ def test_overflowing_rows_are_named_in_a_batch(client: FlaskClient) -> None:
     details = details_of(client.post("/predict", json={"instances": rows}))
     assert list(details) == ["instances[1]", "instances[3]"]
     assert client.post("/predict", json={"instances": [SETOSA, [1e300] * 4]}).status_code == 200
+
+
+def test_a_non_finite_value_inside_the_model_is_named_for_what_it_is(
+    make_app, tmp_path: Path
+) -> None:
+    # log1p of a value below -1 is NaN (of -1, minus infinity): no overflow, yet no answer.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 10, size=(50, 2))
+    model = make_pipeline(FunctionTransformer(np.log1p), LinearRegression()).fit(X, X.sum(axis=1))
+    artifact = tmp_path / "log.joblib"
+    save_model(model, artifact, Description("log", "1.0.0", ["a", "b"]), example=X[:3])
+    client = make_app(MODEL_URI=str(artifact)).test_client()
+    rows = [[1.0, 2.0], [-5.0, 2.0], [1.0, -1.0], [1.0, 1e308]]
+    assert details_of(client.post("/predict", json={"instances": rows})) == {
+        "instances[1]": NON_FINITE,
+        "instances[2]": NON_FINITE,
+    }
+    # At describe, as the same words: the rows, and what the model produced for them.
+    with pytest.raises(ExportError, match=r"fails on its example rows \[0\]: a non-finite value"):
+        save_model(model, tmp_path / "bad.joblib", Description("log", "1.0.0", ["a", "b"]),
+                   example=np.array([[-5.0, 1.0]]))  # fmt: skip
 
 
 def test_large_but_computable_values_still_predict(client: FlaskClient) -> None:

@@ -1,14 +1,18 @@
-"""Models served from S3 (moto stands in): download, verify, cache, fail clearly, recover."""
+"""Models served from S3 (moto stands in): download, verify, cache, fail clearly, recover;
+and the deploy's pins (MODEL_METADATA_SHA256, MODEL_CODE_SHA256) held against what is found."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
 import pickle
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,11 @@ from moto.core import set_initial_no_auth_action_count
 from test_model_loading import CreatesMarkerWhenUnpickled
 
 import app.model_slot
-from app.artifact import metadata_path_for, sha256_of
+from app.artifact import code_path_for, metadata_path_for, sha256_of
+from app.config import Settings
+from app.metadata import CodeArchive, ModelMetadata
+from app.model_source import locate
+from app.predictor import ModelUnavailable
 from model.publish import publish
 
 BUCKET = "models"
@@ -227,9 +235,9 @@ def test_bundled_model_never_imports_boto3() -> None:
 
 
 def test_metadata_is_uploaded_beside_the_artifact(s3: Any, model_copy: Path) -> None:
-    metadata = publish(model_copy, URI, s3)
+    published = publish(model_copy, URI, s3)
     stored = s3.get_object(Bucket=BUCKET, Key="iris/model.json")["Body"].read()
-    assert json.loads(stored) == metadata
+    assert json.loads(stored) == published.metadata
     artifact = s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read()
     assert artifact == model_copy.read_bytes()
 
@@ -239,3 +247,155 @@ def test_publish_refuses_a_pair_that_disagrees(s3: Any, model_copy: Path) -> Non
     with pytest.raises(ValueError, match="describe it again"):
         publish(model_copy, URI, s3)
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def sha256_of_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def swapped_features(metadata: bytes) -> bytes:
+    """The metadata with its first two features' names swapped, in the schema and in the
+    example rows alike: the model still answers its example as described, so it loads,
+    and every request's two values go into each other's columns."""
+    document = json.loads(metadata)
+    first, second = document["features"][:2]
+    a, b = first["name"], second["name"]
+    first["name"], second["name"] = b, a
+    for row in document["example"]:
+        row[a], row[b] = row[b], row[a]
+    return json.dumps(document, indent=2).encode()
+
+
+def answer(app, features: dict[str, float]) -> Any:
+    response = app.test_client().post("/predict", json={"features": features})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["prediction"]
+
+
+def test_pinned_metadata_is_served(s3: Any, model_copy: Path, s3_app) -> None:
+    published = publish(model_copy, URI, s3)
+    pinned = published.metadata_sha256
+    assert pinned == sha256_of(metadata_path_for(model_copy))  # uploaded byte for byte
+    assert predicts_setosa(s3_app(MODEL_METADATA_SHA256=pinned))
+
+
+def test_rewritten_metadata_is_refused_before_it_is_read(
+    s3: Any, model_copy: Path, s3_app, cache: Path
+) -> None:
+    published = publish(model_copy, URI, s3)
+    rewritten = swapped_features(metadata_path_for(model_copy).read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="iris/model.json", Body=rewritten)
+    status, body = health(s3_app(MODEL_METADATA_SHA256=published.metadata_sha256))
+    assert status == 503
+    assert body["reason"].startswith(
+        f"model metadata s3://{BUCKET}/iris/model.json has sha256 {sha256_of_bytes(rewritten)}, "
+        f"but MODEL_METADATA_SHA256 is {published.metadata_sha256}; refusing to read it"
+    )
+    assert not cache.exists()  # nothing was downloaded
+    # Unpinned, the same rewrite loads, and the two features trade places unnoticed.
+    flower = {"sepal_length": 5.9, "sepal_width": 3.0, "petal_length": 5.1, "petal_width": 1.8}
+    s3.put_object(
+        Bucket=BUCKET, Key="iris/model.json", Body=metadata_path_for(model_copy).read_bytes()
+    )
+    honest = answer(s3_app(), flower)
+    s3.put_object(Bucket=BUCKET, Key="iris/model.json", Body=rewritten)
+    assert answer(s3_app(), flower) != honest
+
+
+def test_a_local_models_metadata_is_held_to_its_pin_too(model_copy: Path, make_app) -> None:
+    path = metadata_path_for(model_copy)
+    pinned = sha256_of(path)
+    assert predicts_setosa(make_app(MODEL_URI=str(model_copy), MODEL_METADATA_SHA256=pinned))
+    path.write_bytes(swapped_features(path.read_bytes()))
+    status, body = health(make_app(MODEL_URI=str(model_copy), MODEL_METADATA_SHA256=pinned))
+    assert status == 503
+    assert body["reason"] == (
+        f"model metadata {path} has sha256 {sha256_of(path)}, but MODEL_METADATA_SHA256 is "
+        f"{pinned}; refusing to read it (it changed after the deploy pinned it: deploy again "
+        "to serve what is there now)"
+    )
+
+
+def test_a_code_pin_without_a_code_archive_is_refused(model_copy: Path, make_app) -> None:
+    status, body = health(make_app(MODEL_URI=str(model_copy), MODEL_CODE_SHA256="c" * 64))
+    assert status == 503
+    assert body["reason"] == (
+        f"MODEL_CODE_SHA256 is {'c' * 64}, but the model metadata names no code archive; "
+        "refusing to load it"
+    )
+
+
+def add_code_archive(artifact: Path) -> Path:
+    """A code archive beside `artifact`, named in its metadata as describe names one."""
+    archive = code_path_for(artifact)
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("iris_helpers.py", "def double(values):\n    return values * 2\n")
+    path = metadata_path_for(artifact)
+    code = CodeArchive(archive.name, sha256_of(archive), ("iris_helpers",))
+    replace(ModelMetadata.read(path), code=code).write(path)
+    return archive
+
+
+def s3_settings(cache: Path, **pins: str) -> Settings:
+    return Settings.from_environ({"MODEL_URI": URI, "MODEL_CACHE_DIR": str(cache), **pins})
+
+
+def test_the_code_archive_is_downloaded_verified_into_the_cache(
+    s3: Any, model_copy: Path, cache: Path
+) -> None:
+    archive = add_code_archive(model_copy)
+    published = publish(model_copy, URI, s3)
+    assert published.code_uri == f"s3://{BUCKET}/iris/model.code.zip"
+    pins = {
+        "MODEL_SHA256": sha256_of(model_copy),
+        "MODEL_METADATA_SHA256": published.metadata_sha256,
+        "MODEL_CODE_SHA256": sha256_of(archive),
+    }
+    found = locate(s3_settings(cache, **pins))
+    assert found.code_archive == cache / f"{sha256_of(archive)}.code.zip"
+    assert found.code_archive.read_bytes() == archive.read_bytes()
+    # Unpinned, the metadata's own hash is the one checked.
+    assert locate(s3_settings(cache)).code_archive == found.code_archive
+
+
+def test_a_rewritten_code_archive_is_refused_and_never_cached(
+    s3: Any, model_copy: Path, cache: Path
+) -> None:
+    archive = add_code_archive(model_copy)
+    published = publish(model_copy, URI, s3)
+    evil = b"PK\x05\x06" + b"\0" * 18  # an empty zip: any other bytes would do
+    s3.put_object(Bucket=BUCKET, Key="iris/model.code.zip", Body=evil)
+    pins = {
+        "MODEL_METADATA_SHA256": published.metadata_sha256,
+        "MODEL_CODE_SHA256": sha256_of(archive),
+    }
+    with pytest.raises(ModelUnavailable) as refused:
+        locate(s3_settings(cache, **pins))
+    assert str(refused.value) == (
+        f"model code archive s3://{BUCKET}/iris/model.code.zip has sha256 "
+        f"{sha256_of_bytes(evil)}, but MODEL_CODE_SHA256 records {sha256_of(archive)}; "
+        "refusing to load it"
+    )
+    assert [p.name for p in cache.iterdir()] == [f"{sha256_of(model_copy)}.joblib"]
+
+
+def test_a_code_pin_the_metadata_contradicts_is_refused_before_any_download(
+    s3: Any, model_copy: Path, cache: Path
+) -> None:
+    add_code_archive(model_copy)
+    publish(model_copy, URI, s3)
+    with pytest.raises(ModelUnavailable) as refused:
+        locate(s3_settings(cache, MODEL_CODE_SHA256="e" * 64))
+    assert str(refused.value).startswith(
+        f"MODEL_CODE_SHA256 is {'e' * 64}, but the model metadata describes a code archive "
+        f"with sha256 {sha256_of(code_path_for(model_copy))}"
+    )
+    assert not cache.exists()
+
+
+def test_a_missing_code_archive_is_named(s3: Any, model_copy: Path, cache: Path) -> None:
+    add_code_archive(model_copy)
+    publish(model_copy, URI, s3)
+    s3.delete_object(Bucket=BUCKET, Key="iris/model.code.zip")
+    with pytest.raises(ModelUnavailable, match="model code archive not found: s3://models/iris/"):
+        locate(s3_settings(cache))

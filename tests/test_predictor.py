@@ -11,7 +11,7 @@ from conftest import SETOSA
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from app.answers import predictions_json, probabilities_json
+from app.answers import label_key, predictions_json, probabilities_json
 from app.metadata import ModelMetadata
 from app.predictor import Predictor
 from app.validation import Rows
@@ -68,6 +68,13 @@ def test_numpy_scalars_become_plain_json_types() -> None:
         assert all(type(key) is str for row in probabilities for key in row)
         assert all(type(value) is float for row in probabilities for value in row.values())
         json.dumps({"predictions": predictions, "probabilities": probabilities})
+
+
+def test_a_label_is_keyed_as_json_writes_it() -> None:
+    # Python's str() would give "True" and "False", which no JSON client writes.
+    assert [label_key(label) for label in (False, True, 0, 2.5, "yes", "")] == [
+        "false", "true", "0", "2.5", "yes", "",
+    ]  # fmt: skip
 
 
 def test_integer_labels_through_the_app(tmp_path: Path, make_app) -> None:

@@ -1,7 +1,8 @@
 """The deploy grants read access to exactly what the function reads at cold start.
 
-s3:GetObject on the model's two objects, only with an S3 model; and
-secretsmanager:GetSecretValue on the API keys secret, only when one is named.
+s3:GetObject on the model's objects, only with an S3 model: the artifact, its metadata
+and, when the function may read one, its code archive; and secretsmanager:GetSecretValue
+on the API keys secret, only when one is named.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 from plugin_harness import run_hook
 
-from app.artifact import metadata_key_for
+from app.artifact import code_key_for, metadata_key_for
 from app.config import ConfigError, Settings
 
 
@@ -26,24 +27,45 @@ def test_no_grant_without_an_s3_model(uri: str) -> None:
     assert statements({"MODEL_URI": uri}) == []
 
 
-def test_grant_covers_the_artifact_and_its_metadata_only() -> None:
-    assert statements({"MODEL_URI": "s3://my-models/iris/v2.joblib"}) == [
+def object_grant(*keys: str) -> list[dict[str, object]]:
+    return [
         {
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
-            "Resource": [
-                {"Fn::Sub": "arn:${AWS::Partition}:s3:::my-models/iris/v2.joblib"},
-                {"Fn::Sub": "arn:${AWS::Partition}:s3:::my-models/iris/v2.json"},
-            ],
+            "Resource": [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::my-models/{k}"} for k in keys],
         }
     ]
 
 
-def test_metadata_key_follows_the_server_rule() -> None:
-    for key in ["a/b/model.joblib", "model", "a.b/model", "v1.2/model.pkl"]:
-        (grant,) = statements({"MODEL_URI": f"s3://bucket/{key}"})
-        metadata_arn = grant["Resource"][1]["Fn::Sub"]
-        assert metadata_arn.endswith(f":s3:::bucket/{metadata_key_for(key)}")
+PINNED = {"MODEL_SHA256": "a" * 64, "MODEL_METADATA_SHA256": "b" * 64}
+
+
+def test_a_pinned_model_without_code_gets_its_artifact_and_metadata_only() -> None:
+    granted = statements({"MODEL_URI": "s3://my-models/iris/v2.joblib", **PINNED})
+    assert granted == object_grant("iris/v2.joblib", "iris/v2.json")
+
+
+def test_a_pinned_model_with_code_gets_its_code_archive_too() -> None:
+    environment = {"MODEL_URI": "s3://my-models/iris/v2.joblib", **PINNED}
+    granted = statements(environment | {"MODEL_CODE_SHA256": "c" * 64})
+    assert granted == object_grant("iris/v2.joblib", "iris/v2.json", "iris/v2.code.zip")
+
+
+def test_an_unpinned_model_gets_its_code_archive_key_whatever_it_is_published_with() -> None:
+    # pinModel=false: the metadata a cold start reads is not known at deploy.
+    granted = statements({"MODEL_URI": "s3://my-models/iris/v2.joblib", "MODEL_SHA256": ""})
+    assert granted == object_grant("iris/v2.joblib", "iris/v2.json", "iris/v2.code.zip")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a/b/model.joblib", "model", "a.b/model", "v1.2/model.pkl", "a/.joblib", "a/b.", "x/.a.b"],
+)
+def test_metadata_and_code_keys_follow_the_server_rule(key: str) -> None:
+    (grant,) = statements({"MODEL_URI": f"s3://bucket/{key}"})
+    _, metadata_arn, code_arn = (resource["Fn::Sub"] for resource in grant["Resource"])
+    assert metadata_arn.endswith(f":s3:::bucket/{metadata_key_for(key)}")
+    assert code_arn.endswith(f":s3:::bucket/{code_key_for(key)}")
 
 
 def test_malformed_s3_uri_stops_the_deploy() -> None:

@@ -308,6 +308,35 @@ def test_multi_output_classifier_with_probabilities(make_app, tmp_path: Path) ->
     assert sum(first["tier"].values()) == pytest.approx(1.0)
 
 
+def test_boolean_classes_are_keyed_as_json_writes_them(make_app, tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(120, 2))
+    model = LogisticRegression().fit(X, X[:, 0] > 0)
+    client = served(make_app, saved(tmp_path, model, X[:4], features=["x", "y"]))
+    rows = [[1.0, 0.0], [-1.0, 0.0]]
+    # Native: the labels are JSON booleans, their probabilities keyed false and true.
+    body = keeps_to_document(client, {"instances": rows, "return_probabilities": True})
+    assert body["predictions"] == [True, False]
+    assert [list(p) for p in body["probabilities"]] == [["false", "true"]] * 2
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert list(schemas["Probabilities"]["properties"]) == ["false", "true"]
+    assert schemas["Prediction"] == {"enum": [False, True]}
+    # MLflow answers the labels; V2 as a BOOL tensor beside the probabilities.
+    mlflow = client.post("/invocations", json={"instances": rows}).get_json()
+    assert mlflow == {"predictions": [True, False]}
+    v2 = client.post(
+        "/v2/models/typed/infer",
+        json={
+            "inputs": [{"name": "input-0", "shape": [2, 2], "datatype": "FP64", "data": rows}],
+            "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+        },
+    ).get_json()
+    assert [(o["name"], o["datatype"]) for o in v2["outputs"]] == [
+        ("predict", "BOOL"), ("predict_proba", "FP64"),
+    ]  # fmt: skip
+    assert v2["outputs"][0]["data"] == [True, False]
+
+
 def test_multi_output_regressor(make_app, tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     X = rng.normal(size=(60, 3))
@@ -398,10 +427,16 @@ def test_describe_without_an_example_reads_the_encoders(tmp_path: Path) -> None:
     ("example", "fragment"),
     [
         (
-            pd.DataFrame({"a": [1.0, 2.0], "b": [pd.Timestamp(0), pd.Timestamp(1)]}),
+            pd.DataFrame({"a": [1.0, 2.0], "b": [pd.Timedelta(0), pd.Timedelta(1)]}),
             "has no JSON type",
         ),
+        (
+            # A date-time reaches a model only in a DataFrame, which this one cannot take.
+            pd.DataFrame({"a": [1.0, 2.0], "b": [pd.Timestamp(0), pd.Timestamp(1)]}),
+            "the model fails on its example rows",
+        ),
         ([{"a": 1.0, "b": "x"}, {"a": 2.0, "b": 3}], "mixes value kinds"),
+        (pd.DataFrame({"a": [], "b": []}), "the example DataFrame has no rows"),
         ([{"a": 1.0, "b": None}], "the model fails on its example rows"),
     ],
 )

@@ -2,14 +2,18 @@
 and any value of the wrong kind is refused at its own place.
 
 Schemas are generated too: any mix of number, integer, boolean and string features,
-nullable or not, with closed or open categories. Derandomized, no example database.
+nullable or not, with closed or open categories. Date-times are generated as Python
+writes them, and must become exactly their instant in each kind of column.
+Derandomized, no example database.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -169,3 +173,70 @@ def test_a_wrong_value_is_refused_at_its_place(
         assert [detail.loc for detail in error.details] == [place]
     else:
         raise AssertionError(f"{bad!r} passed as {feature}")
+
+
+# Date-times: any moment Python writes is read as its instant, by the time-zone rule
+
+# A moment each unit holds (nanoseconds end in 2262), and fixed offsets to the minute, as
+# ISO 8601 writes them (a zone's historic offsets in seconds are not).
+MOMENTS = st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(2200, 1, 1))
+OFFSETS = st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+ZONED = ["datetime64[us, UTC]", "datetime64[us, Europe/Lisbon]", "datetime64[ns, UTC+05:30]"]
+NAIVE = ["datetime64[us]", "datetime64[ns]"]
+
+
+def read_datetime(text: Any, dtype: str) -> Any:
+    """The value a DataFrame model is handed for `text` in a column of `dtype`."""
+    from app.model_input import to_model_input
+
+    schema = Schema((Feature("when", "datetime", dtype=dtype),), "dataframe")
+    parsed = parse_predict_request(
+        {"features": [text]}, InputSchema(schema, supports_probabilities=False, max_rows=1)
+    )
+    column = to_model_input(parsed.rows, schema)["when"]
+    assert str(column.dtype) == dtype
+    return column[0]
+
+
+@TYPED
+@given(
+    moment=MOMENTS,
+    offset=OFFSETS,
+    separator=st.sampled_from("Tt "),
+    dtype=st.sampled_from(ZONED + NAIVE),
+)
+def test_a_moment_with_an_offset_is_its_instant(
+    moment: datetime, offset: timezone, separator: str, dtype: str
+) -> None:
+    aware = moment.replace(tzinfo=offset)
+    got = read_datetime(aware.isoformat(sep=separator), dtype)
+    instant = pd.Timestamp(aware)
+    # A zoned column holds the instant (shown in its zone, as its dtype says); a naive one
+    # the instant's UTC wall time.
+    assert got == (instant if got.tzinfo is not None else instant.tz_convert(None))
+
+
+@TYPED
+@given(moment=MOMENTS, dtype=st.sampled_from(NAIVE))
+def test_a_moment_without_an_offset_is_taken_as_written_in_a_naive_column(
+    moment: datetime, dtype: str
+) -> None:
+    assert read_datetime(moment.isoformat(), dtype) == pd.Timestamp(moment)
+
+
+@TYPED
+@given(
+    text=MOMENTS.map(datetime.isoformat)
+    | st.floats(allow_nan=False)
+    | st.integers()
+    | st.booleans()
+    | st.lists(st.integers(), max_size=2),
+    dtype=st.sampled_from(ZONED),
+)
+def test_a_zoned_column_refuses_anything_without_an_offset(text: Any, dtype: str) -> None:
+    try:
+        read_datetime(text, dtype)
+    except ApiError as error:
+        assert [detail.loc for detail in error.details] == ["features[0]"]
+    else:
+        raise AssertionError(f"{text!r} passed as {dtype}")

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.answers import label_key
+from app.datetimes import DATETIME_PATTERN, FORMS
 from app.errors import ERROR_CODES, ApiError, ErrorShape
 from app.metadata import OUTLIER_LABELS, ModelMetadata, Output
 from app.open_routes import OPEN_ROUTES
@@ -180,6 +182,11 @@ class Part:
 _NUMBER_NOTE = (
     "A finite float64 value. Values so large that the model overflows on them are answered 422."
 )
+# RFC 3339's date-time (`format`) is one form; the pattern writes every form accepted.
+_DATETIME_NOTE = (
+    f"An ISO 8601 date or date-time ({FORMS}), up to nanoseconds, within the range and "
+    "precision of the model's datetime64 column. "
+)
 PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
 # Any plain JSON value a feature may take, when no model is loaded.
 ANY_VALUE: dict[str, Any] = {"type": ["number", "integer", "boolean", "string", "null"]}
@@ -192,12 +199,18 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
         categories = list(feature.categories or ())
         schema = {"enum": [*categories, None] if feature.nullable else categories}
     else:
-        kind: Any = feature.type
+        kind: Any = "string" if feature.type == "datetime" else feature.type
         schema = {"type": [kind, "null"] if feature.nullable else kind}
         if feature.type == "number":
             schema["description"] = _NUMBER_NOTE
         elif feature.type == "integer":
             schema |= {"minimum": INT64_MIN, "maximum": INT64_MAX}
+        elif feature.time is not None:
+            schema |= {
+                "format": "date-time",
+                "pattern": f"^{DATETIME_PATTERN}$",
+                "description": _DATETIME_NOTE + feature.time.rule(),
+            }
         if feature.categories is not None:
             schema["examples"] = list(feature.categories)[:10]
     schema["title"] = feature.name
@@ -249,7 +262,7 @@ def prediction_schema(task: str, classes: Sequence[Any]) -> dict[str, Any]:
 
 
 def probabilities_schema(classes: Sequence[Any]) -> dict[str, Any]:
-    labels = [str(label) for label in classes]
+    labels = [label_key(label) for label in classes]
     return {
         "type": "object",
         "properties": {label: PROBABILITY for label in labels},

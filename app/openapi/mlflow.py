@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from app.body import JSON_TYPE
+from app.datetimes import DATETIME_PATTERN
 from app.errors import ERROR_CODES, ApiError
 from app.openapi.common import (
     ERROR_DETAILS,
@@ -289,7 +290,8 @@ def _csv(model: Model) -> dict[str, Any]:
         "description": (
             "A header row naming every feature once, then one line per row. A field may be "
             'quoted ("a, b"); an empty field is a missing value; numbers are JSON number '
-            "literals, integers whole numbers, booleans true or false in any case. The "
+            "literals, integers whole numbers, booleans true or false in any case, date-times "
+            "ISO 8601 text as in JSON. The "
             "pattern writes the header in the features' order; any order is accepted, each "
             "line's fields then following the header."
         ),
@@ -311,6 +313,8 @@ def _field(feature: Feature, alone: bool) -> str:
         present = f"{_PLAIN}|{_QUOTED}"
     elif feature.type == "boolean":
         present = _either(_case_free("true") + "|" + _case_free("false"))
+    elif feature.type == "datetime":
+        present = _either(DATETIME_PATTERN)
     else:
         present = _either(_NUMBER if feature.type == "number" else _INTEGER)
     if not feature.nullable:

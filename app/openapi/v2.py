@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.answers import label_key
 from app.body import JSON_TYPE
 from app.metadata import ModelMetadata
 from app.openapi.common import (
@@ -30,6 +31,7 @@ from app.protocols.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
     DATATYPES,
+    DATETIME_CONTENT_TYPE,
     EXTENSION,
     FEATURE_DATATYPES,
     INTEGER_TYPES,
@@ -82,7 +84,8 @@ _INFER = (
     "same); for any model, one input per feature, named after it, of shape [rows] or "
     "[rows, 1], in any order. `data` is flat, in row-major order, or nested one array per "
     "row, and holds exactly as many values as `shape` counts; every input has the same "
-    "number of rows. Integer datatypes take integers (and null, a missing value) only.\n\n"
+    "number of rows. Integer datatypes take integers (and null, a missing value) only; "
+    "a date-time feature takes BYTES of ISO 8601 text.\n\n"
     "Outputs are named as MLServer's scikit-learn runtime names them: "
     + " and ".join(f"`{name}`" for name in _OUTPUT_SCHEMAS)
     + f" (the default is `{PREDICT}`).\n\n"
@@ -227,6 +230,14 @@ def _schemas(model: Model) -> dict[str, Any]:
             "name": {"type": "string"},
             "datatype": {"enum": list(DATATYPES)},
             "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}},
+            "parameters": {
+                "type": "object",
+                "description": (
+                    f"`content_type: {DATETIME_CONTENT_TYPE}` marks a BYTES input of ISO 8601 "
+                    "date-times, as MLServer's codecs name it."
+                ),
+                "properties": {"content_type": {"type": "string"}},
+            },
         },
         "required": ["name", "datatype", "shape"],
         "additionalProperties": False,
@@ -539,7 +550,7 @@ def _predicted(metadata: ModelMetadata, datatype: str) -> dict[str, Any]:
     outputs = metadata.outputs
     if metadata.task == "classification" and datatype == "BYTES":
         labels = metadata.classes if outputs is None else [c for o in outputs for c in o.classes]
-        return {"enum": list(dict.fromkeys(str(label) for label in labels))}
+        return {"enum": list(dict.fromkeys(label_key(label) for label in labels))}
     if outputs is None:
         return prediction_schema(metadata.task, metadata.classes)
     return {"anyOf": [prediction_schema(metadata.task, output.classes) for output in outputs]}

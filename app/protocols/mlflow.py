@@ -238,7 +238,8 @@ def csv_rows(
     """A CSV body's rows, each value read by its feature's type, then validated.
 
     An empty field is a missing value (as pandas writes NaN and None); numbers are JSON
-    number literals, integers whole numbers, booleans true or false in any case.
+    number literals, integers whole numbers, booleans true or false in any case; strings
+    and date-times are the field's text (the validator reads a date-time).
     """
     problems = Problems()
 
@@ -287,7 +288,7 @@ def _typed(text: str, feature: Feature) -> tuple[Any, str | None]:
     if text == "":
         return None, None
     kind = feature.type
-    if kind == "string":
+    if kind in ("string", "datetime"):
         return text, None
     if kind == "boolean":
         value = _BOOLEANS.get(text.lower())

@@ -44,9 +44,18 @@ FEATURE_DATATYPES = {
     "integer": NUMERIC_TYPES,
     "boolean": frozenset({"BOOL"}),
     "string": frozenset({"BYTES"}),
+    "datetime": frozenset({"BYTES"}),  # ISO 8601 text
 }
 # And the one it is described with in the model's metadata.
-FEATURE_DATATYPE = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
+FEATURE_DATATYPE = {
+    "number": "FP64",
+    "integer": "INT64",
+    "boolean": "BOOL",
+    "string": "BYTES",
+    "datetime": "BYTES",
+}
+# The content type MLServer's codecs name a BYTES tensor of ISO 8601 date-times with.
+DATETIME_CONTENT_TYPE = "datetime"
 _LENGTH = struct.Struct("<I")
 
 

@@ -3,7 +3,8 @@ tensor extension: what tritonclient and the kserve client send by default.
 
 An infer request holds either one tensor of shape [rows, features] of a numeric
 datatype, for a model whose features are all numbers, or one input per feature named
-after it (columnar, as MLServer's pandas codec sends a DataFrame). Either becomes rows
+after it (columnar, as MLServer's pandas codec sends a DataFrame; a date-time feature as
+BYTES of ISO 8601 text). Either becomes rows
 for the schema's validator, each value placed in this body (`inputs[1].data[7]`, the
 element's row-major index). Outputs are named as MLServer's scikit-learn runtime names
 them: `predict` (the default) and `predict_proba`.
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answers import plain_values
+from app.answers import label_key, plain_values
 from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_json
 from app.errors import ApiError, Detail
 from app.predictor import Outcome, Predictor
@@ -29,6 +30,7 @@ from app.protocols.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
     DATATYPES,
+    DATETIME_CONTENT_TYPE,
     EXTENSION,
     FEATURE_DATATYPE,
     FEATURE_DATATYPES,
@@ -42,7 +44,7 @@ from app.protocols.tensors import (
     to_binary,
 )
 from app.request_log import note_error
-from app.schema import Schema
+from app.schema import Feature, Schema
 from app.server_info import SERVER_NAME, SERVER_VERSION
 from app.serving import check_row_count, current_predictor, invalid, model_slot, predict
 from app.validation import (
@@ -491,7 +493,7 @@ def _texts(values: list[bytes], item: _Input, problems: Problems) -> list[Any]:
             texts.append(value.decode("utf-8"))
         except UnicodeDecodeError:
             problems.add(f"{item.loc}.data[{index}]", "expected UTF-8 text")
-            texts.append(None)
+            texts.append(SKIPPED)  # reported here: the schema's checks pass it over
     return texts
 
 
@@ -525,7 +527,7 @@ def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Res
             flat = array.reshape(-1).tolist()
             datatype = "FP64"
         if datatype == "BYTES" and set(map(type, flat)) != {str}:
-            flat = [value if isinstance(value, str) else str(value) for value in flat]
+            flat = [label_key(value) for value in flat]
         tensor: dict[str, Any] = {"name": name, "shape": list(array.shape), "datatype": datatype}
         tensors.append((tensor, flat, binary))
     head: dict[str, Any] = {
@@ -555,10 +557,19 @@ def input_metadata(schema: Schema) -> list[dict[str, Any]]:
     """The inputs the model's metadata lists: the one tensor, or one per feature."""
     if schema.all_numeric:
         return [{"name": MATRIX_INPUT, "datatype": "FP64", "shape": [-1, len(schema.names)]}]
-    return [
-        {"name": feature.name, "datatype": FEATURE_DATATYPE[feature.type], "shape": [-1]}
-        for feature in schema.features
-    ]
+    return [_input_tensor(feature) for feature in schema.features]
+
+
+def _input_tensor(feature: Feature) -> dict[str, Any]:
+    tensor: dict[str, Any] = {
+        "name": feature.name,
+        "datatype": FEATURE_DATATYPE[feature.type],
+        "shape": [-1],
+    }
+    if feature.type == "datetime":
+        # BYTES alone reads as text: say which, as MLServer's datetime codec does.
+        tensor["parameters"] = {"content_type": DATETIME_CONTENT_TYPE}
+    return tensor
 
 
 def output_metadata(predictor: Predictor) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@
     key: null, // the API key, in memory only
     keysRequired: false,
     model: null,
-    features: [], // {name, type, nullable, categories, open, input, none, field, problem}
+    features: [], // {name, type, nullable, categories, open, zone, input, none, field, problem}
     probabilities: false,
     maxRows: null,
     exampleIndex: 0,
@@ -17,6 +17,8 @@
   };
   const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
   const JSON_NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
+  // A datetime feature's dtype names its column's time zone, if it has one.
+  const ZONED_DTYPE = /^datetime64\[[a-z]+, (.+)\]$/;
 
   const $ = (id) => document.getElementById(id);
   const apiUrl = (path) => new URL(path, document.baseURI).href;
@@ -189,8 +191,17 @@
   // --- The form: one input per feature, typed from the schema -------------------------
 
   function typeLabel(feature) {
-    const kind = feature.categories ? (feature.open ? 'category, or any string' : 'category') : feature.type;
+    let kind = feature.categories ? (feature.open ? 'category, or any string' : 'category') : feature.type;
+    if (feature.type === 'datetime') {
+      // The server's time-zone rule, in a few words: see /openapi.json for the whole of it.
+      kind = feature.zone ? `date-time with an offset (column in ${feature.zone})` : 'date-time (no time zone)';
+    }
     return feature.nullable ? `${kind}, may be empty` : kind;
+  }
+
+  function zoneOf(spec) {
+    const match = spec.type === 'datetime' ? ZONED_DTYPE.exec(spec.dtype || '') : null;
+    return match ? match[1] : null;
   }
 
   function control(feature, id) {
@@ -210,6 +221,8 @@
     }
     const input = element('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false' });
     if (feature.categories) input.setAttribute('list', `${id}-options`);
+    // ISO 8601 text as typed: a browser's datetime-local picker cannot carry an offset.
+    if (feature.type === 'datetime') input.setAttribute('placeholder', feature.zone ? '2024-05-01T13:45:00+02:00' : '2024-05-01T13:45:00');
     return input;
   }
 
@@ -224,6 +237,7 @@
         nullable: spec.nullable,
         categories: spec.categories || null,
         open: spec.accepts_unknown !== false,
+        zone: zoneOf(spec),
       };
       feature.input = control(feature, id);
       feature.problem = element('p', { id: `${id}-problem`, class: 'field-problem', hidden: true });
@@ -257,7 +271,9 @@
     if (rows.length) return rows[index % rows.length];
     const row = {};
     for (const feature of state.features) {
-      row[feature.name] = feature.categories ? feature.categories[0] : { number: 0, integer: 0, boolean: false, string: '' }[feature.type];
+      row[feature.name] = feature.categories ? feature.categories[0] : {
+        number: 0, integer: 0, boolean: false, string: '', datetime: feature.zone ? '1970-01-01T00:00:00Z' : '1970-01-01T00:00:00',
+      }[feature.type];
     }
     return row;
   }
@@ -296,6 +312,9 @@
         // Sent as typed: the server says what is wrong with a value, at its place.
         const text = input.value.trim();
         row[feature.name] = text === '' ? null : Number(text);
+      } else if (feature.type === 'datetime') {
+        const text = input.value.trim();
+        row[feature.name] = text === '' ? null : text;
       } else row[feature.name] = input.value;
     }
     return row;
