@@ -11,13 +11,17 @@ not the model's stops packaging with the bundle's own words, unless the proof is
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import lightgbm
 import numpy as np
 import pandas as pd
@@ -26,6 +30,7 @@ from bundles import names_in, run_in_bundle, unzipped_read_only, unzipped_size
 from conftest import ROOT, Package, build_package, run_package
 from event_payloads import LambdaAnswer, event_for
 from prove_bundle import FRAMES_SHOWN, ProofFailed, prove
+from servers import moto_server
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -276,3 +281,45 @@ def test_prove_bundle_false_skips_the_proof_alone_and_says_so(
         "checked that it imports its handler and answers its model's example in a bare "
         "python3.12 on its own" in output
     )
+
+
+def test_an_s3_model_is_proven_from_a_download_checked_against_its_hashes(
+    models: dict[str, Any], tmp_path: Path
+) -> None:
+    # The described model published to moto's S3; packaging reads its metadata there for
+    # lightgbm, pins it, and proves the bundle on a copy it downloaded and checked.
+    uri = "s3://team-models/plans/1.0.0.joblib"
+    with moto_server(tmp_path / "moto.log") as endpoint:
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket="team-models")
+        env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
+        env |= {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+        artifact = MODELS / "described" / ARTIFACT
+        subprocess.run(
+            [sys.executable, "-m", "model.publish", str(artifact), uri],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        result = run_package(tmp_path / "package", f"modelUri={uri}", env=env)
+    assert result.returncode == 0, result.stdout
+    built = Package(tmp_path / "package", result.stdout)
+    assert logged(built, "Python requirements: ")[0].startswith(
+        f"Python requirements: requirements-pandas.txt plus lightgbm=={lightgbm.__version__}, "
+        "which s3://team-models/plans/1.0.0.json records"
+    )
+    (line,) = logged(built, "Bundle proven: ")
+    assert "answered its 20 example row(s) as recorded at describe" in line
+    # Nothing of the model is bundled: the function reads it from S3 at cold start.
+    assert not [n for n in names_in(built.zip) if n.endswith((".joblib", "plans.json"))]
