@@ -46,8 +46,9 @@ function functionEnvironment(serverless, name, log) {
 function withProofKey(environment) {
   if (environment.API_KEYS_SECRET && environment.API_KEYS_SECRET.trim()) {
     const key = crypto.randomBytes(24).toString('hex');
-    const { API_KEYS_SECRET, ...rest } = environment;
-    return { environment: { ...rest, API_KEYS: key }, key };
+    const replaced = { ...environment, API_KEYS: key };
+    delete replaced.API_KEYS_SECRET;
+    return { environment: replaced, key };
   }
   const listed = (environment.API_KEYS || '').split(',').map((k) => k.trim());
   return { environment, key: listed.find(Boolean) || null };
@@ -81,12 +82,9 @@ async function proofFor(serverless, name, folder, log) {
   };
   const model = servedModel(serverless);
   const { instances, predictions } = example(model, await metadataText(serverless, model), fail);
-  let environment = functionEnvironment(serverless, name, log);
-  if (model.bucket) {
-    environment.MODEL_URI = await downloadServedModel(serverless, model, folder);
-  }
-  let key;
-  ({ environment, key } = withProofKey(environment));
+  const served = functionEnvironment(serverless, name, log);
+  if (model.bucket) served.MODEL_URI = await downloadServedModel(serverless, model, folder);
+  const { environment, key } = withProofKey(served);
   return { environment, instances, predictions, api_key: key, model: model.metadata };
 }
 
