@@ -65,7 +65,8 @@ serve: $(SERVE_STAMP)
 test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
 
-# mypy checks the files pyproject.toml names: app/, handler.py and model/.
+# mypy checks the files pyproject.toml names: app/, handler.py, model/ and the packaging
+# plugins' Python helpers.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -15,14 +15,8 @@
 // Requirements packed into a nested zip or a layer (that plugin's `zip` and
 // `layer` options) are not compiled.
 
-const { execFile } = require('child_process');
 const path = require('path');
-const { promisify } = require('util');
-
-const execFileAsync = promisify(execFile);
-
-// The compiler itself, run with the function's Python.
-const COMPILE_SCRIPT = path.join(__dirname, 'compile_bytecode.py');
+const { pythonArtifacts, runtimePython, runPython } = require('./python-artifacts');
 
 class CompileBytecode {
   constructor(serverless, cliOptions, { log }) {
@@ -35,26 +29,6 @@ class CompileBytecode {
     };
   }
 
-  // Each local zip of a Python function, with its runtime's version ("3.12").
-  artifacts() {
-    const { service, serviceDir } = this.serverless;
-    const found = new Map();
-    for (const name of service.getAllFunctions()) {
-      const fn = service.getFunction(name);
-      const version = /^python(\d+\.\d+)$/.exec(fn.runtime || service.provider.runtime || '');
-      const artifact = (fn.package && fn.package.artifact) || service.package.artifact;
-      if (fn.image || !version || !artifact || /^(s3|https?):\/\//.test(artifact)) continue;
-      const file = path.resolve(serviceDir, artifact);
-      if (found.has(file) && found.get(file) !== version[1]) {
-        throw new this.serverless.classes.Error(
-          `${artifact} is shared by functions with different Python runtimes`
-        );
-      }
-      found.set(file, version[1]);
-    }
-    return found;
-  }
-
   async compileAll() {
     const { plugins } = this.serverless.pluginManager;
     const requirements = plugins.findIndex(
@@ -65,23 +39,19 @@ class CompileBytecode {
         'List compile-bytecode after serverless-python-requirements in "plugins"'
       );
     }
-    const custom = this.serverless.service.custom || {};
-    const configured = custom.pythonRequirements && custom.pythonRequirements.pythonBin;
-    for (const [file, version] of this.artifacts()) {
-      const python = configured || `python${version}`;
+    for (const [file, { version }] of pythonArtifacts(this.serverless)) {
+      const python = runtimePython(this.serverless, version);
       const name = path.relative(this.serverless.serviceDir, file);
       this.log.info(`Compiling Python bytecode in ${name} with ${python}`);
       let stdout;
       try {
-        // -I: no PYTHON* variables (PYTHONPYCACHEPREFIX would move the .pyc files).
-        ({ stdout } = await execFileAsync(python, ['-I', COMPILE_SCRIPT, file, version], {
+        // The compiler itself, run with the function's Python.
+        stdout = await runPython(python, 'compile_bytecode.py', [file, version], {
           cwd: this.serverless.serviceDir,
-          maxBuffer: 64 * 1024 * 1024,
-        }));
+        });
       } catch (error) {
         throw new this.serverless.classes.Error(
-          `Could not compile Python bytecode in ${name} with ${python}: ` +
-            `${(error.stderr || '').trim() || error.message}`
+          `Could not compile Python bytecode in ${name} with ${python}: ${error.message}`
         );
       }
       // The last line sums up; any before it are compile errors.

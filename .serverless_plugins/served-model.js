@@ -20,26 +20,25 @@
 // pandas pays for that import on every cold start, used or not.
 //
 // A bundled model's artifact and metadata are added to package.patterns, and nothing
-// else of model/. Runs at package:initialize: before serverless-python-requirements
-// reads fileName (before:package:createDeploymentArtifacts) and before the package's
-// files are collected, whatever the order of "plugins".
+// else of model/, with the code archive beside the artifact when the metadata names one
+// ("code": {"file": "NAME.code.zip", ...}); a named archive that is missing stops
+// packaging. Runs at package:initialize: before serverless-python-requirements reads
+// fileName (before:package:createDeploymentArtifacts) and before the package's files are
+// collected, whatever the order of "plugins".
 
 const fs = require('fs');
 const path = require('path');
 const {
-  S3_URI,
-  BUNDLED_MODEL,
-  metadataKey,
-  readS3Object,
-  failureReason,
-} = require('./model-objects');
+  servedModel,
+  metadataText,
+  parseMetadata,
+  bundledCodeArchive,
+} = require('./model-files');
 
 const MODEL_INPUTS = ['float64_array', 'object_array', 'dataframe', 'text'];
 // What a metadata file without "model_input" (written before the key existed) means.
 const DEFAULT_MODEL_INPUT = 'float64_array';
 const FORCE = 'pass --param="pandas=true" or --param="pandas=false"';
-// A bundled model's path becomes a package pattern: no glob characters in it.
-const PLAIN_PATH = /^[A-Za-z0-9._+@/-]+$/;
 
 class ServedModel {
   constructor(serverless, cliOptions, { log } = {}) {
@@ -61,11 +60,12 @@ class ServedModel {
     const { service } = this.serverless;
     const settings = (service.custom && service.custom.servedModel) || {};
     const pandas = this.pandasSetting(settings.pandas);
-    const model = this.model(String(settings.uri == null ? '' : settings.uri).trim());
+    const model = servedModel(this.serverless);
     if (model.artifact) {
       service.package = service.package || {};
       const patterns = service.package.patterns || [];
-      service.package.patterns = [...patterns, model.artifact, model.metadata];
+      const files = [model.artifact, model.metadata, ...this.codeArchive(model)];
+      service.package.patterns = [...patterns, ...files];
     }
     const { withPandas, why } = await this.decide(model, pandas);
     this.useRequirements(withPandas, settings.requirementsWithPandas, why);
@@ -80,41 +80,17 @@ class ServedModel {
     return setting;
   }
 
-  // { uri, artifact, metadata } for a bundled model, { uri, bucket, key, metadata } for S3.
-  model(uri) {
-    if (uri.startsWith('s3://')) {
-      const match = S3_URI.exec(uri);
-      if (!match) this.fail(`modelUri must look like s3://bucket/key.joblib, got ${uri}`);
-      const [, bucket, key] = match;
-      return { uri, bucket, key, metadata: `s3://${bucket}/${metadataKey(key)}` };
+  // The code archive the metadata names, beside the artifact: [] or [its path]. Metadata
+  // that cannot be parsed names none here; serving it fails, and the bundle's proof says so.
+  codeArchive(model) {
+    let metadata;
+    try {
+      metadata = parseMetadata(this.readLocal(model));
+    } catch {
+      return [];
     }
-    const artifact = path.posix.normalize(uri || BUNDLED_MODEL);
-    if (
-      !PLAIN_PATH.test(uri || BUNDLED_MODEL) ||
-      path.posix.isAbsolute(artifact) ||
-      artifact === '.' ||
-      artifact.split('/').includes('..')
-    ) {
-      this.fail(
-        'modelUri must be empty (the bundled model), s3://bucket/key.joblib, or a path ' +
-          'inside the service folder relative to it, such as model/examples/churn.joblib; ' +
-          `got ${uri}`
-      );
-    }
-    const metadata = metadataKey(artifact);
-    for (const file of [artifact, metadata]) {
-      const found = path.join(this.serverless.serviceDir, file);
-      const stat = fs.statSync(found, { throwIfNoEntry: false });
-      if (!stat || !stat.isFile()) {
-        this.fail(
-          file === artifact
-            ? `modelUri: ${file} does not exist`
-            : `modelUri: ${artifact} has no metadata beside it (${file}); ` +
-                'python -m model.describe writes it'
-        );
-      }
-    }
-    return { uri, artifact, metadata };
+    const archive = bundledCodeArchive(this.serverless, model, metadata);
+    return archive ? [archive] : [];
   }
 
   async decide(model, pandas) {
@@ -123,7 +99,7 @@ class ServedModel {
       if (model.artifact) this.warnIfForcedAgainst(model, withPandas);
       return { withPandas, why: `pandas=${pandas} was passed` };
     }
-    const text = model.artifact ? this.readLocal(model) : await this.readS3(model);
+    const text = await metadataText(this.serverless, model);
     let input;
     try {
       input = modelInput(text);
@@ -138,20 +114,6 @@ class ServedModel {
 
   readLocal(model) {
     return fs.readFileSync(path.join(this.serverless.serviceDir, model.metadata), 'utf8');
-  }
-
-  async readS3(model) {
-    const key = metadataKey(model.key);
-    try {
-      return (await readS3Object(this.serverless, model.bucket, key)).toString('utf-8');
-    } catch (error) {
-      const reason = failureReason(error);
-      return this.fail(
-        `pandas=auto reads the model's metadata, ${model.metadata}, to tell whether the ` +
-          `bundle needs pandas, and could not (${reason}). Without AWS access (sls package ` +
-          `offline, say), ${FORCE}: true if that model takes a DataFrame`
-      );
-    }
   }
 
   warnIfForcedAgainst(model, withPandas) {
@@ -189,15 +151,7 @@ class ServedModel {
 
 // The metadata's model_input, or null when it has none; throws when it is not one we know.
 function modelInput(text) {
-  let metadata;
-  try {
-    metadata = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`not valid JSON (${error.message})`);
-  }
-  if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) {
-    throw new Error('not a JSON object');
-  }
+  const metadata = parseMetadata(text);
   if (!Object.prototype.hasOwnProperty.call(metadata, 'model_input')) return null;
   if (!MODEL_INPUTS.includes(metadata.model_input)) {
     const found = JSON.stringify(metadata.model_input);

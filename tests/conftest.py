@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -104,9 +104,11 @@ CHURN_MODEL = "model/examples/churn.joblib"
 
 @dataclass(frozen=True)
 class Package:
-    """What `make package` produced: the zip and the CloudFormation template."""
+    """What `make package` produced: the zip and the CloudFormation template; `output`,
+    what packaging printed."""
 
     folder: Path
+    output: str = field(default="", compare=False)
 
     @property
     def zip(self) -> Path:
@@ -141,7 +143,7 @@ def build_package(folder: Path, *params: str) -> Package:
     """`make package` into `folder`, offline; `params` are deploy parameters, name=value."""
     result = run_package(folder, *params)
     assert result.returncode == 0, result.stdout
-    built = Package(folder)
+    built = Package(folder, result.stdout)
     assert built.zip.is_file()
     return built
 

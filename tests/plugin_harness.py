@@ -1,4 +1,5 @@
-"""Run one hook of a local serverless plugin on a stand-in for osls's service object."""
+"""Run one hook of a local serverless plugin, or a function its helper modules export, on a
+stand-in for osls's serverless object."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 from conftest import ROOT
 
-_HARNESS = """
-const [path, hook, state] = process.argv.slice(1);
-const Plugin = require(path);
+# A stand-in for osls's serverless object, then one of the two calls below.
+_STAND_IN = """
+const [path, target, state, args] = process.argv.slice(1);
 const { service, stage, serviceDir } = JSON.parse(state);
 const logged = [];
 const log = {};
@@ -29,15 +30,37 @@ const serverless = {
     getAwsSdkV3Config: async () => ({ region: 'us-east-1' }),
   }),
 };
-(async () => {
-  try {
-    await new Plugin(serverless, {}, { log }).hooks[hook]();
-    process.stdout.write(JSON.stringify({ service, log: logged }));
-  } catch (error) {
-    process.stdout.write(JSON.stringify({ error: error.message, log: logged }));
-  }
-})();
+const answer = (call, done) =>
+  (async () => {
+    try {
+      process.stdout.write(JSON.stringify({ ...done(await call()), log: logged }));
+    } catch (error) {
+      process.stdout.write(JSON.stringify({ error: error.message, log: logged }));
+    }
+  })();
 """
+_RUN_HOOK = """
+const Plugin = require(path);
+answer(() => new Plugin(serverless, {}, { log }).hooks[target](), () => ({ service }));
+"""
+_CALL_EXPORT = """
+answer(() => require(path)[target](serverless, ...JSON.parse(args)), (result) => ({ result }));
+"""
+
+
+def _run(
+    script: str, module: str, target: str, args: list[Any], state: dict[str, Any], env: Any
+) -> dict[str, Any]:
+    plugin = f"./.serverless_plugins/{module}.js"
+    result = subprocess.run(
+        ["node", "-e", _STAND_IN + script, plugin, target, json.dumps(state), json.dumps(args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)
 
 
 def run_hook(
@@ -51,12 +74,18 @@ def run_hook(
     """The service after the hook ran, as {"service": ...}, or {"error": message}; either
     with "log", the [level, message] pairs the plugin logged."""
     state = {"service": service, "stage": stage, "serviceDir": str(service_dir)}
-    result = subprocess.run(
-        ["node", "-e", _HARNESS, f"./.serverless_plugins/{plugin}.js", hook, json.dumps(state)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return _run(_RUN_HOOK, plugin, hook, [], state, env)
+
+
+def call_export(
+    module: str,
+    function: str,
+    *args: Any,
+    service: dict[str, Any] | None = None,
+    service_dir: Path = ROOT,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What `function(serverless, *args)`, exported by a helper module of the plugins,
+    returned, as {"result": ...}, or {"error": message}; either with "log"."""
+    state = {"service": service or {}, "stage": "dev", "serviceDir": str(service_dir)}
+    return _run(_CALL_EXPORT, module, function, list(args), state, env)

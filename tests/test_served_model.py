@@ -168,6 +168,41 @@ def test_a_bundled_model_needs_its_artifact_and_its_metadata(service_dir: Path) 
     )
 
 
+def test_a_bundled_models_code_archive_goes_beside_it(service_dir: Path) -> None:
+    code = {"file": "churn.code.zip", "sha256": "0" * 64, "modules": ["churnfeatures"]}
+    metadata = {"name": "churn", "model_input": "dataframe", "code": code}
+    (service_dir / "model" / "examples" / "churn.json").write_text(json.dumps(metadata))
+    (service_dir / "model" / "examples" / "churn.code.zip").write_bytes(b"PK")
+    result = prepare(CHURN, service_dir=service_dir)
+    assert added_patterns(result) == [
+        CHURN,
+        "model/examples/churn.json",
+        "model/examples/churn.code.zip",
+    ]
+
+
+def test_a_missing_code_archive_stops_packaging(service_dir: Path) -> None:
+    code = {"file": "churn.code.zip", "sha256": "0" * 64, "modules": ["churnfeatures"]}
+    metadata = {"name": "churn", "model_input": "dataframe", "code": code}
+    (service_dir / "model" / "examples" / "churn.json").write_text(json.dumps(metadata))
+    # Forced or not: the archive is a file of the model, whatever the bundle carries.
+    for pandas in ("auto", "false"):
+        assert prepare(CHURN, pandas, service_dir=service_dir)["error"] == (
+            "model/examples/churn.json names the code archive model/examples/churn.code.zip, "
+            "which does not exist"
+        )
+
+
+@pytest.mark.parametrize("file", ["../elsewhere.code.zip", "churn.zip", "*.code.zip", 3])
+def test_a_code_archive_is_a_plain_file_name(service_dir: Path, file: Any) -> None:
+    code = {"file": file, "sha256": "0" * 64, "modules": []}
+    (service_dir / "model" / "examples" / "churn.json").write_text(json.dumps({"code": code}))
+    assert prepare(CHURN, "true", service_dir=service_dir)["error"] == (
+        'model/examples/churn.json: "code" must be null or name a file NAME.code.zip beside '
+        "the artifact"
+    )
+
+
 @pytest.mark.parametrize(
     ("metadata", "problem"),
     [
@@ -236,18 +271,21 @@ def test_auto_reads_an_s3_models_metadata(s3: dict[str, str], key: str, expected
 
 
 def test_auto_stops_when_the_s3_metadata_cannot_be_read(s3: dict[str, str]) -> None:
+    # Forcing pandas would not help: packaging reads the metadata for more than pandas.
     error = prepare(f"s3://{BUCKET}/missing/1.0.0.joblib", env=s3)["error"]
     assert error.startswith(
-        f"pandas=auto reads the model's metadata, s3://{BUCKET}/missing/1.0.0.json, to tell"
+        f"Packaging reads the served model's metadata, s3://{BUCKET}/missing/1.0.0.json, "
+        "with the deploy's AWS credentials"
     )
-    assert 'pass --param="pandas=true" or --param="pandas=false"' in error
+    assert error.endswith("Packaging a model on S3 needs read access to it")
 
 
 @pytest.mark.parametrize(
     ("forced", "expected"), [("true", "requirements-pandas.txt"), ("false", "requirements.txt")]
 )
-def test_forced_s3_packages_need_no_aws(forced: str, expected: str) -> None:
-    # Nothing listens on port 9: a read would fail.
+def test_forced_pandas_needs_no_s3_read(forced: str, expected: str) -> None:
+    # Nothing listens on port 9: a read would fail. (The model's distributions and the
+    # bundle's proof still read it, later: model-distributions, bundle-checks.)
     env = dict(os.environ) | FAKE_CREDENTIALS | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     result = prepare(f"s3://{BUCKET}/churn/2.0.0.joblib", forced, env=env)
     assert requirements_file(result) == expected

@@ -5,8 +5,11 @@
 Standard library only: it must see nothing but the bundle. It records every module
 compiled from source instead of loaded from bytecode, imports `handler`, invokes it
 with each event, and reports the answers, the lines written to stdout (the function's
-log), the bytecode of every bundle module loaded, the packages imported and the names
-of the environment variables it ran with.
+log), the bytecode of every bundle module loaded, the packages imported, the shared
+libraries mapped into the process and the names of the environment variables it ran
+with. When importing or invoking the handler raises, the report says so under "error"
+(the exception and its frames) instead of crashing: packaging shows the bundle's own
+error (prove_bundle.py), and the tests theirs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,30 @@ def bytecode_of(module: Any) -> dict[str, Any]:
     }
 
 
+def error_of(stage: str, error: BaseException) -> dict[str, Any]:
+    """What went wrong, as data: the exception and every frame it passed through."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return {
+        "stage": stage,
+        "exception": "".join(traceback.format_exception_only(error)).strip(),
+        "frames": [
+            {"file": f.filename, "line": f.lineno, "function": f.name, "code": f.line or ""}
+            for f in frames
+        ],
+    }
+
+
+def mapped_libraries() -> list[str]:
+    """The files of every shared library mapped into this process (Linux: /proc/self/maps)."""
+    try:
+        lines = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return []
+    # address perms offset dev inode pathname: the path is the sixth field, when there is one.
+    paths = {parts[5] for parts in (line.split(maxsplit=5) for line in lines) if len(parts) == 6}
+    return sorted(path for path in paths if ".so" in Path(path).name)
+
+
 def main(bundle: str) -> None:
     root = Path(bundle).resolve()
     sys.path.insert(0, str(root))
@@ -64,10 +92,18 @@ def main(bundle: str) -> None:
 
     # What the function writes to stdout is its log, as Lambda would ship it.
     log = io.StringIO()
+    answers: list[Any] = []
+    error = None
     with contextlib.redirect_stdout(log):
-        import handler
-
-        answers = [handler.handler(event, Context()) for event in events]
+        try:
+            import handler
+        except Exception as raised:
+            error = error_of("import", raised)
+        else:
+            try:
+                answers = [handler.handler(event, Context()) for event in events]
+            except Exception as raised:
+                error = error_of("invoke", raised)
     ready = time.perf_counter() - started
 
     modules = {}
@@ -77,6 +113,7 @@ def main(bundle: str) -> None:
             modules[name] = bytecode_of(module)
     json.dump(
         {
+            "error": error,
             "answers": answers,
             "log_lines": log.getvalue().splitlines(),
             "sys_path": sys.path,
@@ -88,6 +125,7 @@ def main(bundle: str) -> None:
             "deferred_modules": sorted(
                 name for name, module in sys.modules.items() if type(module).__name__ == "_Deferred"
             ),
+            "shared_libraries": mapped_libraries(),
             "seconds_to_answers": ready,
             "python": list(sys.version_info[:2]),
             # Names only: the values are the function's settings.

@@ -1,0 +1,91 @@
+'use strict';
+
+// What the bundle's proof sends and expects (prove_bundle.py runs it): the served model's
+// example rows and the predictions describe recorded for them, and the function's
+// environment as Lambda would give it, with two stand-ins for what a bare bundle on a
+// build machine cannot reach:
+// - API_KEYS_SECRET (Secrets Manager) becomes API_KEYS holding one generated key, which
+//   the proof sends;
+// - an S3 model is downloaded with the deploy's credentials, checked against the hashes
+//   its metadata records, and MODEL_URI points at that copy (the bundle has no boto3).
+
+const crypto = require('crypto');
+const { servedModel, metadataText, parseMetadata, downloadServedModel } = require('./model-files');
+
+const HANDLER = 'handler.handler';
+
+// The function's variables as strings; CloudFormation references cannot be resolved here.
+function functionEnvironment(serverless, name, log) {
+  const { provider } = serverless.service;
+  const fn = serverless.service.getFunction(name);
+  const environment = {};
+  const unresolved = [];
+  for (const [key, value] of Object.entries({ ...provider.environment, ...fn.environment })) {
+    if (value === null || value === undefined) continue;
+    if (typeof value === 'object') unresolved.push(key);
+    else environment[key] = String(value);
+  }
+  if (unresolved.length) {
+    log.warning(
+      `The bundle's proof runs without ${unresolved.join(', ')}: CloudFormation resolves ` +
+        'them at deploy'
+    );
+  }
+  // What Lambda sets that serving reads (the metrics' service is the function's name).
+  return {
+    ...environment,
+    AWS_LAMBDA_FUNCTION_NAME: fn.name || name,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize || provider.memorySize || 1024),
+    AWS_REGION: provider.region,
+    AWS_DEFAULT_REGION: provider.region,
+  };
+}
+
+// The proof's request key: API_KEYS_SECRET replaced by one generated key, or the first of
+// API_KEYS; null when the app asks for none.
+function withProofKey(environment) {
+  if (environment.API_KEYS_SECRET && environment.API_KEYS_SECRET.trim()) {
+    const key = crypto.randomBytes(24).toString('hex');
+    const replaced = { ...environment, API_KEYS: key };
+    delete replaced.API_KEYS_SECRET;
+    return { environment: replaced, key };
+  }
+  const listed = (environment.API_KEYS || '').split(',').map((k) => k.trim());
+  return { environment, key: listed.find(Boolean) || null };
+}
+
+// The example rows and the predictions recorded for them (null in metadata from before
+// they were recorded).
+function example(model, text, fail) {
+  let metadata;
+  try {
+    metadata = parseMetadata(text);
+  } catch (error) {
+    fail(`${model.metadata}: ${error.message}`);
+  }
+  const rows = metadata.example;
+  if (!Array.isArray(rows) || !rows.length) {
+    fail(
+      `${model.metadata} has no example rows to prove the bundle on: describe the model ` +
+        'again (python -m model.describe), or pass --param="proveBundle=false"'
+    );
+  }
+  const predictions = metadata.example_predictions;
+  return { instances: rows, predictions: Array.isArray(predictions) ? predictions : null };
+}
+
+// What prove_bundle.py reads for function `name`. `folder`: where an S3 model is
+// downloaded to.
+async function proofFor(serverless, name, folder, log) {
+  const fail = (message) => {
+    throw new serverless.classes.Error(message);
+  };
+  const model = servedModel(serverless);
+  const { instances, predictions } = example(model, await metadataText(serverless, model), fail);
+  const served = functionEnvironment(serverless, name, log);
+  if (model.bucket) served.MODEL_URI = await downloadServedModel(serverless, model, folder);
+  const { environment, key } = withProofKey(served);
+  return { environment, instances, predictions, api_key: key, model: model.metadata };
+}
+
+module.exports = { HANDLER, proofFor };
