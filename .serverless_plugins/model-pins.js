@@ -32,7 +32,6 @@ const {
 } = require('./model-objects');
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const OFF = 'pass --param="pinModel=false"';
 
 function sha256(bytes) {
   return crypto.createHash('sha256').update(bytes).digest('hex');
@@ -149,9 +148,9 @@ class ModelPins {
       return this.fail(
         `pinModel reads the model's metadata, ${model.metadata}, with the deploy's AWS ` +
           `credentials, to pin its hashes into the function's configuration, and could not ` +
-          `(${failureReason(error)}). Give the deploy credentials that may read it; or, ` +
-          `without AWS access (sls package offline, say), ${OFF}: the function then ` +
-          `loads whatever is published under ${model.label} at each cold start`
+          `(${failureReason(error)}). Give the deploy credentials that may read it: ` +
+          `packaging an S3 model reads its objects to pin them, to install what the model ` +
+          `needs and to prove the bundle, so it cannot be done offline`
       );
     }
   }

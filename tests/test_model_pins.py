@@ -160,8 +160,8 @@ def test_without_aws_the_deploy_stops_naming_the_way_out() -> None:
         f"pinModel reads the model's metadata, s3://{BUCKET}/iris/1.0.0.json, with the "
         "deploy's AWS credentials, to pin its hashes into the function's configuration, and "
         "could not (connect ECONNREFUSED 127.0.0.1:9). Give the deploy credentials that may "
-        "read it; or, without AWS access (sls package offline, say), "
-        'pass --param="pinModel=false"'
+        "read it: packaging an S3 model reads its objects to pin them, to install what the "
+        "model needs and to prove the bundle, so it cannot be done offline"
     )
 
 
@@ -200,8 +200,8 @@ def test_an_offline_package_of_an_s3_model_stops_naming_the_way_out(tmp_path: Pa
     assert result.returncode != 0
     output = " ".join(result.stdout.split())  # the message may be wrapped
     assert f"pinModel reads the model's metadata, s3://{BUCKET}/churn/2.0.0.json" in output
-    assert "Give the deploy credentials that may read it; or, without AWS access" in output
-    assert 'pass --param="pinModel=false"' in output
+    assert "Give the deploy credentials that may read it: packaging an S3 model" in output
+    assert "so it cannot be done offline" in output
     assert not (tmp_path / "package").exists()
 
 
