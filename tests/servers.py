@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -80,6 +81,19 @@ def moto_server(log: Path, aliases: bool = False) -> Iterator[str]:
     with running(command, cwd=log.parent, log=log, env=dict(os.environ)):
         wait_until(lambda: answers(endpoint), timeout=30, what="moto_server")
         yield endpoint
+
+
+def local_s3(endpoint: str) -> Any:
+    """An S3 client of moto's server at `endpoint`, with fake credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 # The variables app.config reads, which a server started for a test must not inherit.

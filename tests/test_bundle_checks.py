@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import lightgbm
 import pytest
 import sklearn
@@ -26,7 +25,7 @@ from bundle_size import check as check_size
 from conftest import ROOT
 from plugin_harness import call_export
 from prove_bundle import differences
-from servers import moto_server
+from servers import local_s3, moto_server
 
 LIGHTGBM_LIBRARY = Path(lightgbm.__file__).parent / "lib" / "lib_lightgbm.so"
 SKLEARN_LIBS = Path(sklearn.__file__).parent.parent / "scikit_learn.libs"
@@ -188,13 +187,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "modules": ["planfeatures"],
     }
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        client = local_s3(endpoint)
         client.create_bucket(Bucket=BUCKET)
         client.put_object(Bucket=BUCKET, Key="plans/1.0.0.joblib", Body=artifact)
         client.put_object(Bucket=BUCKET, Key="plans/1.0.0.json", Body=json.dumps(metadata))

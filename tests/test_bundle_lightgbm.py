@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import lightgbm
 import numpy as np
 import pandas as pd
@@ -30,7 +29,7 @@ from bundles import names_in, run_in_bundle, unzipped_read_only, unzipped_size
 from conftest import ROOT, Package, build_package, run_package
 from event_payloads import LambdaAnswer, event_for
 from prove_bundle import FRAMES_SHOWN, ProofFailed, prove
-from servers import moto_server
+from servers import local_s3, moto_server
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -290,13 +289,7 @@ def test_an_s3_model_is_proven_from_a_download_checked_against_its_hashes(
     # lightgbm, pins it, and proves the bundle on a copy it downloaded and checked.
     uri = "s3://team-models/plans/1.0.0.joblib"
     with moto_server(tmp_path / "moto.log") as endpoint:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket="team-models")
+        local_s3(endpoint).create_bucket(Bucket="team-models")
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
         env |= {
             "AWS_ACCESS_KEY_ID": "testing",

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from conftest import ROOT, Package, run_package
 from plugin_harness import run_hook
-from servers import moto_server
+from servers import local_s3, moto_server
 from stack_templates import STACKS
 
 from app.artifact import metadata_path_for, sha256_of
@@ -89,13 +88,7 @@ def messages(result: dict[str, Any], level: str) -> list[str]:
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """moto's server with a bucket of models' metadata; yields the environment to reach it."""
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        client = local_s3(endpoint)
         client.create_bucket(Bucket=BUCKET)
         for key, body in OBJECTS.items():
             client.put_object(Bucket=BUCKET, Key=key, Body=body)

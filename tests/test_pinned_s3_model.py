@@ -25,11 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from conftest import IRIS_FEATURES, ROOT, SETOSA, VIRGINICA, Package, run_package
 from flask import Flask
-from servers import moto_server
+from servers import local_s3, moto_server
 from test_model_loading import CreatesMarkerWhenUnpickled
 from test_model_source import swapped_features
 
@@ -69,18 +68,8 @@ def aws_env(endpoint: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
-        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+        local_s3(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def run(*command: str, cwd: Path, env: dict[str, str]) -> str:
@@ -115,7 +104,7 @@ def model(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def published(model: Path, moto: str) -> dict[str, bytes]:
     """Each published object's bytes, as publish left them."""
-    s3 = s3_client(moto)
+    s3 = local_s3(moto)
     keys = (KEY, METADATA_KEY, CODE_KEY)
     return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
 
@@ -126,7 +115,7 @@ def pristine(request: pytest.FixtureRequest) -> None:
     if "published" in request.fixturenames:
         moto = request.getfixturevalue("moto")
         for key, body in request.getfixturevalue("published").items():
-            s3_client(moto).put_object(Bucket=BUCKET, Key=key, Body=body)
+            local_s3(moto).put_object(Bucket=BUCKET, Key=key, Body=body)
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +252,7 @@ def test_a_malicious_artifact_with_metadata_naming_its_hash_is_refused(
     marker = tmp_path / "marker"
     malicious = pickle.dumps(CreatesMarkerWhenUnpickled(marker))
     metadata = rewritten_metadata(published, sha256=sha256(malicious))
-    s3 = s3_client(moto)
+    s3 = local_s3(moto)
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=malicious)
     s3.put_object(Bucket=BUCKET, Key=METADATA_KEY, Body=metadata)
     assert refused(function_app(pinned_package)) == metadata_refusal(metadata, published)
@@ -279,7 +268,7 @@ def test_the_metadata_alone_rewritten_is_refused(
     tmp_path: Path,
 ) -> None:
     metadata = swapped_features(published[METADATA_KEY])
-    s3_client(moto).put_object(Bucket=BUCKET, Key=METADATA_KEY, Body=metadata)
+    local_s3(moto).put_object(Bucket=BUCKET, Key=METADATA_KEY, Body=metadata)
     assert refused(function_app(pinned_package)) == metadata_refusal(metadata, published)
     assert not list(tmp_path.glob("container-*"))
     assert MODULE not in sys.modules
@@ -307,7 +296,7 @@ def test_a_rewritten_code_archive_is_refused(
 ) -> None:
     marker = tmp_path / "marker"
     archive = archive_that_creates(marker)
-    s3 = s3_client(moto)
+    s3 = local_s3(moto)
     s3.put_object(Bucket=BUCKET, Key=CODE_KEY, Body=archive)
     if with_metadata:
         metadata = rewritten_metadata(published, code_sha256=sha256(archive))
@@ -338,7 +327,7 @@ def test_with_pinning_off_new_apps_load_what_is_published_malicious_included(
     assert f"{BUCKET}/{CODE_KEY}" in granted_objects(unpinned_package)
     assert health(function_app(unpinned_package))[1]["model_version"] == "1.0.0"
 
-    s3 = s3_client(moto)
+    s3 = local_s3(moto)
     republished = rewritten_metadata(published, version="1.0.1")
     s3.put_object(Bucket=BUCKET, Key=METADATA_KEY, Body=republished)
     assert health(function_app(unpinned_package)) == (

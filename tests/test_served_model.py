@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from conftest import ROOT
 from plugin_harness import run_hook
-from servers import moto_server
+from servers import local_s3, moto_server
 
 HOOK = "package:initialize"
 BASE_PATTERNS = ["!**", "handler.py", "app/**"]
@@ -236,13 +235,7 @@ def test_the_chosen_requirements_file_must_exist(service_dir: Path) -> None:
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """moto's server with a bucket of models' metadata; yields the environment to reach it."""
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        client = local_s3(endpoint)
         client.create_bucket(Bucket=BUCKET)
         for key, metadata in {
             "churn/2.0.0.json": {"name": "churn", "model_input": "dataframe"},
