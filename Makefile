@@ -131,6 +131,7 @@ bench: $(DEV_STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/cold_start.py --runs 7 --model $(CHURN_MODEL) \
 	  --zip $(BENCH_WORK)/package-pandas/model-prediction-api.zip \
 	  --json $(BENCH_WORK)/results/cold_start_churn.json
+	$(BENCH_VENV)/bin/python bench/model_kinds.py --json $(BENCH_WORK)/results/model_kinds.json
 	$(BENCH_VENV)/bin/python bench/lambda_sizes.py \
 	  --zip $(BENCH_WORK)/package/model-prediction-api.zip --json $(BENCH_WORK)/results/lambda_sizes.json
 	$(BENCH_VENV)/bin/python bench/warm.py --json $(BENCH_WORK)/results/warm.json
