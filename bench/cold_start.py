@@ -144,6 +144,10 @@ def served_by(archive: Path, model: str | None) -> Served:
     if not examples:
         sys.exit(f"{metadata_name} has no example rows to send")
     code = metadata.get("code")
+    row = examples[0]
+    if not dataframe:  # an array's row: the values in feature order
+        names = [f if isinstance(f, str) else f["name"] for f in metadata["features"]]
+        row = [row[name] for name in names]
     dtypes = {
         f["name"]: f["dtype"]
         for f in metadata["features"]
@@ -152,7 +156,7 @@ def served_by(archive: Path, model: str | None) -> Served:
     return Served(
         model,
         model,
-        examples[0],
+        row,
         dataframe,
         format=metadata.get("format", "joblib"),
         code=str(PurePosixPath(model).with_name(code["file"])) if code else None,

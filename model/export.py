@@ -385,7 +385,8 @@ def _answers(estimator: Any, metadata: ModelMetadata) -> Any:
 def _input_that_answers(estimator: Any, metadata: ModelMetadata) -> ModelMetadata:
     """A pipeline whose first step is the user's own DataFrame transformer records no
     feature names, so it looks fitted on an array: when an array fails and a DataFrame
-    with the example's columns answers, the model is handed a DataFrame."""
+    with the example's columns answers (its ISO 8601 strings as date-times, or as text),
+    the model is handed a DataFrame."""
     if metadata.schema.model_input not in ("float64_array", "object_array"):
         return metadata
     try:
@@ -395,12 +396,16 @@ def _input_that_answers(estimator: Any, metadata: ModelMetadata) -> ModelMetadat
         if not pandas_available():
             raise
         failure = error
-    candidate = replace(metadata, schema=as_dataframe(metadata.schema))
-    try:
-        _answers(estimator, candidate)
-    except ExportError:
-        raise failure from None
-    return candidate
+    # Date-time strings as dates first, then every string column as text.
+    schemas = [as_dataframe(metadata.schema, metadata.example), as_dataframe(metadata.schema)]
+    for schema in dict.fromkeys(schemas):
+        candidate = replace(metadata, schema=schema)
+        try:
+            _answers(estimator, candidate)
+        except ExportError:
+            continue
+        return candidate
+    raise failure
 
 
 def _fastest_input(estimator: Any, metadata: ModelMetadata, rows: Example | None) -> ModelMetadata:

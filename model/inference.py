@@ -464,9 +464,17 @@ def as_float64_array(schema: Schema) -> Schema | None:
     return Schema(tuple(replace(f, dtype=None) for f in schema.features), "float64_array")
 
 
-def as_dataframe(schema: Schema) -> Schema:
-    """The same schema handed as a DataFrame, each column in its type's default dtype."""
-    features = (replace(f, dtype=f.dtype or DEFAULT_DTYPES[f.type]) for f in schema.features)
+def as_dataframe(schema: Schema, records: Sequence[dict[str, Any]] | None = None) -> Schema:
+    """The same schema handed as a DataFrame, each column in its type's default dtype; with
+    the example's `records`, a string column of ISO 8601 date-times becomes a date-time."""
+    features = []
+    for feature in schema.features:
+        values = [row.get(feature.name) for row in records or ()]
+        if feature.type == "string" and feature.categories is None and _all_iso(values):
+            present = [value for value in values if value is not None]
+            dtype = _json_datetime_dtype(present, feature.name)
+            feature = Feature(feature.name, "datetime", feature.nullable, dtype=dtype)
+        features.append(replace(feature, dtype=feature.dtype or DEFAULT_DTYPES[feature.type]))
     return Schema(tuple(features), "dataframe")
 
 

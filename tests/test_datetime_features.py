@@ -425,16 +425,21 @@ def test_a_pipeline_starting_with_the_users_transformer_is_handed_a_dataframe(
     response = client.post("/predict", json={"features": {"when": "2024-05-04T01:30:00+02:00"}})
     assert response.get_json()["prediction"] == pytest.approx(hour_and_day(23, 4))
 
-    # From JSON, the strings stay text for a model not known to take a DataFrame: say so.
+    # From JSON: the array fails in DateParts, and a DataFrame of the example answers once
+    # its ISO 8601 strings are read as date-times (in UTC: JSON keeps offsets, not zones).
     joblib.dump(model, artifact)
     example = tmp_path / "rows.json"
     frame[["when"]].head(5).to_json(example, orient="records", date_format="iso")
     result = run_describe(artifact, example)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert (
-        "example column(s) when hold ISO 8601 date-times, read as text since the model records "
-        "no column names: if they are dates, describe it from the DataFrame" in result.stderr
-    )
+    assert result.returncode == 0, result.stderr
+    described = json.loads(artifact.with_suffix(".json").read_text())
+    assert described["model_input"] == "dataframe"
+    assert [(f["type"], f["dtype"]) for f in described["features"]] == [
+        ("datetime", "datetime64[us, UTC]")
+    ]
+    client = served(make_app, artifact)
+    response = client.post("/predict", json={"features": {"when": "2024-05-04T01:30:00+02:00"}})
+    assert response.get_json()["prediction"] == pytest.approx(hour_and_day(23, 4))
 
 
 # The schema and the column, without a model
