@@ -168,8 +168,9 @@ def measure(kind: Kind, runs: int) -> dict[str, Any]:
     if kind.refused:
         if built.returncode == 0:
             sys.exit(f"{kind.name}: packaging should have refused it, and did not")
-        errors = [line for line in built.stdout.splitlines() if "Error" in line or "error" in line]
-        result["refusal"] = " ".join(built.stdout.split()[-60:]) if not errors else errors[-1]
+        # The bundle's own words: the line after sls' "Error:" that says what it answered.
+        said = [line.strip() for line in built.stdout.splitlines() if "answered" in line]
+        result["refusal"] = said[0] if said else built.stdout.strip().splitlines()[-1]
         return result
     if built.returncode != 0:
         sys.exit(f"packaging {kind.name} failed:\n{built.stdout}")
