@@ -1,6 +1,7 @@
 """API keys: with keys configured, every route answers only a request with a valid
-`x-api-key` header, except the open routes (app.open_routes) and CORS preflights, which
-browsers send without the key. A path that matches no route needs a key too. Keys are
+`x-api-key` header, except the open routes (app.open_routes) and CORS preflights to a
+route, which browsers send without the key. A path that matches no route needs a key
+too, whatever the method. Keys are
 held only as SHA-256 digests and compared in constant time; neither a key nor a digest
 is ever logged or echoed.
 """
@@ -70,9 +71,11 @@ def api_keys_required(app: Flask) -> bool:
 
 
 def _check_api_key() -> None:
-    # A preflight carries no key by design; the real request that follows is checked.
     rule = request.url_rule.rule if request.url_rule is not None else None
-    if request.method == "OPTIONS" or is_open(request.method, rule) or is_warm_up(request):
+    # A preflight carries no key by design; the real request that follows is checked. Only
+    # to a route, though: answering OPTIONS on any path would tell which paths are routes.
+    preflight = request.method == "OPTIONS" and rule is not None
+    if preflight or is_open(request.method, rule) or is_warm_up(request):
         return
     presented = request.headers.get(API_KEY_HEADER, "").strip()
     if not presented:

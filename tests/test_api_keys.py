@@ -138,6 +138,16 @@ def test_preflight_needs_no_key(keyed: FlaskClient) -> None:
     assert keyed.options("/model").status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/nowhere", "/v2/nowhere", "/predict/", "/invocations/x"])
+def test_options_on_a_path_that_is_no_route_needs_a_key(keyed: FlaskClient, path: str) -> None:
+    # Else OPTIONS would list the routes: 200 on a route, 404 elsewhere, without a key.
+    refused = keyed.options(path)
+    assert refused.status_code == 401
+    assert API_KEY_HEADER in refused.get_data(as_text=True)
+    assert keyed.options(path, headers={"x-api-key": KEY}).status_code == 404
+    assert keyed.options("/predict").status_code == 200
+
+
 def test_the_keys_can_be_replaced_and_none_refuses_all(keyed: FlaskClient) -> None:
     replace_api_keys(keyed.application, [WRONG_KEY])
     assert predict(keyed, **{"x-api-key": WRONG_KEY}).status_code == 200

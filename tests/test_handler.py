@@ -26,6 +26,7 @@ from v2_tensors import (
 from werkzeug.test import TestResponse as Response
 
 import handler
+from app import create_app
 
 SETOSA_BODY = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 CONTEXT = LambdaContext()
@@ -339,3 +340,26 @@ def test_mlflow_version_is_text_too(shape: str) -> None:
     result = handler.handler(event_for(shape, "GET", "/version", content_type=None), CONTEXT)
     assert result["isBase64Encoded"] is False
     assert LambdaAnswer.of(result).headers["content-type"].startswith("text/plain")
+
+
+# The edges a prober tries, through API Gateway's REST and HTTP API events as through the
+# test client: an event reaches the same app.
+API_SHAPES = ["rest-api.json", "http-api-default-stage.json", "http-api-named-stage.json"]
+KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
+
+
+@pytest.fixture
+def keyed_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """handler.handler serving an app with API keys on."""
+    monkeypatch.setattr(handler, "app", create_app({"API_KEYS": KEY}))
+
+
+@pytest.mark.parametrize("shape", API_SHAPES)
+def test_options_tells_no_routes_without_a_key(shape: str, keyed_handler: None) -> None:
+    for path in ("/nowhere", "/v2/nowhere", "/predict/"):
+        refused = invoke(event_for(shape, "OPTIONS", path, content_type=None))
+        assert refused.status == 401, path
+        assert "x-api-key" in refused.body, path
+        keyed = event_for(shape, "OPTIONS", path, content_type=None, headers={"x-api-key": KEY})
+        assert invoke(keyed).status == 404, path
+    assert invoke(event_for(shape, "OPTIONS", "/predict", content_type=None)).status == 200
