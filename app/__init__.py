@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from app.api_keys import require_api_keys
+from app.api_keys import is_api_key, require_api_keys
 from app.config import Settings
 from app.cors import init_cors
 from app.emf import EmbeddedMetrics
@@ -64,6 +64,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         app,
         EmbeddedMetrics(settings.metrics_namespace, settings.service),
         lambda path: protocol_for_path(path).name,
+        is_api_key,
     )
     require_api_keys(app, api_keys)
     init_cors(app, settings.cors_allowed_origins)

@@ -70,6 +70,12 @@ def api_keys_required(app: Flask) -> bool:
     return _EXTENSION in app.extensions
 
 
+def is_api_key(app: Flask, value: str) -> bool:
+    """Whether `app` accepts `value` as a key now, in constant time; never with keys off."""
+    keys: ApiKeys | None = app.extensions.get(_EXTENSION)
+    return keys is not None and keys.accepts(value)
+
+
 def _check_api_key() -> None:
     rule = request.url_rule.rule if request.url_rule is not None else None
     # A preflight carries no key by design; the real request that follows is checked. Only

@@ -1,8 +1,9 @@
 """Request ids, and one JSON line per request that is also its CloudWatch metrics.
 
 On Lambda the id is the invocation's `aws_request_id`, so a client's
-X-Request-Id finds the same lines in CloudWatch; elsewhere a sane incoming
-X-Request-Id is kept, or a fresh one made.
+X-Request-Id finds the same lines in CloudWatch; elsewhere the caller's X-Request-Id is
+kept if it is a short plain token and no API key (neither the request's own nor one the
+app accepts), or a fresh one made.
 
 The line is written to stdout by its own handler and never reaches the root
 logger: Lambda's runtime gives the root logger a handler that prefixes each
@@ -45,8 +46,10 @@ SERVER_TIMING_HEADER = "Server-Timing"
 # API Gateway's own header for API keys, so one key can serve both layers. A caller
 # that sends its key as its request id must not see it echoed or logged.
 API_KEY_HEADER = "x-api-key"
-# Echo a caller's id only if it cannot forge log lines or headers.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Echo a caller's id only if it cannot forge log lines or headers: a short plain token,
+# as long as a UUID or a trace id and then some.
+MAX_REQUEST_ID_LENGTH = 64
+_SAFE_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
 # Compact, and built once: json.dumps with options builds an encoder per call.
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -61,10 +64,18 @@ class RequestLog:
     """An app's request log: its metrics, and whether the first request after the
     process started (or was restored) is still to come."""
 
-    def __init__(self, metrics: EmbeddedMetrics, protocol_of: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        metrics: EmbeddedMetrics,
+        protocol_of: Callable[[str], str],
+        is_api_key: Callable[[Flask, str], bool],
+    ) -> None:
         self.metrics = metrics
         # The protocol a path belongs to (native, mlflow, v2): a short, fixed list.
         self.protocol_of = protocol_of
+        # Whether a value is a key the app accepts now (keys can be replaced at run time),
+        # in constant time: such a value is never a request id.
+        self.is_api_key = is_api_key
         self._start: str | None = COLD_START
         self._lock = threading.Lock()
 
@@ -99,9 +110,12 @@ class _StdoutHandler(logging.StreamHandler[TextIO]):
 
 
 def init_request_log(
-    app: Flask, metrics: EmbeddedMetrics, protocol_of: Callable[[str], str]
+    app: Flask,
+    metrics: EmbeddedMetrics,
+    protocol_of: Callable[[str], str],
+    is_api_key: Callable[[Flask, str], bool],
 ) -> None:
-    app.extensions["request_log"] = RequestLog(metrics, protocol_of)
+    app.extensions["request_log"] = RequestLog(metrics, protocol_of, is_api_key)
     if not any(isinstance(handler, _StdoutHandler) for handler in log.handlers):
         log.addHandler(_StdoutHandler())
         log.propagate = False
@@ -149,9 +163,19 @@ def _derive_request_id() -> str:
     if lambda_id:
         return str(lambda_id)
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    if _SAFE_ID.match(incoming) and incoming != request.headers.get(API_KEY_HEADER):
+    if _SAFE_ID.fullmatch(incoming) and not _is_a_key(incoming):
         return incoming
     return uuid.uuid4().hex
+
+
+def _is_a_key(value: str) -> bool:
+    """Whether `value` is this request's own key (which API Gateway may be checking, with
+    the app's keys off) or one the app accepts (compared in constant time)."""
+    # The caller sent both: comparing them plainly tells it nothing it does not know.
+    if value == request.headers.get(API_KEY_HEADER, "").strip():
+        return True
+    request_log: RequestLog = current_app.extensions["request_log"]
+    return request_log.is_api_key(current_app, value)
 
 
 def _start() -> None:

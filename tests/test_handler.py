@@ -363,3 +363,14 @@ def test_options_tells_no_routes_without_a_key(shape: str, keyed_handler: None) 
         keyed = event_for(shape, "OPTIONS", path, content_type=None, headers={"x-api-key": KEY})
         assert invoke(keyed).status == 404, path
     assert invoke(event_for(shape, "OPTIONS", "/predict", content_type=None)).status == 200
+
+
+@pytest.mark.parametrize("shape", API_SHAPES)
+def test_a_key_sent_as_the_request_id_is_not_echoed(
+    shape: str, keyed_handler: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = {"x-api-key": KEY, "X-Request-Id": KEY}
+    answer = invoke(event_for(shape, "POST", "/predict", SETOSA_BODY, headers=headers))
+    assert answer.status == 200, answer.body
+    assert answer.headers["x-request-id"] == CONTEXT.aws_request_id
+    assert KEY not in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,9 +14,11 @@ from conftest import SETOSA, VIRGINICA
 from event_payloads import LambdaContext, event_for, load_event
 from flask import Flask
 from flask.testing import FlaskClient
+from servers import flask_server
 
 import handler
-from app.request_log import note_restore, note_warm_up
+from app.api_keys import replace_api_keys
+from app.request_log import MAX_REQUEST_ID_LENGTH, note_restore, note_warm_up
 
 LINE_FIELDS = [
     "request_id", "method", "path", "protocol", "status", "latency_ms",
@@ -54,6 +57,68 @@ def test_a_safe_incoming_id_is_kept_an_unsafe_one_replaced(client: FlaskClient) 
     replaced = client.get("/health", headers={"X-Request-Id": 'x" injected=1 ' + "y" * 200})
     assert replaced.headers["X-Request-Id"] != "x"
     assert len(replaced.headers["X-Request-Id"]) == 32
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    ["a" * (MAX_REQUEST_ID_LENGTH + 1), "trace\n", "", "tr ace", "trace=1", "tr\u00e6ce"],
+)
+def test_an_id_longer_than_a_short_token_or_not_plain_is_replaced(
+    client: FlaskClient, incoming: str
+) -> None:
+    assert (
+        client.get("/health", headers={"X-Request-Id": "a" * MAX_REQUEST_ID_LENGTH}).headers[
+            "X-Request-Id"
+        ]
+        == "a" * MAX_REQUEST_ID_LENGTH
+    )
+    replaced = client.get("/health", environ_overrides={"HTTP_X_REQUEST_ID": incoming})
+    assert replaced.headers["X-Request-Id"] != incoming
+    assert len(replaced.headers["X-Request-Id"]) == 32
+
+
+KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
+OTHER_KEY = "bravo-0a9b8c7d6e5f4a3b2c1d"
+
+
+def test_a_key_the_app_accepts_is_never_a_request_id(
+    make_app: Callable[..., Flask], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sent as the id, with another key, no key, or the same key: never echoed or logged."""
+    client = make_app(API_KEYS=f"{KEY},{OTHER_KEY}").test_client()
+    capsys.readouterr()
+    answers = [
+        client.post("/predict", json={"features": SETOSA}, headers=headers)
+        for headers in (
+            {"X-Request-Id": KEY, "x-api-key": OTHER_KEY},
+            {"X-Request-Id": KEY},
+            {"X-Request-Id": OTHER_KEY, "x-api-key": OTHER_KEY},
+            {"X-Request-Id": KEY, "x-api-key": "wrong-5e4d3c2b1a0f9e8d7c6b"},
+        )
+    ]
+    output = capsys.readouterr().out
+    assert [answer.status_code for answer in answers] == [200, 401, 200, 401]
+    for answer in answers:
+        assert answer.headers["X-Request-Id"] not in (KEY, OTHER_KEY)
+        assert KEY not in answer.get_data(as_text=True)
+    assert len(output.splitlines()) == 4
+    assert KEY not in output and OTHER_KEY not in output
+    # Keys replaced at run time: the new one is refused as an id, the old one kept again.
+    replace_api_keys(client.application, [OTHER_KEY])
+    assert client.get("/health", headers={"X-Request-Id": KEY}).headers["X-Request-Id"] == KEY
+    replaced = client.get("/health", headers={"X-Request-Id": OTHER_KEY})
+    assert replaced.headers["X-Request-Id"] != OTHER_KEY
+
+
+def test_a_key_sent_as_the_id_is_not_echoed_under_flask_run(tmp_path: Path) -> None:
+    with flask_server(tmp_path / "flask.log", API_KEYS=KEY) as base:
+        request = urllib.request.Request(
+            base + "/health", headers={"X-Request-Id": KEY, "x-api-key": OTHER_KEY}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            echoed = answer.headers["X-Request-Id"]
+    assert echoed != KEY
+    assert KEY not in (tmp_path / "flask.log").read_text()
 
 
 def test_one_json_log_line_per_request(
