@@ -33,7 +33,22 @@ def skops_is_safe(version: str) -> bool:
 
 
 class ModelUnavailable(Exception):
-    """The model cannot serve; the message says why, for /health and the logs."""
+    """The model cannot serve, and why.
+
+    `reason` is what /health, /ping, V2's readiness and every 503 tell any caller: what
+    failed and how to fix it, naming a file by its name only. `detail` is for the log
+    alone: a full path, or the text of the error beneath, which may quote any path on
+    this server (an OSError's, an ImportError's, an unpickler's). str() holds both.
+    """
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason if detail is None else f"{reason} ({detail})")
+        self.reason = reason
+
+
+def os_reason(error: OSError) -> str:
+    """What an OSError says without its file name: "Permission denied"."""
+    return error.strerror or type(error).__name__
 
 
 def use_code_archive(archive: Path, expected: str, vouched_by: str) -> None:
@@ -46,7 +61,9 @@ def use_code_archive(archive: Path, expected: str, vouched_by: str) -> None:
             f"the model's code archive {archive.name} is not beside its artifact"
         ) from None
     except OSError as error:
-        raise ModelUnavailable(f"model code archive unreadable: {error}") from None
+        raise ModelUnavailable(
+            f"model code archive unreadable: {archive.name}: {os_reason(error)}", str(error)
+        ) from None
     if actual != expected:
         raise ModelUnavailable(
             f"model code archive {archive.name} has sha256 {actual}, but {vouched_by} records "
@@ -67,22 +84,23 @@ def import_references(metadata: ModelMetadata) -> None:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise ModelUnavailable(_missing(metadata, module, needed_by[module], error)) from None
+            reason = _missing(metadata, module, needed_by[module])
+            raise ModelUnavailable(reason, str(error)) from None
         except Exception as error:  # the module's own code failed: still no model
             raise ModelUnavailable(
-                f"module {module}, which the model needs, fails to import: "
-                f"{type(error).__name__}: {error}"
+                f"module {module}, which the model needs, fails to import: {type(error).__name__}",
+                str(error),
             ) from None
 
 
-def _missing(metadata: ModelMetadata, module: str, reference: str, error: ImportError) -> str:
+def _missing(metadata: ModelMetadata, module: str, reference: str) -> str:
     top = module.partition(".")[0]
     name = reference.replace(REFERENCE_SEPARATOR, ".")
     code = metadata.code
     if code is not None and top in code.modules:
         return (
             f"module {module} (for {name}) does not import from the model's code archive "
-            f"{code.file}: {error}"
+            f"{code.file}"
         )
     providers = [
         f"{dist}=={version}"
@@ -133,7 +151,9 @@ def load_artifact(
                     return pickle.load(stream)
             return joblib.load(path)
         except Exception as error:  # any failure inside the pickle means no model
-            raise ModelUnavailable(f"model artifact could not be unpickled: {error!r}") from None
+            raise ModelUnavailable(
+                f"model artifact could not be unpickled: {type(error).__name__}", str(error)
+            ) from None
 
 
 def _load_skops(path: Path, trusted: Sequence[str]) -> Any:
@@ -150,7 +170,13 @@ def _load_skops(path: Path, trusted: Sequence[str]) -> Any:
             f"skops {skops.__version__} is installed; a skops model needs 0.12 or newer, "
             "whose load enforces the trusted types (CVE-2025-54412)"
         )
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         return skops.io.load(path, trusted=list(trusted))
-    except Exception as error:  # untrusted types, or a file skops cannot read
+    except UntrustedTypesFoundException as error:  # it names types only: worth showing
         raise ModelUnavailable(f"model artifact could not be loaded with skops: {error}") from None
+    except Exception as error:  # a file skops cannot read
+        raise ModelUnavailable(
+            f"model artifact could not be loaded with skops: {type(error).__name__}", str(error)
+        ) from None

@@ -3,7 +3,8 @@
 A model that fails to load must not take the app down: /health and /predict answer
 503 with the reason, and a later request tries again, waiting longer after each
 failure, so a passing fault (S3 briefly unreachable, an object being replaced)
-heals without a redeploy.
+heals without a redeploy. The answers give the reason without this server's paths
+(ModelUnavailable.reason); the log gives it whole, with the model's location.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ class ModelSlot:
             )
             self.reason = None
         except ModelUnavailable as error:
-            self.reason = str(error)
+            self.reason = error.reason
             self._retry_at = monotonic() + self._delay
-            log.error("model unavailable: %s (next attempt in %.0f s)", error, self._delay)
+            log.error(
+                "model unavailable: %s (model %s; next attempt in %.0f s)",
+                error,
+                settings.model_uri,
+                self._delay,
+            )
             self._delay = min(self._delay * 2, MAX_RETRY_SECONDS)

@@ -26,6 +26,7 @@ from app.artifact import (
     sha256_of,
     split_s3_uri,
 )
+from app.artifact_loader import os_reason
 from app.config import Settings
 from app.metadata import ModelMetadata
 from app.pins import ARTIFACT_PIN, CODE_PIN, expected_code_sha256, pinned_metadata
@@ -49,7 +50,8 @@ def locate(settings: Settings) -> LocalModel:
         return _from_s3(settings)
     artifact = Path(settings.model_uri)
     path = metadata_path_for(artifact)
-    metadata = pinned_metadata(_read_local(path), str(path), settings.model_metadata_sha256)
+    # Named by its name alone: what the metadata's errors say reaches any caller.
+    metadata = pinned_metadata(_read_local(path), path.name, settings.model_metadata_sha256)
     # The predictor verifies the archive itself; a pin without one is refused here.
     expected_code_sha256(metadata, settings.model_code_sha256)
     code = None if metadata.code is None else artifact.parent / metadata.code.file
@@ -60,9 +62,11 @@ def _read_local(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise ModelUnavailable(f"model metadata not found: {path}") from None
+        raise ModelUnavailable(f"model metadata not found: {path.name}", str(path)) from None
     except OSError as error:
-        raise ModelUnavailable(f"model metadata unreadable: {path}: {error}") from None
+        raise ModelUnavailable(
+            f"model metadata unreadable: {path.name}: {os_reason(error)}", str(error)
+        ) from None
 
 
 def _from_s3(settings: Settings) -> LocalModel:
@@ -162,5 +166,7 @@ def _get_object(s3: Any, bucket: str, key: str, what: str) -> Any:
                 f"access denied reading {what} {uri}: the function's role needs s3:GetObject on it"
             ) from None
         raise ModelUnavailable(f"could not read {what} {uri}: {code or error}") from None
-    except BotoCoreError as error:
-        raise ModelUnavailable(f"could not reach S3 for {what} {uri}: {error}") from None
+    except BotoCoreError as error:  # its text may name a local file (a config, a profile)
+        raise ModelUnavailable(
+            f"could not reach S3 for {what} {uri}: {type(error).__name__}", str(error)
+        ) from None

@@ -26,6 +26,7 @@ from app.artifact_loader import (
     ModelUnavailable,
     import_references,
     load_artifact,
+    os_reason,
     use_code_archive,
 )
 from app.metadata import ModelMetadata
@@ -146,9 +147,13 @@ class Predictor:
         try:
             actual = sha256_of(artifact_path)
         except FileNotFoundError:
-            raise ModelUnavailable(f"model artifact not found: {artifact_path}") from None
+            raise ModelUnavailable(
+                f"model artifact not found: {artifact_path.name}", str(artifact_path)
+            ) from None
         except OSError as error:
-            raise ModelUnavailable(f"model artifact unreadable: {error}") from None
+            raise ModelUnavailable(
+                f"model artifact unreadable: {artifact_path.name}: {os_reason(error)}", str(error)
+            ) from None
         if actual != expected:
             # Never unpickle bytes nobody vouched for.
             raise ModelUnavailable(

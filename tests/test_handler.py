@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from pathlib import Path
 
 import pytest
 import serverless_wsgi
@@ -27,6 +29,7 @@ from werkzeug.test import TestResponse as Response
 
 import handler
 from app import create_app
+from app.config import BUNDLED_MODEL
 
 SETOSA_BODY = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 CONTEXT = LambdaContext()
@@ -374,3 +377,20 @@ def test_a_key_sent_as_the_request_id_is_not_echoed(
     assert answer.status == 200, answer.body
     assert answer.headers["x-request-id"] == CONTEXT.aws_request_id
     assert KEY not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("shape", API_SHAPES)
+def test_the_unavailable_reason_names_no_path(
+    shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifact = tmp_path / "prod-v7.joblib"
+    shutil.copy(BUNDLED_MODEL, artifact)  # and no metadata beside it
+    monkeypatch.setattr(handler, "app", create_app({"MODEL_PATH": str(artifact)}))
+    for path, field in (("/health", "reason"), ("/ping", "reason"), ("/v2/health/ready", "error")):
+        answer = invoke(event_for(shape, "GET", path, content_type=None))
+        assert answer.status == 503, path
+        assert "model metadata not found: prod-v7.json" in answer.json()[field], path
+        assert str(tmp_path) not in answer.body, path
+    answer = invoke(event_for(shape, "POST", "/predict", SETOSA_BODY))
+    assert answer.json()["error"]["code"] == "model_unavailable"
+    assert str(tmp_path) not in answer.body

@@ -154,3 +154,71 @@ def test_health_and_model_when_loaded(client) -> None:
     # pandas is named only for a model handed a DataFrame; this one is not.
     assert set(info["serving_with"]) == {"python", "scikit-learn", "numpy", "joblib"}
     assert info["serving_with"]["scikit-learn"] == sklearn.__version__
+
+
+class OpensWhenUnpickled:
+    """An artifact whose unpickling fails with an error that quotes a path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path),))
+
+
+def break_metadata_file(artifact: Path) -> None:
+    path = metadata_path_for(artifact)
+    path.unlink()
+    path.mkdir()  # an OSError whatever the user: root reads a file it may not
+
+
+def unpickling_quotes_a_path(artifact: Path) -> None:
+    artifact.write_bytes(pickle.dumps(OpensWhenUnpickled(artifact.parent / "nowhere")))
+    rewrite_metadata(artifact, sha256=sha256_of(artifact))
+
+
+PATH_FAULTS = {
+    "missing metadata": (lambda a: metadata_path_for(a).unlink(), "model metadata not found: "),
+    "unreadable metadata": (break_metadata_file, "model metadata unreadable: model.json: "),
+    "missing artifact": (Path.unlink, "model artifact not found: model.joblib"),
+    "unpickling": (unpickling_quotes_a_path, "could not be unpickled: FileNotFoundError"),
+    "pinned metadata": (
+        lambda a: rewrite_metadata(a, description="changed"),
+        "model metadata model.json has sha256 ",
+    ),
+}
+UNAVAILABLE_ROUTES = [
+    ("GET", "/health"),
+    ("GET", "/ping"),
+    ("GET", "/v2/health/ready"),
+    ("POST", "/predict"),
+    ("POST", "/invocations"),
+    ("POST", "/v2/models/iris-logistic-regression/infer"),
+    ("GET", "/model"),
+    ("GET", "/"),
+    ("GET", "/openapi.json"),
+]
+
+
+@pytest.mark.parametrize("fault", list(PATH_FAULTS))
+def test_reasons_name_no_path_on_this_server(
+    model_copy: Path, make_app, caplog: pytest.LogCaptureFixture, fault: str
+) -> None:
+    """Open routes say why the model is unavailable, but not where it lives: the log does."""
+    settings = {"MODEL_PATH": str(model_copy)}
+    if fault == "pinned metadata":
+        settings["MODEL_METADATA_SHA256"] = sha256_of(metadata_path_for(model_copy))
+    damage, fragment = PATH_FAULTS[fault]
+    damage(model_copy)
+    folder = str(model_copy.parent)
+    with caplog.at_level(logging.ERROR, logger="app.model_slot"):
+        client = make_app(**settings).test_client()
+    assert folder in caplog.text
+    for method, path in UNAVAILABLE_ROUTES:
+        answer = client.open(path, method=method, json={})
+        body = answer.get_data(as_text=True)
+        assert folder not in body, (path, body)
+        assert model_copy.parent.name not in body, (path, body)
+        if answer.status_code == 503:
+            assert fragment in body, (path, body)
+    assert client.get("/health").status_code == 503

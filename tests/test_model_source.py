@@ -310,7 +310,7 @@ def test_a_local_models_metadata_is_held_to_its_pin_too(model_copy: Path, make_a
     status, body = health(make_app(MODEL_URI=str(model_copy), MODEL_METADATA_SHA256=pinned))
     assert status == 503
     assert body["reason"] == (
-        f"model metadata {path} has sha256 {sha256_of(path)}, but MODEL_METADATA_SHA256 is "
+        f"model metadata {path.name} has sha256 {sha256_of(path)}, but MODEL_METADATA_SHA256 is "
         f"{pinned}; refusing to read it (it changed after the deploy pinned it: deploy again "
         "to serve what is there now)"
     )
