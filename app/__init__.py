@@ -22,6 +22,7 @@ from app.cors import init_cors
 from app.emf import EmbeddedMetrics
 from app.key_source import load_api_keys
 from app.model_slot import ModelSlot
+from app.no_redirects import refuse_redirects
 from app.protocols import init_protocols, protocol_for_path
 from app.request_log import init_request_log
 from app.try_it import init_try_it
@@ -67,6 +68,8 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         is_api_key,
     )
     require_api_keys(app, api_keys)
+    # After the key check: with keys on, a path that is no route needs a key first.
+    refuse_redirects(app)
     init_cors(app, settings.cors_allowed_origins)
     # Last, once every hook is in place: the warm-up takes the path a request takes.
     warm_up(app)

@@ -115,6 +115,32 @@ def test_wrong_method(client: FlaskClient, method: str, path: str) -> None:
     assert response.headers["Allow"]
 
 
+# Paths a router would redirect, each as a server hands it to the app (PATH_INFO): the test
+# client would read `//predict` as a host.
+REDIRECT_BAIT = [
+    "", "//predict", "/v2//health/live", "/predict/", "/v2/", "/try-it//x",
+    "/try-it//page.js", "/health/", "/v2/health/live/", "//", "/v2/models/iris//ready",
+]  # fmt: skip
+# Leading slashes are stripped before matching: these two are answered by their routes.
+CANONICAL = {
+    "//predict": {"GET": 405, "HEAD": 405, "POST": 415, "OPTIONS": 200},
+    "//": {"GET": 200, "HEAD": 200, "POST": 405, "OPTIONS": 200},
+}
+
+
+@pytest.mark.parametrize("path", REDIRECT_BAIT)
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "OPTIONS"])
+def test_no_path_is_answered_with_a_redirect(client: FlaskClient, path: str, method: str) -> None:
+    """Never a Location built from the Host header: a route as sent, or a 404."""
+    response = client.open(
+        "/", method=method, headers={"Host": "evil.example"}, environ_overrides={"PATH_INFO": path}
+    )
+    assert "Location" not in response.headers
+    assert response.status_code == CANONICAL.get(path, {}).get(method, 404)
+    if response.status_code == 404 and method != "HEAD":
+        assert "error" in response.get_json()
+
+
 # 422 invalid_input
 
 

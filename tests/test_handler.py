@@ -394,3 +394,15 @@ def test_the_unavailable_reason_names_no_path(
     answer = invoke(event_for(shape, "POST", "/predict", SETOSA_BODY))
     assert answer.json()["error"]["code"] == "model_unavailable"
     assert str(tmp_path) not in answer.body
+
+
+@pytest.mark.parametrize("shape", API_SHAPES)
+def test_no_path_is_answered_with_a_redirect(shape: str) -> None:
+    for path in ("/v2//health/live", "/predict/", "/v2/", "/try-it//x", "/try-it//page.js"):
+        for method in ("GET", "HEAD", "OPTIONS"):
+            event = event_for(
+                shape, method, path, content_type=None, headers={"Host": "evil.example"}
+            )
+            answer = invoke(event)
+            assert answer.status == 404, (method, path, answer.status)
+            assert "location" not in answer.headers, (method, path)
