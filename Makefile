@@ -60,13 +60,13 @@ $(BROWSER) &:
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver
 
 serve: $(SERVE_STAMP)
-	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+	$(BIN)/python serve.py --host $(HOST) --port $(PORT)
 
 test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
 
-# mypy checks the files pyproject.toml names: app/, handler.py, model/ and the packaging
-# plugins' Python helpers.
+# mypy checks the files pyproject.toml names: app/, handler.py, serve.py, model/ and the
+# packaging plugins' Python helpers.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -25,6 +25,7 @@ from app.model_slot import ModelSlot
 from app.no_redirects import refuse_redirects
 from app.protocols import init_protocols, protocol_for_path
 from app.request_log import init_request_log
+from app.response_headers import init_response_headers
 from app.try_it import init_try_it
 from app.warm_up import warm_up
 
@@ -71,6 +72,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     # After the key check: with keys on, a path that is no route needs a key first.
     refuse_redirects(app)
     init_cors(app, settings.cors_allowed_origins)
+    init_response_headers(app)
     # Last, once every hook is in place: the warm-up takes the path a request takes.
     warm_up(app)
     return app
