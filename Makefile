@@ -60,12 +60,12 @@ $(BROWSER) &:
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver
 
 serve: $(SERVE_STAMP)
-	$(BIN)/python serve.py --host $(HOST) --port $(PORT)
+	$(BIN)/python -m app.local_server --host $(HOST) --port $(PORT)
 
 test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
 
-# mypy checks the files pyproject.toml names: app/, handler.py, serve.py, model/ and the
+# mypy checks the files pyproject.toml names: app/, handler.py, model/ and the
 # packaging plugins' Python helpers.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@
   everyone, and revalidated (a 304 by ETag) on each load, so a deploy shows at once.
 
 No `Server` header: the app sets none. On Lambda API Gateway sends its own; `make
-serve` names the product alone (serve.py).
+serve` names the product alone (app/local_server.py).
 """
 
 from __future__ import annotations

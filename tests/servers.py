@@ -107,14 +107,14 @@ APP_SETTINGS = {
 
 @contextmanager
 def flask_server(log: Path, **settings: str) -> Iterator[str]:
-    """The app as `make serve` runs it (serve.py: Werkzeug's server, as under `flask run`)
+    """The app as `make serve` runs it (app.local_server: Werkzeug's server, as under `flask run`)
     on a free loopback port, with settings as environment variables (MODEL_URI=...);
     yields its base URL once it answers. The app's own settings are not inherited from
     the test run's environment: only `settings`."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     root = Path(__file__).resolve().parent.parent
-    command = [sys.executable, str(root / "serve.py"), "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "app.local_server", "--host", "127.0.0.1", "--port", str(port)]
     env = {name: value for name, value in os.environ.items() if name not in APP_SETTINGS}
     with running(command, cwd=root, log=log, env=env | settings):
         wait_until(lambda: answers(base + "/health"), timeout=60, what="flask run")
