@@ -160,19 +160,21 @@ def _split_body() -> tuple[bytes, bytes]:
     media_type(request, (JSON_TYPE, BINARY_TYPE), untyped=BINARY_TYPE)
     body = read_body(request)
     # isdigit() alone takes digits int() refuses, such as a latin-1 "\xb2" (superscript 2);
-    # and no more digits than the body's length has are read: int() refuses 4,300.
+    # and int() refuses more than 4,300 digits, leading zeros included: no more are read
+    # than the body's own length has.
+    digits = length.lstrip("0") or "0"
     if not (
         length.isascii()
         and length.isdigit()
-        and len(length.lstrip("0")) <= len(str(len(body)))
-        and int(length) <= len(body)
+        and len(digits) <= len(str(len(body)))
+        and int(digits) <= len(body)
     ):
         raise ApiError(
             "bad_request",
             f"The {BINARY_HEADER} header must be a byte count of at most the body's "
             f"{len(body)} bytes.",
         )
-    return body[: int(length)], body[int(length) :]
+    return body[: int(digits)], body[int(digits) :]
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,8 @@ def _inputs(
         return None
     inputs: list[_Input] = []
     offset = 0
-    # After a size beyond the body the later offsets are unknown: no count of unused bytes.
+    # After a tensor left unread, or a size beyond the body, the later offsets are unknown:
+    # no count of unused bytes.
     lost_offset = False
     names: set[str] = set()
     for index, tensor in enumerate(value):
@@ -323,6 +326,7 @@ def _inputs(
         loc = f"inputs[{index}]"
         if not isinstance(tensor, dict):
             problems.add(loc, f"expected a tensor object, got {kind_of(tensor)}")
+            lost_offset = True
             continue
         for key in tensor:
             if key not in _INPUT_FIELDS:
@@ -334,16 +338,19 @@ def _inputs(
         name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
         if not isinstance(name, str):
             problems.add(f"{loc}.name", f"expected a string, got {kind_of(name)}")
+            lost_offset = True
             continue
         if name in names:
             problems.add(f"{loc}.name", "two inputs have this name")
         names.add(name)
         if not isinstance(datatype, str) or datatype not in DATATYPES:
             problems.add(f"{loc}.datatype", f"expected one of {', '.join(DATATYPES)}")
+            lost_offset = True
             continue
         shape = _shape(shape, max_body)
         if isinstance(shape, str):
             problems.add(f"{loc}.shape", shape)
+            lost_offset = True
             continue
         count = math.prod(shape)
         parameters = _object(tensor.get("parameters"), f"{loc}.parameters", problems)
