@@ -1,5 +1,8 @@
 """Reads a request body: its content type, size, nesting and strict JSON, or CSV.
 
+Every protocol reads its body here, at most one byte past MAX_CONTENT_LENGTH, so a body
+over the limit is a 413 however it is framed, chunked or not.
+
 Numbers keep to float64: literals beyond it, of any length, become NonFiniteNumber
 markers, so the validator can say where they are instead of failing the whole body.
 Nesting is bounded before parsing, since the parser recurses once per level.
@@ -13,12 +16,13 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from flask import Request
 
 from app.config import DEFAULT_MAX_JSON_DEPTH
-from app.errors import ApiError
+from app.errors import ApiError, too_large_message
 from app.json_depth import nests_deeper_than
 
 JSON_TYPE = "application/json"
@@ -40,6 +44,10 @@ _SHAPE = bytes(
 )
 _BEYOND_FLOAT64_SHAPES = (b"e000", b"e+000", b"0" * 200)
 UTF8_CHARSETS = ("utf-8", "utf8")
+_READ_CHUNK = 64 * 1024
+# Fetch Metadata values that only a browser's cross-site or CORS-mode request carries.
+_BROWSER_SITES = frozenset({"cross-site", "same-site"})
+_BROWSER_MODES = frozenset({"cors", "no-cors"})
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,15 @@ class NonFiniteNumber:
         return f"{shown} is beyond the float64 range"
 
 
-def media_type(request: Request, accepted: tuple[str, ...]) -> str:
-    """The request's media type if it is one of `accepted`, in UTF-8; else a 415."""
+def media_type(request: Request, accepted: tuple[str, ...], untyped: str | None = None) -> str:
+    """The request's media type if it is one of `accepted`, in UTF-8; else a 415.
+
+    A body with no Content-Type is read as `untyped` where a protocol's own clients send
+    none (V2's: tritonclient), but never from a browser: a page may send an untyped body
+    to any site without a CORS preflight, and the model would run for it.
+    """
+    if not request.mimetype and untyped is not None and not from_browser(request):
+        return untyped
     if request.mimetype not in accepted:
         received = request.mimetype or "no Content-Type"
         raise ApiError(
@@ -72,29 +87,74 @@ def media_type(request: Request, accepted: tuple[str, ...]) -> str:
     return request.mimetype
 
 
+def from_browser(request: Request) -> bool:
+    """Whether a browser sent the request: it names its Origin (on every cross-origin
+    request, and on any POST), or Fetch Metadata says it came from another site or in a
+    CORS mode. Other clients send neither."""
+    headers = request.headers
+    return (
+        "Origin" in headers
+        or headers.get("Sec-Fetch-Site", "") in _BROWSER_SITES
+        or headers.get("Sec-Fetch-Mode", "") in _BROWSER_MODES
+    )
+
+
+def read_body(request: Request) -> bytes:
+    """The request's body; a 413 if it is longer than MAX_CONTENT_LENGTH.
+
+    Werkzeug refuses a Content-Length over the limit before reading, but cuts a body sent
+    without one (chunked) at the limit, silently: such a body is read here to one byte
+    past the limit, straight from the server, which ends the stream itself.
+    """
+    limit = request.max_content_length
+    if limit is None:
+        return request.get_data(cache=False)
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError("payload_too_large", too_large_message(limit))
+    terminated = length is None and "wsgi.input_terminated" in request.environ
+    stream = request.input_stream if terminated else request.stream
+    chunks: list[bytes] = []
+    remaining = limit + 1
+    while remaining > 0:
+        chunk = stream.read(min(remaining, _READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    if remaining <= 0:
+        raise ApiError("payload_too_large", too_large_message(limit))
+    return b"".join(chunks)
+
+
 def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
     media_type(request, (JSON_TYPE,))
-    return parse_json(request.get_data(cache=False), max_depth)
+    return parse_json(read_body(request), max_depth)
 
 
-def parse_csv(body: bytes) -> tuple[list[str], list[list[str]]]:
-    """A CSV body's header and its rows of text; 400 if unreadable.
+def parse_csv(body: bytes, keep: int) -> tuple[list[str], list[list[str]], int]:
+    """A CSV body's header, its first `keep` rows of text, and how many rows it has;
+    400 if unreadable.
 
-    Blank lines are skipped, as pandas does; a header row is required.
+    Rows past `keep` are read only to be counted, one at a time: a batch that long is
+    refused by its count, so it costs no memory. Blank lines are skipped, as pandas
+    does; a header row is required.
     """
     text = _utf8(body, "CSV")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
+    count = 0
     try:
-        rows.extend(row for row in reader if row)
+        rows.extend(islice(filter(None, reader), keep + 1))
+        count = len(rows) - 1 + sum(1 for row in reader if row)
     except csv.Error as error:
         raise ApiError(
             "bad_request", f"The request body is not valid CSV at line {reader.line_num}: {error}."
         ) from None
     if not rows:
         raise ApiError("bad_request", "The request body is empty; expected a CSV header row.")
-    return rows[0], rows[1:]
+    return rows[0], rows[1:], count
 
 
 def _utf8(body: bytes, kind: str) -> str:

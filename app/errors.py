@@ -104,9 +104,12 @@ def _http_message(error: HTTPException, status: int) -> str:
         allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
         return f"{request.method} is not allowed on {request.path}. Allowed: {allowed}."
     if status == 413:
-        limit = request.max_content_length
-        return f"The request body is larger than the limit of {limit} bytes."
+        return too_large_message(request.max_content_length)
     return error.description or error.name
+
+
+def too_large_message(limit: int | None) -> str:
+    return f"The request body is larger than the limit of {limit} bytes."
 
 
 def _on_unexpected(error: Exception) -> Response:

@@ -80,20 +80,29 @@ def predict(
                 list(refused.reasons.values()).count("failure"),
                 type(refused.__cause__).__name__,
             )
-        details = [Detail(row_loc(row), _REFUSALS[why]) for row, why in refused.reasons.items()]
-        raise invalid(details) from None
+        problems = Problems()
+        for row, why in refused.reasons.items():
+            problems.add(row_loc(row), _REFUSALS[why], row)
+        raise invalid(problems) from None
     note_rows(rows.count)
     return outcome
 
 
-def invalid(problems: Sequence[Detail]) -> ApiError:
-    """The input does not fit the model: every problem, up to MAX_DETAILS of them."""
-    count = len(problems)
-    if count <= MAX_DETAILS:
-        message = f"The input does not fit the model: {count} problem{'s' if count > 1 else ''}."
+def invalid(found: Problems | Sequence[Detail]) -> ApiError:
+    """The input does not fit the model: the first MAX_DETAILS problems, in reading order."""
+    if isinstance(found, Problems):
+        problems = found
     else:
+        problems = Problems()
+        for detail in found:
+            problems.add(detail.loc, detail.msg)
+    details = problems.details()
+    if problems.more_than_kept:
         message = (
-            f"The input does not fit the model: {count} problems; "
+            f"The input does not fit the model: more than {MAX_DETAILS} problems; "
             f"the first {MAX_DETAILS} are listed."
         )
-    return ApiError("invalid_input", message, list(problems[:MAX_DETAILS]))
+    else:
+        count = len(details)
+        message = f"The input does not fit the model: {count} problem{'s' if count > 1 else ''}."
+    return ApiError("invalid_input", message, details)

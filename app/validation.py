@@ -12,6 +12,7 @@ all-number schema takes a faster path still: the rows become one float64 matrix 
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import re
@@ -38,23 +39,48 @@ _SHOWN_VALUE = 40
 
 
 class Problems:
-    """Problems found in a request, reported in reading order whatever order found them."""
+    """Problems found in a request: the first `limit` in reading order, whatever order
+    found them, and whether there were more.
 
-    def __init__(self) -> None:
-        self._found: list[tuple[int, int, int, Detail]] = []
+    Only those are kept, in bounded memory, however many a body holds. A loop that can
+    find one problem per value, row or name asks `accepts` whether a problem at its next
+    place could still be kept, and stops once none could.
+    """
+
+    def __init__(self, limit: int = MAX_DETAILS) -> None:
+        self._limit = limit
+        # The kept ones as a heap on the negated place: the last in reading order on top.
+        self._kept: list[tuple[int, int, int, Detail]] = []
+        self._found = 0
+        self.more_than_kept = False
 
     def add(self, loc: str, msg: str, row: int = -1, position: int = -1) -> None:
-        # Sorted by row, then place in the row; ties keep the order they were found in.
-        self._found.append((row, position, len(self._found), Detail(loc, msg)))
+        # Read by row, then place in the row; ties keep the order they were found in.
+        entry = (-row, -position, -self._found, Detail(loc, msg))
+        self._found += 1
+        if len(self._kept) < self._limit:
+            heapq.heappush(self._kept, entry)
+            return
+        self.more_than_kept = True
+        if entry[:3] > self._kept[0][:3]:  # before the last kept one
+            heapq.heapreplace(self._kept, entry)
+
+    def accepts(self, row: int = -1, position: int = -1) -> bool:
+        """Whether a problem found at this place now could still be reported.
+
+        Until more problems are found than are kept, always: the answer must say whether
+        there were more. Then only before the last kept one in reading order.
+        """
+        if not self.more_than_kept:
+            return True
+        last_row, last_position = -self._kept[0][0], -self._kept[0][1]
+        return (row, position) < (last_row, last_position)
 
     def __bool__(self) -> bool:
-        return bool(self._found)
-
-    def __len__(self) -> int:
-        return len(self._found)
+        return self._found > 0
 
     def details(self) -> list[Detail]:
-        return [detail for *_, detail in sorted(self._found, key=lambda item: item[:3])]
+        return [detail for *_, detail in sorted(self._kept, reverse=True)]
 
 
 @dataclass(frozen=True)
@@ -151,9 +177,11 @@ def _columns(
         # itemgetter reads a row's values in C; zip turns the rows into columns.
         by_row = map(itemgetter(*names), rows)
         return [list(column) for column in zip(*by_row, strict=True)], lambda index: True
-    normalized = [
-        _row_values(row, index, row_loc, schema, problems) for index, row in enumerate(rows)
-    ]
+    normalized = []
+    for index, row in enumerate(rows):
+        if not problems.accepts(index):
+            break  # no later row's problem could be reported: its values are not needed
+        normalized.append(_row_values(row, index, row_loc, schema, problems))
     if not normalized:
         return [[] for _ in names], lambda index: False
     return (
@@ -179,6 +207,8 @@ def _row_values(
                 problems.add(
                     member(loc, name), f"unknown feature; expected {', '.join(names)}", index
                 )
+                if not problems.accepts(index):
+                    break
         values = []
         for position, name in enumerate(names):
             if name in row:
@@ -220,6 +250,8 @@ def _checked_column(
         why, plain = _check_value(value, feature)
         if why is not None:
             problems.add(value_loc(index, position), why, index, position)
+            if not problems.accepts(index + 1, position):
+                break  # the rest of the column could add no problem that is reported
         checked.append(plain)
     return checked
 
@@ -251,6 +283,8 @@ def _datetime_column(
                 counts[index] = instant
         if why is not None:
             problems.add(value_loc(index, position), why, index, position)
+            if not problems.accepts(index + 1, position):
+                break
     return counts.view(f"datetime64[{time.unit}]")
 
 

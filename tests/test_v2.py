@@ -739,12 +739,16 @@ def churn_inputs(**changes: Any) -> list[dict[str, Any]]:
             [("inputs[2].datatype", "contract is a string feature: expected BYTES")],
         ),
         (
-            churn_inputs(monthly_charges={"shape": [1, 2]}, support_calls={"shape": [2, 1, 1]}),
+            churn_inputs(monthly_charges={"shape": [1, 2]}, support_calls={"shape": [2, 1]}),
             [
                 ("inputs[1].shape", "expected [rows] or [rows, 1], got [1, 2]"),
-                ("inputs[5].shape", "expected [rows] or [rows, 1], got [2, 1, 1]"),
                 ("inputs", "expected one number of rows in every input"),
             ],
+        ),
+        # No model takes a tensor of more than 2 sizes: refused before their product.
+        (
+            churn_inputs(monthly_charges={"shape": [1, 2]}, support_calls={"shape": [2, 1, 1]}),
+            [("inputs[5].shape", "expected [rows, features], [rows] or [rows, 1], got 3 sizes")],
         ),
         (
             churn_inputs(contract={"shape": [1], "data": ["one-year"]}),
@@ -755,8 +759,19 @@ def churn_inputs(**changes: Any) -> list[dict[str, Any]]:
             [("inputs", "missing input support_calls: one input per feature is expected")],
         ),
         (
+            [*churn_json_inputs(churn_rows(2))[:5], json_input("region", "BYTES", [2], ["n", "s"])],
+            [("inputs[5].name", UNKNOWN_INPUT + CHURN_NAMES)],
+        ),
+        # More inputs than the model has features: one problem, whatever they hold.
+        (
             [*churn_json_inputs(churn_rows(2)), json_input("region", "BYTES", [2], ["n", "s"])],
-            [("inputs[6].name", UNKNOWN_INPUT + CHURN_NAMES)],
+            [
+                (
+                    "inputs",
+                    "expected at most 6 (one tensor [rows, features], or one input per "
+                    "feature), got 7",
+                )
+            ],
         ),
         (
             [json_input("input-0", "FP64", [1, 6], [1.0] * 6)],

@@ -20,7 +20,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.answers import predictions_json
-from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_csv, parse_json
+from app.body import (
+    JSON_TYPE,
+    NonFiniteNumber,
+    media_type,
+    parse_csv,
+    parse_json,
+    read_body,
+)
 from app.errors import ApiError, Detail
 from app.predictor import Predictor
 from app.protocols.native import health
@@ -77,11 +84,11 @@ def invocations() -> Response:
             "unsupported_media_type",
             f"Content-Type takes no parameter but charset=utf-8; got {', '.join(others)}.",
         )
-    body = request.get_data(cache=False)
+    body = read_body(request)
     if kind == CSV_TYPE:
-        header, records = parse_csv(body)
+        header, records, count = parse_csv(body, max_batch_rows())
         predictor = current_predictor()
-        rows, row_loc = csv_rows(header, records, predictor.schema, max_batch_rows())
+        rows, row_loc = csv_rows(header, records, predictor.schema, max_batch_rows(), count)
     else:
         payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"], _nan_is_missing)
         predictor = current_predictor()
@@ -121,6 +128,8 @@ def json_rows(payload: Any, schema: Schema, max_rows: int) -> tuple[Rows, Callab
     for key in payload:
         if key not in INPUT_FORMATS and key != PARAMS:
             problems.add(member(None, key), f"unknown field; {_ONE_FORMAT}")
+            if not problems.accepts():
+                break
     if len(formats) != 1:
         problems.add("body", _ONE_FORMAT)
     params = payload.get(PARAMS)
@@ -130,7 +139,7 @@ def json_rows(payload: Any, schema: Schema, max_rows: int) -> tuple[Rows, Callab
         # As MLflow does for a model whose signature declares no params: not used.
         log.info("ignored %d param(s): scikit-learn models take none", len(params))
     if problems:
-        raise invalid(problems.details())
+        raise invalid(problems)
 
     key = formats[0]
     value = payload[key]
@@ -154,7 +163,7 @@ def json_rows(payload: Any, schema: Schema, max_rows: int) -> tuple[Rows, Callab
         shapes = "an array of rows" + (" or an object of columns" if key == INPUTS else "")
         problems.add(key, f"expected {shapes}, got {kind_of(value)}")
     if problems or rows is None:
-        raise invalid(problems.details())
+        raise invalid(problems)
     return rows, row_loc
 
 
@@ -176,6 +185,8 @@ def _split_rows(
     for key in split:
         if key not in _SPLIT_FIELDS:
             problems.add(member(here, key), "unknown field; expected columns, data and index")
+            if not problems.accepts():
+                break
     columns = split.get("columns", list(schema.names))
     order = _column_order(columns, f"{here}.columns", schema, problems)
     data = split.get("data")
@@ -209,6 +220,8 @@ def _column_rows(
     for name in columns:
         if name not in schema.names:
             problems.add(member(INPUTS, name), f"unknown feature; expected {_names(schema)}")
+            if not problems.accepts():
+                break
     lengths = set()
     for name in schema.names:
         values = columns.get(name)
@@ -233,9 +246,14 @@ def _column_rows(
 
 
 def csv_rows(
-    header: list[str], records: list[list[str]], schema: Schema, max_rows: int
+    header: list[str],
+    records: list[list[str]],
+    schema: Schema,
+    max_rows: int,
+    count: int | None = None,
 ) -> tuple[Rows, Callable[[int], str]]:
-    """A CSV body's rows, each value read by its feature's type, then validated.
+    """A CSV body's rows, each value read by its feature's type, then validated; `count`
+    is how many the body has, when `records` are only the first of them.
 
     An empty field is a missing value (as pandas writes NaN and None); numbers are JSON
     number literals, integers whole numbers, booleans true or false in any case; strings
@@ -247,11 +265,14 @@ def csv_rows(
         return f"csv[{index}]"
 
     order = _column_order(header, "csv.header", schema, problems)
-    if order is None or not check_row_count(len(records), max_rows, "csv", problems):
-        raise invalid(problems.details())
+    count = len(records) if count is None else count
+    if order is None or not check_row_count(count, max_rows, "csv", problems):
+        raise invalid(problems)
     width = len(order)
     columns: list[list[Any]] = [[] for _ in schema.features]
     for index, record in enumerate(records):
+        if not problems.accepts(index):
+            break  # no later row's problem could be reported
         if len(record) != width:
             problems.add(
                 row_loc(index),
@@ -274,7 +295,7 @@ def csv_rows(
         problems,
     )
     if problems:
-        raise invalid(problems.details())
+        raise invalid(problems)
     return rows, row_loc
 
 
@@ -311,19 +332,25 @@ def _column_order(columns: Any, loc: str, schema: Schema, problems: Problems) ->
         return None
     if columns == list(schema.names):
         return list(range(len(columns)))
-    found = len(problems)
+    known = set(schema.names)
     seen: set[str] = set()
     for position, name in enumerate(columns):
-        if name not in schema.names:
+        if name not in known:
             problems.add(f"{loc}[{position}]", f"unknown feature; expected {_names(schema)}")
         elif name in seen:
             problems.add(f"{loc}[{position}]", "the feature is named twice")
-        seen.add(name)
-    for name in schema.names:
-        if name not in seen:
-            problems.add(loc, f"missing feature {name}")
-    if len(problems) > found:
+        else:
+            seen.add(name)
+            continue
+        if not problems.accepts():
+            return None  # no later column's problem could be reported
+    if len(seen) < len(known):
+        for name in schema.names:
+            if name not in seen:
+                problems.add(loc, f"missing feature {name}")
         return None
+    if len(columns) > len(seen):
+        return None  # its problems are reported above
     return [columns.index(name) for name in schema.names]
 
 
@@ -346,7 +373,9 @@ def _shaped(
             continue
         # A length is worth naming only where an array is expected: dataframe_split's rows.
         got = f"{len(row)} values" if kind is list and isinstance(row, list) else kind_of(row)
-        problems.add(row_loc(index), f"expected {expected}, got {got}")
+        problems.add(row_loc(index), f"expected {expected}, got {got}", index)
+        if not problems.accepts(index + 1):
+            break  # no later row's problem could be reported
         shaped.append([SKIPPED] * width)
     return shaped
 

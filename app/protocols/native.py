@@ -59,6 +59,8 @@ def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest
     for key in payload:
         if key not in ALLOWED_FIELDS:
             problems.add(member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
+            if not problems.accepts():
+                break
 
     return_probabilities = payload.get("return_probabilities", False)
     if not isinstance(return_probabilities, bool):
@@ -87,7 +89,7 @@ def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest
     parsed = PredictRequest(Rows(0), has_instances, return_probabilities)
     checked = validate_rows(rows, parsed.row_loc, expected.schema, problems) if rows else None
     if problems or checked is None:
-        raise invalid(problems.details())
+        raise invalid(problems)
     return PredictRequest(checked, has_instances, return_probabilities)
 
 

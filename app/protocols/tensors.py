@@ -73,17 +73,18 @@ def from_binary(data: bytes, datatype: str, count: int) -> Any:
                 f"expected {count * width} bytes for {count} {datatype} values, got {len(data)}"
             )
         return np.frombuffer(data, dtype=dtype)
+    # One step per element, so kept to the least: a 1 MiB body holds 262,144 of them.
     items: list[bytes] = []
-    offset = 0
-    while offset < len(data):
-        if offset + _LENGTH.size > len(data):
-            raise TensorError("a BYTES element's 4-byte length is cut short")
-        (length,) = _LENGTH.unpack_from(data, offset)
-        offset += _LENGTH.size
-        if offset + length > len(data):
-            raise TensorError("a BYTES element is shorter than its length says")
-        items.append(data[offset : offset + length])
-        offset += length
+    unpack, end, offset = _LENGTH.unpack_from, len(data), 0
+    try:
+        while offset < end:
+            start = offset + _LENGTH.size
+            offset = start + unpack(data, offset)[0]
+            items.append(data[start:offset])
+    except struct.error:
+        raise TensorError("a BYTES element's 4-byte length is cut short") from None
+    if offset > end:
+        raise TensorError("a BYTES element is shorter than its length says")
     if len(items) != count:
         raise TensorError(f"expected {count} BYTES elements, got {len(items)}")
     return items

@@ -22,7 +22,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.answers import label_key, plain_values
-from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_json
+from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_json, read_body
 from app.errors import ApiError, Detail
 from app.predictor import Outcome, Predictor
 from app.protocols.protocol import Protocol
@@ -115,7 +115,13 @@ def infer(name: str, version: str | None = None) -> Response:
     header, tensors = _split_body()
     payload = parse_json(header, current_app.config["MAX_JSON_DEPTH"])
     predictor = _model(name, version)
-    parsed = parse_infer_request(payload, tensors, predictor, current_app.config["MAX_BATCH_ROWS"])
+    parsed = parse_infer_request(
+        payload,
+        tensors,
+        predictor,
+        current_app.config["MAX_BATCH_ROWS"],
+        current_app.config["MAX_CONTENT_LENGTH"],
+    )
     outcome = predict(
         predictor,
         parsed.rows,
@@ -140,23 +146,35 @@ def _model(name: str, version: str | None) -> Predictor:
 
 def _split_body() -> tuple[bytes, bytes]:
     """The JSON header and the binary tensors after it (empty without the extension)."""
-    body = request.get_data(cache=False)
     length = request.headers.get(BINARY_HEADER)
     if length is None:
+        if request.mimetype == BINARY_TYPE:
+            raise ApiError(
+                "unsupported_media_type",
+                f"Expected Content-Type {JSON_TYPE}, or {BINARY_TYPE} with the "
+                f"{BINARY_HEADER} header.",
+            )
         # tritonclient sends no Content-Type: JSON is assumed, as Triton does.
-        if request.mimetype:
-            media_type(request, (JSON_TYPE,))
-        return body, b""
-    if request.mimetype:
-        media_type(request, (JSON_TYPE, BINARY_TYPE))
-    # isdigit() alone takes digits int() refuses, such as a latin-1 "\xb2" (superscript 2).
-    if not (length.isascii() and length.isdigit()) or int(length) > len(body):
+        media_type(request, (JSON_TYPE,), untyped=JSON_TYPE)
+        return read_body(request), b""
+    media_type(request, (JSON_TYPE, BINARY_TYPE), untyped=BINARY_TYPE)
+    body = read_body(request)
+    # isdigit() alone takes digits int() refuses, such as a latin-1 "\xb2" (superscript 2);
+    # and int() refuses more than 4,300 digits, leading zeros included: no more are read
+    # than the body's own length has.
+    digits = length.lstrip("0") or "0"
+    if not (
+        length.isascii()
+        and length.isdigit()
+        and len(digits) <= len(str(len(body)))
+        and int(digits) <= len(body)
+    ):
         raise ApiError(
             "bad_request",
             f"The {BINARY_HEADER} header must be a byte count of at most the body's "
             f"{len(body)} bytes.",
         )
-    return body[: int(length)], body[int(length) :]
+    return body[: int(digits)], body[int(digits) :]
 
 
 @dataclass(frozen=True)
@@ -182,32 +200,35 @@ class _Input:
 
 
 def parse_infer_request(
-    payload: Any, tensors: bytes, predictor: Predictor, max_rows: int
+    payload: Any, tensors: bytes, predictor: Predictor, max_rows: int, max_body: int
 ) -> InferRequest:
-    """Validate an infer request against the model; 422 (400 on the wire) lists every problem."""
+    """Validate an infer request against the model; 422 (400 on the wire) lists its
+    problems. `max_body` is the most bytes a body may have: no tensor holds more values."""
     problems = Problems()
     if not isinstance(payload, dict):
         raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
     for key in payload:
         if key not in _REQUEST_FIELDS:
             problems.add(member(None, key), f"unknown field; allowed: {', '.join(_REQUEST_FIELDS)}")
+            if not problems.accepts():
+                break
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         problems.add("id", f"expected a string, got {kind_of(request_id)}")
     parameters = _object(payload.get("parameters"), "parameters", problems)
     binary_default = _flag(parameters, "binary_data_output", "parameters", problems)
     outputs = _outputs(payload.get("outputs"), predictor, binary_default, problems)
-    inputs = _inputs(payload.get("inputs"), tensors, problems)
-    if problems or inputs is None:
-        raise invalid(problems.details())
-
     schema = predictor.schema
+    inputs = _inputs(payload.get("inputs"), tensors, len(schema.names), max_body, problems)
+    if problems or inputs is None:
+        raise invalid(problems)
+
     if all(item.name in schema.names for item in inputs):
         rows, row_loc = _columnar(inputs, schema, max_rows, problems)
     else:
         rows, row_loc = _matrix(inputs, schema, max_rows, problems)
     if problems or rows is None:
-        raise invalid(problems.details())
+        raise invalid(problems)
     return InferRequest(request_id, rows, row_loc, outputs)
 
 
@@ -237,6 +258,14 @@ def _outputs(
     if not isinstance(requested, list) or not requested:
         problems.add("outputs", f"expected a non-empty array, got {kind_of(requested)}")
         return []
+    if len(requested) > len(offered):
+        # Each output at most once: more is one problem, whatever the outputs hold.
+        problems.add(
+            "outputs",
+            f"expected at most {len(offered)} (this model offers {', '.join(offered)}), "
+            f"got {len(requested)}",
+        )
+        return []
     chosen: list[tuple[str, bool]] = []
     for index, output in enumerate(requested):
         loc = f"outputs[{index}]"
@@ -248,6 +277,8 @@ def _outputs(
                 problems.add(
                     member(loc, key), f"unknown field; allowed: {', '.join(_OUTPUT_FIELDS)}"
                 )
+                if not problems.accepts():
+                    break
         name = output["name"]
         if name not in offered:
             problems.add(f"{loc}.name", f"unknown output; this model offers {', '.join(offered)}")
@@ -268,41 +299,58 @@ def available_outputs(predictor: Predictor) -> list[str]:
     return [PREDICT]
 
 
-def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | None:
+def _inputs(
+    value: Any, tensors: bytes, max_inputs: int, max_body: int, problems: Problems
+) -> list[_Input] | None:
+    """The tensors, each checked against its own declared shape and size; None if there
+    is nothing to check them against the model with."""
     if not isinstance(value, list) or not value:
         problems.add("inputs", f"expected a non-empty array of tensors, got {kind_of(value)}")
         return None
+    if len(value) > max_inputs:
+        problems.add(
+            "inputs",
+            f"expected at most {max_inputs} (one tensor [rows, features], or one input per "
+            f"feature), got {len(value)}",
+        )
+        return None
     inputs: list[_Input] = []
     offset = 0
-    # After a size beyond the body the later offsets are unknown: no count of unused bytes.
+    # After a tensor left unread, or a size beyond the body, the later offsets are unknown:
+    # no count of unused bytes.
     lost_offset = False
     names: set[str] = set()
     for index, tensor in enumerate(value):
+        if not problems.accepts():
+            return None  # no later tensor's problem could be reported
         loc = f"inputs[{index}]"
         if not isinstance(tensor, dict):
             problems.add(loc, f"expected a tensor object, got {kind_of(tensor)}")
+            lost_offset = True
             continue
         for key in tensor:
             if key not in _INPUT_FIELDS:
                 problems.add(
                     member(loc, key), f"unknown field; allowed: {', '.join(_INPUT_FIELDS)}"
                 )
+                if not problems.accepts():
+                    break
         name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
         if not isinstance(name, str):
             problems.add(f"{loc}.name", f"expected a string, got {kind_of(name)}")
+            lost_offset = True
             continue
         if name in names:
             problems.add(f"{loc}.name", "two inputs have this name")
         names.add(name)
         if not isinstance(datatype, str) or datatype not in DATATYPES:
             problems.add(f"{loc}.datatype", f"expected one of {', '.join(DATATYPES)}")
+            lost_offset = True
             continue
-        if not (
-            isinstance(shape, list)
-            and shape
-            and all(type(size) is int and size >= 0 for size in shape)
-        ):
-            problems.add(f"{loc}.shape", "expected an array of sizes (non-negative integers)")
+        shape = _shape(shape, max_body)
+        if isinstance(shape, str):
+            problems.add(f"{loc}.shape", shape)
+            lost_offset = True
             continue
         count = math.prod(shape)
         parameters = _object(tensor.get("parameters"), f"{loc}.parameters", problems)
@@ -340,6 +388,22 @@ def _inputs(value: Any, tensors: bytes, problems: Problems) -> list[_Input] | No
     if offset != len(tensors) and not lost_offset:
         problems.add("body", f"{len(tensors) - offset} bytes after the tensors are not used")
     return inputs
+
+
+def _shape(shape: Any, max_body: int) -> list[int] | str:
+    """A tensor's shape, or why it cannot be one this server takes, found before any
+    product of its sizes: [rows, features], [rows] or [rows, 1], of no more values than
+    a body of `max_body` bytes can hold (one byte each at the least)."""
+    sizes = "expected an array of sizes (non-negative integers)"
+    if not isinstance(shape, list) or not shape:
+        return sizes
+    if len(shape) > 2:
+        return f"expected [rows, features], [rows] or [rows, 1], got {len(shape)} sizes"
+    if not all(type(size) is int and size >= 0 for size in shape):
+        return sizes
+    if max(shape) > max_body or math.prod(shape) > max_body:
+        return f"declares more values than a body of at most {max_body} bytes can hold"
+    return shape
 
 
 def _flat(data: Any) -> list[Any] | None:
@@ -401,7 +465,7 @@ def _matrix(
         if isinstance(values, np.ndarray):
             values = _plain_floats(values)
     elif tensor.datatype in INTEGER_TYPES:
-        values = _integers_only(values, tensor, problems)
+        values = _integers_only(values, tensor, width, 0, problems)
     rows = [values[index * width : (index + 1) * width] for index in range(shape[0])]
     checked = validate_rows(
         rows,
@@ -446,14 +510,16 @@ def _columnar(
         return None, row_loc
     ordered = [by_name[name] for name in schema.names]
     columns = []
-    for item in ordered:
+    for position, item in enumerate(ordered):
         values = item.values
         if isinstance(values, np.ndarray):
             values = _plain_floats(values) if values.dtype.kind == "f" else values.tolist()
         elif item.datatype == "BYTES" and isinstance(values, list) and values:
-            values = _texts(values, item, problems) if isinstance(values[0], bytes) else values
+            values = (
+                _texts(values, item, position, problems) if isinstance(values[0], bytes) else values
+            )
         if item.datatype in INTEGER_TYPES and not isinstance(item.values, np.ndarray):
-            values = _integers_only(values, item, problems)
+            values = _integers_only(values, item, 1, position, problems)
         columns.append(values)
     checked = validate_columns(
         columns,
@@ -486,31 +552,42 @@ def _plain_floats(values: np.ndarray) -> list[Any]:
     ]
 
 
-def _texts(values: list[bytes], item: _Input, problems: Problems) -> list[Any]:
+def _texts(values: list[bytes], item: _Input, position: int, problems: Problems) -> list[Any]:
+    """BYTES of the feature at `position` as text; each that is not UTF-8 is reported."""
     texts: list[Any] = []
     for index, value in enumerate(values):
         try:
             texts.append(value.decode("utf-8"))
         except UnicodeDecodeError:
-            problems.add(f"{item.loc}.data[{index}]", "expected UTF-8 text")
+            problems.add(f"{item.loc}.data[{index}]", "expected UTF-8 text", index, position)
+            if not problems.accepts(index + 1, position):
+                break  # no later value's problem could be reported
             texts.append(SKIPPED)  # reported here: the schema's checks pass it over
     return texts
 
 
-def _integers_only(values: Sequence[Any], item: _Input, problems: Problems) -> list[Any]:
-    """JSON data of an integer datatype. A value of another kind is reported here, naming
-    the datatype, and skipped by the schema's checks, so that it is reported once; null
-    stays, a missing value as in any other datatype."""
+def _integers_only(
+    values: Sequence[Any], item: _Input, width: int, first: int, problems: Problems
+) -> list[Any]:
+    """JSON data of an integer datatype: rows of `width` values, the first of each at
+    position `first` in the model's row. A value of another kind is reported here,
+    naming the datatype, and skipped by the schema's checks, so that it is reported
+    once; null stays, a missing value as in any other datatype."""
     checked = list(values)
     for index, value in enumerate(values):
         # 4.0 is the integer 4, as JSON numbers and the schema's integer features have it.
         whole = type(value) is int or (type(value) is float and value.is_integer())
         if not whole and value is not None:
+            row, position = divmod(index, width)
             problems.add(
                 f"{item.loc}.data[{index}]",
                 f"expected an integer for datatype {item.datatype}, got {kind_of(value)}",
+                row,
+                first + position,
             )
             checked[index] = SKIPPED
+            if not problems.accepts(row, first + position + 1):
+                break  # no later value's problem could be reported
     return checked
 
 

@@ -1,0 +1,599 @@
+"""Hostile requests: every size a body declares is checked before the work it would cost.
+
+Each request here is one an attacker can send in a body under MAX_CONTENT_LENGTH: a V2
+shape of hundreds of thousands of sizes or of sizes too long to print, a binary header
+length of thousands of digits, hundreds of thousands of columns, tensors or problems,
+and a browser's untyped POST. Each is answered with a documented 4xx at its place, in
+its protocol's shape, through the test client and through handler.handler with REST and
+HTTP API events, and costs at most MEMORY_FACTOR times its size in extra memory
+(tracemalloc's peak; numpy reports to it). Time is not asserted: memory is what a body
+could blow up, and work tracks it. A derandomized Hypothesis property then generates
+oversized declarations of every kind, for every protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import IRIS_FEATURES, SETOSA
+from event_payloads import LambdaAnswer, LambdaContext, event_for
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LinearRegression
+from v2_tensors import BINARY_HEADER, IRIS, OCTET_STREAM, infer_path
+
+import handler
+from app import create_app
+from app.config import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_CONTENT_LENGTH
+from app.errors import ERROR_CODES
+from app.validation import MAX_DETAILS
+from model.export import Description, save_model
+
+MIB = DEFAULT_MAX_CONTENT_LENGTH
+# Extra peak memory a request may take, as a multiple of its body's size...
+MEMORY_FACTOR = 32
+# ...beyond what any request takes whatever its body: its context, log line and answer.
+BASE_BYTES = 256 * 1024
+V2_INFER = infer_path(IRIS)
+CSV = "text/csv"
+JSON = "application/json"
+MORE_THAN_100 = (
+    f"The input does not fit the model: more than {MAX_DETAILS} problems; "
+    f"the first {MAX_DETAILS} are listed."
+)
+# Wide enough that a body's worth of wrong-typed rows stays within MAX_BATCH_ROWS: 873
+# rows, 349,200 problems (as 174 rows of a 2,000-feature model), while describing the
+# model (which asks it about each feature) stays quick.
+WIDE_FEATURES = 400
+LAMBDA_SHAPES = ["rest-api.json", "http-api-default-stage.json"]
+ROUTES = ["client", *LAMBDA_SHAPES]
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """A request, the model it is sent to, and what it must be answered with."""
+
+    path: str
+    body: bytes
+    content_type: str | None = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    model: str = "iris"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    peak: int
+
+
+def filled(prefix: str, item: str, suffix: str, size: int = MIB) -> bytes:
+    """`prefix`, then `item` repeated (comma-separated) as often as fits in `size` bytes."""
+    count = (size - len(prefix) - len(suffix) + 1) // (len(item) + 1)
+    return (prefix + ",".join([item] * count) + suffix).encode()
+
+
+def measured(call: Callable[[], tuple[int, bytes]]) -> Answer:
+    """The answer of `call`'s second run, and its peak of traced memory: the first run
+    pays for what is built once (lazy imports, caches), never per request."""
+    call()
+    tracemalloc.start()
+    try:
+        status, data = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return Answer(status, json.loads(data), peak)
+
+
+def within_budget(answer: Answer, body: bytes) -> None:
+    assert answer.peak <= MEMORY_FACTOR * len(body) + BASE_BYTES, (answer.peak, len(body))
+
+
+@pytest.fixture(scope="module")
+def wide_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A linear model of WIDE_FEATURES number features."""
+    names = [f"f{index}" for index in range(WIDE_FEATURES)]
+    features = np.random.default_rng(7).normal(size=(40, WIDE_FEATURES))
+    estimator = LinearRegression().fit(features, features[:, 0])
+    artifact = tmp_path_factory.mktemp("wide") / "wide.joblib"
+    save_model(estimator, artifact, Description("wide", "1.0.0", names))
+    return artifact
+
+
+@pytest.fixture(scope="module")
+def apps(wide_artifact: Path) -> dict[str, Flask]:
+    built = {"iris": create_app({}), "wide": create_app({"MODEL_PATH": str(wide_artifact)})}
+    for app in built.values():
+        app.testing = True
+    return built
+
+
+@pytest.fixture
+def send(
+    apps: dict[str, Flask], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Hostile], Answer]:
+    """Send a request the way the test's `route` parameter names: the test client, or a
+    Lambda event of that shape through handler.handler (its app swapped for the model's)."""
+    route: str = request.param
+
+    def through_client(hostile: Hostile) -> Answer:
+        client = apps[hostile.model].test_client()
+
+        def call() -> tuple[int, bytes]:
+            response = client.post(
+                hostile.path,
+                data=hostile.body,
+                content_type=hostile.content_type,
+                headers=hostile.headers,
+            )
+            return response.status_code, response.get_data()
+
+        return measured(call)
+
+    def through_lambda(hostile: Hostile) -> Answer:
+        monkeypatch.setattr(handler, "app", apps[hostile.model])
+        event = event_for(
+            route,
+            "POST",
+            hostile.path,
+            hostile.body,
+            content_type=hostile.content_type,
+            base64_body=True,
+            headers=hostile.headers,
+        )
+
+        def call() -> tuple[int, bytes]:
+            answer = LambdaAnswer.of(handler.handler(event, LambdaContext()))
+            return answer.status, answer.data
+
+        return measured(call)
+
+    return through_client if route == "client" else through_lambda
+
+
+def by_route(test: Callable[..., None]) -> Callable[..., None]:
+    return pytest.mark.parametrize("send", ROUTES, indirect=True)(test)
+
+
+def v2_details(answer: Answer) -> list[tuple[str, str]]:
+    assert answer.status == 400, answer.body
+    assert set(answer.body) == {"error", "details"}
+    return [(detail["loc"], detail["msg"]) for detail in answer.body["details"]]
+
+
+# V2 shapes: at most 2 sizes, of at most as many values as a body can hold, before any
+# product of them, and before any message could print them.
+
+MANY_SIZES = filled(
+    '{"inputs": [{"name": "input-0", "datatype": "FP64", "data": [], "shape": [', "2", "]}]}"
+)
+# 15 sizes of 301 digits: a product of 4,501 digits, past what Python turns into text.
+HUGE_SIZES = [10**300] * 15
+
+
+def v2_tensor(shape: Any, **fields: Any) -> bytes:
+    return json.dumps(
+        {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": shape, **fields}]}
+    ).encode()
+
+
+@by_route
+def test_a_shape_of_half_a_million_sizes_is_refused_before_their_product(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    answer = send(Hostile(V2_INFER, MANY_SIZES))
+    sizes = MANY_SIZES.count(b"2")
+    assert sizes > 340_000
+    assert v2_details(answer) == [
+        ("inputs[0].shape", f"expected [rows, features], [rows] or [rows, 1], got {sizes} sizes")
+    ]
+    within_budget(answer, MANY_SIZES)
+
+
+def binary_form(shape: Any) -> tuple[bytes, dict[str, str]]:
+    header = v2_tensor(shape, parameters={"binary_data_size": 8})
+    return header + b"\0" * 8, {BINARY_HEADER: str(len(header))}
+
+
+@by_route
+@pytest.mark.parametrize("form", ["json", "binary", "columnar"])
+@pytest.mark.parametrize(
+    ("shape", "why"),
+    [
+        (HUGE_SIZES, "expected [rows, features], [rows] or [rows, 1], got 15 sizes"),
+        (
+            [10**300, 10**300],
+            f"declares more values than a body of at most {MIB} bytes can hold",
+        ),
+        ([0, 10**300], f"declares more values than a body of at most {MIB} bytes can hold"),
+        ([MIB + 1], f"declares more values than a body of at most {MIB} bytes can hold"),
+    ],
+    ids=["4501-digit-product", "602-digit-product", "zero-rows", "past-the-body"],
+)
+def test_a_shape_too_large_to_print_is_a_400_at_its_place(
+    send: Callable[[Hostile], Answer], form: str, shape: list[int], why: str
+) -> None:
+    headers: dict[str, str] = {}
+    if form == "binary":
+        body, headers = binary_form(shape)
+    elif form == "columnar":
+        tensor = {"name": IRIS_FEATURES[0], "datatype": "FP64", "shape": shape, "data": [1.0]}
+        body = json.dumps({"inputs": [tensor]}).encode()
+    else:
+        body = v2_tensor(shape, data=[1.0] * 4)
+    answer = send(Hostile(V2_INFER, body, OCTET_STREAM if headers else JSON, headers))
+    assert v2_details(answer) == [("inputs[0].shape", why)]
+    within_budget(answer, body)
+
+
+@by_route
+@pytest.mark.parametrize("digits", ["9" * 5000, "0" * 5000 + "101", "1" + "0" * 7])
+def test_a_binary_header_length_of_thousands_of_digits_is_a_400(
+    send: Callable[[Hostile], Answer], digits: str
+) -> None:
+    body = v2_tensor([1, 4], data=SETOSA)
+    answer = send(Hostile(V2_INFER, body, OCTET_STREAM, {BINARY_HEADER: digits}))
+    assert answer.status == 400
+    assert answer.body == {
+        "error": f"The {BINARY_HEADER} header must be a byte count of at most the body's "
+        f"{len(body)} bytes."
+    }
+    within_budget(answer, body)
+
+
+# Counts: more tensors, outputs or columns than a model can take is one problem, and any
+# other flood of problems stops at the first MAX_DETAILS in reading order.
+
+EMPTY_TENSORS = filled('{"inputs": [', "{}", "]}")
+
+
+@by_route
+def test_300_000_empty_tensors_are_one_problem(send: Callable[[Hostile], Answer]) -> None:
+    answer = send(Hostile(V2_INFER, EMPTY_TENSORS))
+    assert EMPTY_TENSORS.count(b"{}") > 300_000
+    assert v2_details(answer) == [
+        (
+            "inputs",
+            "expected at most 4 (one tensor [rows, features], or one input per feature), "
+            f"got {EMPTY_TENSORS.count(b'{}')}",
+        )
+    ]
+    within_budget(answer, EMPTY_TENSORS)
+
+
+@by_route
+def test_outputs_past_what_the_model_offers_are_one_problem(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    tensor = json.dumps({"name": "input-0", "datatype": "FP64", "shape": [1, 4], "data": SETOSA})
+    body = filled('{"inputs": [' + tensor + '], "outputs": [', '{"name": "predict"}', "]}")
+    answer = send(Hostile(V2_INFER, body))
+    count = body.count(b'"predict"')
+    assert v2_details(answer) == [
+        ("outputs", f"expected at most 2 (this model offers predict, predict_proba), got {count}")
+    ]
+    within_budget(answer, body)
+
+
+CSV_HEADER = filled("", "a", "\n")
+
+
+@by_route
+def test_a_csv_header_of_500_000_columns_lists_the_first_100(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    answer = send(Hostile("/invocations", CSV_HEADER, CSV))
+    assert CSV_HEADER.count(b",") >= 500_000
+    assert answer.status == 400
+    assert answer.body["error_code"] == "BAD_REQUEST"
+    assert answer.body["message"] == MORE_THAN_100
+    assert [detail["loc"] for detail in answer.body["details"]] == [
+        f"csv.header[{index}]" for index in range(MAX_DETAILS)
+    ]
+    within_budget(answer, CSV_HEADER)
+
+
+@by_route
+def test_wrong_typed_rows_of_a_wide_model_list_the_first_100(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    row = "[" + ",".join(['""'] * WIDE_FEATURES) + "]"
+    body = filled('{"instances": [', row, "]}")
+    assert body.count(b'""') > 340_000
+    answer = send(Hostile("/predict", body, model="wide"))
+    assert answer.status == 422
+    assert answer.body["error"]["code"] == "invalid_input"
+    assert answer.body["error"]["message"] == MORE_THAN_100
+    # Reading order: the first row's first 100 values, though each column is checked whole.
+    assert answer.body["error"]["details"] == [
+        {"loc": f"instances[0][{position}]", "msg": "expected a number, got a string"}
+        for position in range(MAX_DETAILS)
+    ]
+    within_budget(answer, body)
+
+
+# A browser's POST with no Content-Type needs no preflight: V2 reads an untyped body as
+# JSON only when no browser sent it (tritonclient sends none).
+
+UNTYPED_INFER = v2_tensor([1, 4], data=SETOSA)
+BROWSER_HEADERS = [
+    {"Origin": "https://elsewhere.example"},
+    {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"},
+    {"Sec-Fetch-Mode": "cors"},
+    {"Sec-Fetch-Site": "same-site"},
+]
+
+
+@by_route
+@pytest.mark.parametrize("headers", BROWSER_HEADERS, ids=["origin", "no-cors", "cors", "same-site"])
+def test_a_browsers_untyped_post_does_not_reach_the_model(
+    send: Callable[[Hostile], Answer], headers: dict[str, str]
+) -> None:
+    answer = send(Hostile(V2_INFER, UNTYPED_INFER, None, headers))
+    assert answer.status == 415
+    assert answer.body == {"error": "Expected Content-Type application/json, got no Content-Type."}
+    within_budget(answer, UNTYPED_INFER)
+
+
+@by_route
+def test_an_untyped_post_from_any_other_client_is_json(send: Callable[[Hostile], Answer]) -> None:
+    answer = send(Hostile(V2_INFER, UNTYPED_INFER, None))
+    assert answer.status == 200, answer.body
+    assert answer.body["outputs"][0]["data"] == ["setosa"]
+
+
+@by_route
+def test_octet_stream_needs_the_binary_header(send: Callable[[Hostile], Answer]) -> None:
+    answer = send(Hostile(V2_INFER, UNTYPED_INFER, OCTET_STREAM))
+    assert answer.status == 415
+    assert answer.body == {
+        "error": f"Expected Content-Type {JSON}, or {OCTET_STREAM} with the {BINARY_HEADER} header."
+    }
+
+
+@by_route
+@pytest.mark.parametrize(
+    ("path", "body", "error"),
+    [
+        (
+            "/predict",
+            json.dumps({"features": SETOSA}).encode(),
+            {
+                "error": {
+                    "code": "unsupported_media_type",
+                    "message": "Expected Content-Type application/json, got no Content-Type.",
+                }
+            },
+        ),
+        (
+            "/invocations",
+            json.dumps({"inputs": [SETOSA]}).encode(),
+            {
+                "error_code": "BAD_REQUEST",
+                "message": "Expected Content-Type application/json or text/csv, got no "
+                "Content-Type.",
+            },
+        ),
+    ],
+)
+def test_native_and_mlflow_refuse_an_untyped_body_from_anyone(
+    send: Callable[[Hostile], Answer], path: str, body: bytes, error: dict[str, Any]
+) -> None:
+    answer = send(Hostile(path, body, None))
+    assert (answer.status, answer.body) == (415, error)
+
+
+# Oversized declarations of every kind, for every protocol: always a documented 4xx in
+# the protocol's shape, within the memory budget.
+
+settings.register_profile(
+    "hostile-requests",
+    database=None,  # nothing written to the repository
+    derandomize=True,  # the same examples on every run
+    deadline=None,  # timing is not a property
+    max_examples=40,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+HOSTILE = settings.get_profile("hostile-requests")
+
+# Counts from a few past a limit to what fills a body; sizes to beyond any int64.
+COUNTS = st.one_of(
+    st.integers(5, 40),
+    st.integers(DEFAULT_MAX_BATCH_ROWS + 1, DEFAULT_MAX_BATCH_ROWS + 10),
+    st.integers(10_000, 400_000),
+)
+PAST_ROWS = st.integers(DEFAULT_MAX_BATCH_ROWS + 1, 400_000)
+SIZES = st.one_of(st.integers(MIB + 1, 2**63), st.integers(2**63, 10**300), st.just(10**300))
+DIGITS = st.integers(5, 6000)
+
+
+def repeated(item: str, count: int) -> str:
+    """`item` `count` times, comma-separated, but no longer than a little past a body."""
+    return ",".join([item] * min(count, MIB // (len(item) + 1) + 2))
+
+
+def fields(count: int) -> str:
+    """`count` distinct unknown members of an object (at most 50,000: a body's worth)."""
+    return ", ".join(f'"f{index}": 0' for index in range(min(count, 50_000)))
+
+
+TENSOR = {"name": "input-0", "datatype": "FP64", "shape": [1, 4], "data": [1, 2, 3, 4]}
+
+
+@st.composite
+def v2_requests(draw: st.DrawFn) -> Hostile:
+    """A V2 infer request with one declaration past what the model or a body can take."""
+    kind = draw(
+        st.sampled_from(["sizes", "size", "binary_size", "header", "inputs", "outputs", "rows"])
+    )
+    tensor = json.dumps(TENSOR)
+    headers: dict[str, str] = {}
+    content_type = JSON
+    if kind == "sizes":
+        sizes = repeated(str(draw(st.integers(0, 10**300))), draw(st.integers(3, 400_000)))
+        body = (
+            '{"inputs": [{"name": "input-0", "datatype": "FP64", "data": [], "shape": ['
+            + sizes
+            + "]}]}"
+        )
+    elif kind == "size":
+        shape = draw(st.permutations([draw(SIZES), draw(st.integers(0, 4))]))
+        name = draw(st.sampled_from(["input-0", *IRIS_FEATURES]))
+        body = json.dumps({"inputs": [{**TENSOR, "name": name, "shape": shape, "data": [1.0]}]})
+    elif kind == "binary_size":
+        binary = {k: v for k, v in TENSOR.items() if k != "data"}
+        body = json.dumps({"inputs": [{**binary, "parameters": {"binary_data_size": draw(SIZES)}}]})
+        headers = {BINARY_HEADER: str(len(body))}
+        content_type = draw(st.sampled_from([OCTET_STREAM, JSON]))
+        body += "\0" * draw(st.integers(0, 64))
+    elif kind == "header":
+        body = '{"inputs": [' + tensor + "]}"
+        headers = {BINARY_HEADER: "9" * draw(DIGITS)}
+        content_type = OCTET_STREAM
+    elif kind == "inputs":
+        body = '{"inputs": [' + repeated(draw(st.sampled_from(["{}", tensor])), draw(COUNTS)) + "]}"
+    elif kind == "outputs":
+        output = draw(st.sampled_from(['{"name": "predict"}', "{}", '{"name": "x"}']))
+        body = '{"inputs": [' + tensor + '], "outputs": [' + repeated(output, draw(COUNTS)) + "]}"
+    else:
+        rows = draw(PAST_ROWS)
+        body = (
+            '{"inputs": [{"name": "input-0", "datatype": "FP64", "shape": '
+            + f"[{rows}, 4], "
+            + '"data": ['
+            + repeated("[1, 2, 3, 4]", rows)
+            + "]}], "
+            + fields(draw(st.integers(0, 3)))
+            + "}"
+        ).replace(", }", "}")
+    return Hostile(V2_INFER, body.encode(), content_type, headers)
+
+
+@st.composite
+def mlflow_requests(draw: st.DrawFn) -> Hostile:
+    """An MLflow request with one declaration past what the model or a body can take."""
+    kind = draw(
+        st.sampled_from(
+            ["split_columns", "csv_header", "csv_rows", "column_arrays", "records", "fields"]
+        )
+    )
+    count = draw(COUNTS)
+    if kind == "split_columns":
+        name = draw(st.sampled_from(['"x"', '"sepal_length"', '""']))
+        body = '{"dataframe_split": {"columns": [' + repeated(name, count) + '], "data": [[1]]}}'
+        return Hostile("/invocations", body.encode())
+    if kind == "csv_header":
+        header = repeated(draw(st.sampled_from(["a", "sepal_length", ""])), count)
+        return Hostile("/invocations", (header + "\n1\n").encode(), CSV)
+    if kind == "csv_rows":
+        rows = "1,2,3,4\n" * min(draw(PAST_ROWS), MIB // 8 + 2)
+        return Hostile("/invocations", (",".join(IRIS_FEATURES) + "\n" + rows).encode(), CSV)
+    if kind == "column_arrays":
+        values = repeated("1", draw(PAST_ROWS))
+        named = IRIS_FEATURES[: draw(st.integers(1, 4))]
+        columns = ", ".join(f'"{feature}": [{values}]' for feature in named)
+        return Hostile("/invocations", ('{"inputs": {' + columns + "}}").encode())
+    if kind == "records":
+        record = draw(
+            st.sampled_from(["{}", json.dumps(dict(zip(IRIS_FEATURES, SETOSA, strict=True)))])
+        )
+        body = '{"dataframe_records": [' + repeated(record, draw(PAST_ROWS)) + "]}"
+        return Hostile("/invocations", body.encode())
+    body = '{"inputs": [[1, 2, 3, 4]], ' + fields(count) + "}"
+    return Hostile("/invocations", body.encode())
+
+
+@st.composite
+def native_requests(draw: st.DrawFn) -> Hostile:
+    """A native request with one declaration past what the model or a body can take."""
+    kind = draw(st.sampled_from(["batch", "fields", "row_fields", "row_width"]))
+    count = draw(COUNTS)
+    if kind == "batch":
+        row = draw(st.sampled_from(["[]", "{}", json.dumps(SETOSA), '""', '["x", "y"]']))
+        body = '{"instances": [' + repeated(row, draw(PAST_ROWS)) + "]}"
+    elif kind == "fields":
+        body = '{"features": [1, 2, 3, 4], ' + fields(count) + "}"
+    elif kind == "row_fields":
+        body = '{"features": {' + fields(count) + "}}"
+    else:
+        body = '{"features": [' + repeated("1", count) + "]}"
+    return Hostile("/predict", body.encode())
+
+
+def documented(protocol: str, answer: Answer) -> None:
+    """A 4xx the README's error table lists, in the protocol's own shape."""
+    assert 400 <= answer.status < 500, answer.body
+    if protocol == "native":
+        error = answer.body["error"]
+        assert ERROR_CODES[error["code"]] == answer.status
+        assert error["message"]
+    elif protocol == "mlflow":
+        assert answer.body["error_code"] in {"BAD_REQUEST", "REQUEST_LIMIT_EXCEEDED"}
+        assert answer.status in {400, 413, 415}
+    else:
+        assert isinstance(answer.body["error"], str)
+        assert answer.status in {400, 413, 415}
+    error = answer.body["error"] if protocol == "native" else answer.body
+    assert len(error.get("details", [])) <= MAX_DETAILS
+
+
+@pytest.fixture
+def client_send(apps: dict[str, Flask]) -> Callable[[Hostile], Answer]:
+    client = apps["iris"].test_client()
+
+    def send(hostile: Hostile) -> Answer:
+        def call() -> tuple[int, bytes]:
+            response = client.post(
+                hostile.path,
+                data=hostile.body,
+                content_type=hostile.content_type,
+                headers=hostile.headers,
+            )
+            return response.status_code, response.get_data()
+
+        return measured(call)
+
+    return send
+
+
+@HOSTILE
+@given(hostile=v2_requests())
+def test_v2_oversized_declarations(
+    client_send: Callable[[Hostile], Answer], hostile: Hostile
+) -> None:
+    answer = client_send(hostile)
+    documented("v2", answer)
+    within_budget(answer, hostile.body)
+
+
+@HOSTILE
+@given(hostile=mlflow_requests())
+def test_mlflow_oversized_declarations(
+    client_send: Callable[[Hostile], Answer], hostile: Hostile
+) -> None:
+    answer = client_send(hostile)
+    documented("mlflow", answer)
+    within_budget(answer, hostile.body)
+
+
+@HOSTILE
+@given(hostile=native_requests())
+def test_native_oversized_declarations(
+    client_send: Callable[[Hostile], Answer], hostile: Hostile
+) -> None:
+    answer = client_send(hostile)
+    documented("native", answer)
+    within_budget(answer, hostile.body)
