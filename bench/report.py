@@ -3,11 +3,12 @@
     python bench/report.py RESULTS_DIR
 
 RESULTS_DIR holds warm.json, batch.json, protocols.json, profile.json, cold_start.json,
-cold_start_churn.json, lambda_sizes.json, throughput.json, size.json and size_churn.json,
-written by the other scripts in the same `make bench` run (the *_churn files for the
-pandas bundle serving model/examples/churn.joblib). A lambda_sizes.json that says
-"skipped" (no cgroup to emulate Lambda's CPU shares with), or none at all, leaves its
-section and headline rows saying so.
+cold_start_churn.json, lambda_sizes.json, throughput.json, size.json, size_churn.json and
+adversarial.json, written by the other scripts in the same `make bench` run (the *_churn
+files for the pandas bundle serving model/examples/churn.joblib). A lambda_sizes.json
+that says "skipped" (no cgroup to emulate Lambda's CPU shares with), or none at all,
+leaves its section and headline rows saying so; without adversarial.json its headline
+row says so and its section is left out.
 """
 
 from __future__ import annotations
@@ -494,6 +495,138 @@ def memory_size_section(sizes: dict[str, Any]) -> list[str]:
     return lines
 
 
+def load_adversarial(folder: Path) -> dict[str, Any] | None:
+    """adversarial.json, or None when the run has none."""
+    path = folder / "adversarial.json"
+    if not path.is_file():
+        return None
+    results: dict[str, Any] = json.loads(path.read_text())
+    return results
+
+
+def _adversarial_cases(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per case with its rows by way in, worst first (the rows' own order)."""
+    cases: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in results["rows"]:
+        case = cases.setdefault(
+            (row["model"], row["protocol"], row["case"]), {"first": row, "ways": {}}
+        )
+        case["ways"][row["way"]] = row
+    return list(cases.values())
+
+
+def adversarial_headline(results: dict[str, Any] | None) -> str:
+    what = "hostile requests up to MAX_CONTENT_LENGTH, each case both ways in"
+    goal = "all: ≤ 100 ms CPU beyond predict, ≤ 32x the body of extra peak RSS"
+    if results is None:
+        return unmeasured_row(what, "not measured: no adversarial.json", goal)
+    cases = _adversarial_cases(results)
+    held = sum(all(row["holds_budget"] for row in c["ways"].values()) for c in cases)
+    worst = cases[0]["first"]
+    return (
+        f"| {what} | {held} of {len(cases)} cases within the budget | worst: "
+        f"{worst['protocol']}, {worst['model']}: {worst['case']} | | {goal} | "
+        f"{verdict(held == len(cases))} |"
+    )
+
+
+def adversarial_section(results: dict[str, Any]) -> list[str]:
+    """Hostile requests against the budget, from bench/adversarial.py, worst first."""
+    budget, limits = results["budget"], results["limits"]
+    cases = _adversarial_cases(results)
+    held = [c for c in cases if all(row["holds_budget"] for row in c["ways"].values())]
+    sound = [c for c in held if all(row["ok"] for row in c["ways"].values())]
+    models = ", ".join(
+        f"{key} ({model['name']}, {model['features']:,} features)"
+        for key, model in results["models"].items()
+    )
+
+    def pair(values: list[float | None], spec: str, bound: bool) -> str:
+        shown = ["" if v is None else (">" if bound else "") + format(v, spec) for v in values]
+        return " / ".join(shown)
+
+    lines = [
+        "## Hostile requests: the cost of one request against the budget",
+        "",
+        f"The budget: any request up to MAX_CONTENT_LENGTH ({limits['max_content_length']:,}"
+        f" bytes), on any route and protocol, costs at most {budget['cpu_ms_beyond_predict']:.0f}"
+        f" ms of CPU beyond the model's own predict and at most {budget['memory_x_body']}x the",
+        f"body's size of extra peak RSS (a body under {budget['memory_floor_body_bytes']:,}"
+        f" bytes is allowed {budget['memory_x_body'] * budget['memory_floor_body_bytes']:,}"
+        " bytes). Beside it, a case also",
+        "fails on a 5xx and on an answer past Lambda's 6 MB response payload; a process whose",
+        f"RSS passes the function's {budget['memory_limit_mb']:,} MB is killed, as Lambda would.",
+        "",
+        f"Measured by bench/adversarial.py at commit {results['commit']} ({results['seconds']:.0f}"
+        f" s): {len(cases)} cases, each one request sent both ways in at once, `flask run`",
+        "(its process's utime+stime and VmHWM from /proc, the mark reset through clear_refs)",
+        "and handler.handler fed API Gateway REST events (a warm process forked for each case,",
+        "measuring itself); predict is `Predictor.run` timed in the handler. Models: "
+        + models
+        + ". Cases: one valid request per protocol (control), what probing found, and a",
+        "generator that fills the body with the most of one thing for each protocol, from",
+        f"the limits (MAX_BATCH_ROWS {limits['max_batch_rows']:,}, MAX_JSON_DEPTH"
+        f" {limits['max_json_depth']}, MAX_DETAILS {limits['max_details']}). On its own:",
+        "`.venv/bin/python bench/adversarial.py --json /tmp/adv.json` (`--only TEXT` for the",
+        "cases whose description holds TEXT).",
+        "",
+        f"{len(held)} of {len(cases)} cases held the budget both ways in, {len(sound)} of them"
+        " also without a 5xx or an answer past 6 MB. Worst first, both ways in as",
+        "flask run / handler; a figure after > is what a killed or timed-out process had",
+        "spent by then:",
+        "",
+        "| case | status | answer bytes | Lambda bytes | CPU ms | predict ms | extra peak RSS MB"
+        " | x body | x budget | |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        ways = [case["ways"].get(way, {}) for way in ("flask run", "handler")]
+        first = case["first"]
+        statuses = [
+            str(w.get("status")) if w.get("outcome") == "answered" else w.get("outcome", "")
+            for w in ways
+        ]
+        bounds = [w.get("outcome") != "answered" for w in ways]
+        failures = list(dict.fromkeys(f for w in ways for f in w.get("failures", [])))
+        holds = all(w.get("holds_budget") for w in ways)
+        lines.append(
+            f"| {first['protocol']}, {first['model']}: {first['case']} | "
+            + " / ".join(dict.fromkeys(statuses))
+            + " | "
+            + ("" if first["answer_bytes"] is None else f"{first['answer_bytes']:,}")
+            + " | "
+            + ("" if ways[1].get("payload_bytes") is None else f"{ways[1]['payload_bytes']:,}")
+            + " | "
+            + " / ".join(
+                ("" if w.get("cpu_ms") is None else (">" if b else "") + f"{w['cpu_ms']:,.0f}")
+                for w, b in zip(ways, bounds, strict=True)
+            )
+            + f" | {first['predict_ms'] or 0:,.0f} | "
+            + " / ".join(
+                (
+                    ""
+                    if w.get("extra_rss_bytes") is None
+                    else (">" if b else "") + f"{w['extra_rss_bytes'] / 2**20:,.1f}"
+                )
+                for w, b in zip(ways, bounds, strict=True)
+            )
+            + " | "
+            + " / ".join("" if w.get("x_body") is None else f"{w['x_body']:,.1f}" for w in ways)
+            + " | "
+            + " / ".join(f"{w.get('x_budget', float('inf')):,.2f}" for w in ways)
+            + f" | {'; '.join(['holds' if holds else '**over**', *failures])} |"
+        )
+    worst = results.get("worst_generated_by_protocol", {})
+    if worst:
+        lines += [
+            "",
+            "The generator's worst body per protocol: "
+            + "; ".join(f"{p}: {w['model']}, {w['case']}" for p, w in worst.items())
+            + ".",
+        ]
+    return [*lines, ""]
+
+
 def size_line(name: str, size: dict[str, Any]) -> str:
     return (
         f"{name}: zipped {size['zipped_bytes'] / MB:.1f} MB, unzipped "
@@ -621,6 +754,8 @@ def build(folder: Path) -> str:
         True,
     )
     rows.extend(memory_size_headline(sizes, cold))
+    adversarial = load_adversarial(folder)
+    rows.append(adversarial_headline(adversarial))
     for c in sorted(ours):
         ratio = ours[c]["requests_per_s"] / naive[c]["requests_per_s"]
         row(
@@ -716,6 +851,7 @@ def build(folder: Path) -> str:
         *profile_section(load(folder, "profile")),
         *batch_section(batch),
         *protocols_section(protocols, summary),
+        *(adversarial_section(adversarial) if adversarial else []),
         "## Cold start of the bundle",
         "",
         f"Process start to the first /predict answer, median of {cold['runs']} interleaved runs,",
