@@ -35,6 +35,9 @@ MAX_DETAILS = 100
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Categories listed in a message about an unknown one; the rest are in /openapi.json.
 _SHOWN_CATEGORIES = 12
+# Feature names listed in a message about a row's shape or an unknown name; a wide
+# model's whole list would make each of a hundred problems as long as the schema.
+_SHOWN_NAMES = 30
 _SHOWN_VALUE = 40
 
 
@@ -197,16 +200,12 @@ def _row_values(
     if isinstance(row, list):
         if len(row) == len(names):
             return row
-        problems.add(
-            loc, f"expected {len(names)} values ({', '.join(names)}), got {len(row)}", index
-        )
+        problems.add(loc, f"expected {len(names)} values ({listed(names)}), got {len(row)}", index)
     elif isinstance(row, dict):
         known = set(names)
         for name in row:
             if name not in known:
-                problems.add(
-                    member(loc, name), f"unknown feature; expected {', '.join(names)}", index
-                )
+                problems.add(member(loc, name), f"unknown feature; expected {listed(names)}", index)
                 if not problems.accepts(index):
                     break
         values = []
@@ -369,11 +368,18 @@ def _check_value(value: Any, feature: Feature) -> tuple[str | None, Any]:
 
 
 def _unknown_category(value: Any, feature: Feature) -> str:
-    categories = list(feature.categories or ())
-    shown = ", ".join(_shown(c) for c in categories[:_SHOWN_CATEGORIES])
-    if len(categories) > _SHOWN_CATEGORIES:
-        shown += f", ... ({len(categories)} in all, listed in /openapi.json)"
-    return f"unknown category {_shown(value)}; the model knows {shown}"
+    categories = [_shown(c) for c in feature.categories or ()]
+    return (
+        f"unknown category {_shown(value)}; the model knows {listed(categories, _SHOWN_CATEGORIES)}"
+    )
+
+
+def listed(items: Sequence[str], most: int = _SHOWN_NAMES) -> str:
+    """The first `most` items, comma-separated, and how many there are if that is not all."""
+    shown = ", ".join(items[:most])
+    if len(items) > most:
+        shown += f", ... ({len(items)} in all, listed in /openapi.json)"
+    return shown
 
 
 def _expected(feature: Feature) -> str:

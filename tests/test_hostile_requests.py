@@ -321,6 +321,26 @@ def test_wrong_typed_rows_of_a_wide_model_list_the_first_100(
     within_budget(answer, body)
 
 
+@by_route
+def test_unknown_names_for_a_wide_model_name_only_the_first_features(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    # Each problem once listed every feature: a hundred of them held the schema a hundred
+    # times over, and building them took the process past a gigabyte.
+    row = "{" + ",".join(f'"u{index}": 0' for index in range(100)) + "}"
+    body = filled('{"instances": [', row, "]}", size=MIB // 2)  # within the row limit
+    answer = send(Hostile("/predict", body, model="wide"))
+    assert answer.status == 422
+    assert answer.body["error"]["message"] == MORE_THAN_100
+    first = answer.body["error"]["details"][0]
+    assert first["loc"] == "instances[0].u0"
+    shown = ", ".join(f"f{index}" for index in range(30))
+    assert first["msg"] == (
+        f"unknown feature; expected {shown}, ... ({WIDE_FEATURES} in all, listed in /openapi.json)"
+    )
+    within_budget(answer, body)
+
+
 # A browser's POST with no Content-Type needs no preflight: V2 reads an untyped body as
 # JSON only when no browser sent it (tritonclient sends none).
 

@@ -40,6 +40,7 @@ from app.validation import (
     Problems,
     Rows,
     kind_of,
+    listed,
     member,
     validate_columns,
     validate_rows,
@@ -381,7 +382,7 @@ def _shaped(
 
 
 def _names(schema: Schema) -> str:
-    return ", ".join(schema.names)
+    return listed(schema.names)
 
 
 def _lengths(lengths: set[int]) -> str:

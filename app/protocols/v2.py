@@ -52,6 +52,7 @@ from app.validation import (
     Problems,
     Rows,
     kind_of,
+    listed,
     member,
     validate_columns,
     validate_rows,
@@ -436,13 +437,13 @@ def _matrix(
             problems.add(
                 f"{item.loc}.name",
                 "unknown input; expected one tensor [rows, features] or one input per "
-                f"feature named after it: {', '.join(schema.names)}",
+                f"feature named after it: {listed(schema.names)}",
             )
         return None, row_loc
     if not schema.all_numeric:
         problems.add(
             f"{tensor.loc}.name",
-            "this model takes one input per feature, named after it: " + ", ".join(schema.names),
+            "this model takes one input per feature, named after it: " + listed(schema.names),
         )
         return None, row_loc
     if tensor.datatype not in NUMERIC_TYPES:
