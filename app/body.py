@@ -23,7 +23,7 @@ from flask import Request
 
 from app.config import DEFAULT_MAX_JSON_DEPTH
 from app.errors import ApiError, too_large_message
-from app.json_depth import nests_deeper_than
+from app.json_depth import BYTES_PER_CONTAINER, nests_deeper_than, too_many_containers
 
 JSON_TYPE = "application/json"
 # A number literal can only be beyond float64 with an exponent of three digits or with
@@ -186,6 +186,13 @@ def parse_json(
             "invalid_json",
             f"The request body nests too deep to parse: more than {max_depth} levels "
             "of arrays and objects.",
+        )
+    containers = too_many_containers(body)
+    if containers is not None:
+        raise ApiError(
+            "invalid_json",
+            f"The request body holds {containers:,} arrays and objects in {len(body):,} "
+            f"bytes: more than one per {BYTES_PER_CONTAINER} bytes, which no request needs.",
         )
     try:
         if not _maybe_beyond_float64(body):

@@ -254,20 +254,54 @@ def test_a_binary_header_length_of_thousands_of_digits_is_a_400(
 # other flood of problems stops at the first MAX_DETAILS in reading order.
 
 EMPTY_TENSORS = filled('{"inputs": [', "{}", "]}")
+NAMED_TENSORS = filled('{"inputs": [', '{"name": "t"}', "]}")
 
 
 @by_route
-def test_300_000_empty_tensors_are_one_problem(send: Callable[[Hostile], Answer]) -> None:
+def test_300_000_empty_tensors_are_refused_before_they_are_parsed(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    # Each would cost the parser about 100 bytes for its 3: no request needs them so dense.
+    # (Two more: the body object and its inputs array.)
+    count = EMPTY_TENSORS.count(b"{}")
+    assert count > 300_000
     answer = send(Hostile(V2_INFER, EMPTY_TENSORS))
-    assert EMPTY_TENSORS.count(b"{}") > 300_000
+    assert answer.status == 400
+    assert answer.body == {
+        "error": f"The request body holds {count + 2:,} arrays and objects in "
+        f"{len(EMPTY_TENSORS):,} bytes: more than one per 4 bytes, which no request needs."
+    }
+    within_budget(answer, EMPTY_TENSORS)
+
+
+DEEP_UNIT = "[" * 29 + "1" + "]" * 29  # inside {"x": [...]}: 31 levels, within the limit
+
+
+@by_route
+@pytest.mark.parametrize("path", ["/predict", "/invocations", V2_INFER])
+def test_arrays_nested_to_the_depth_limit_are_refused_before_they_are_parsed(
+    send: Callable[[Hostile], Answer], path: str
+) -> None:
+    # Within MAX_JSON_DEPTH, but two bytes of text per list: parsed, 44 times the body.
+    body = filled('{"x": [', DEEP_UNIT, "]}")
+    answer = send(Hostile(path, body))
+    assert answer.status == 400
+    assert "arrays and objects in 1,048,5" in json.dumps(answer.body)
+    within_budget(answer, body)
+
+
+@by_route
+def test_70_000_tensors_are_one_problem(send: Callable[[Hostile], Answer]) -> None:
+    answer = send(Hostile(V2_INFER, NAMED_TENSORS))
+    count = NAMED_TENSORS.count(b'{"name"')
+    assert count > 70_000
     assert v2_details(answer) == [
         (
             "inputs",
-            "expected at most 4 (one tensor [rows, features], or one input per feature), "
-            f"got {EMPTY_TENSORS.count(b'{}')}",
+            f"expected at most 4 (one tensor [rows, features], or one input per feature), got {count}",
         )
     ]
-    within_budget(answer, EMPTY_TENSORS)
+    within_budget(answer, NAMED_TENSORS)
 
 
 @by_route
