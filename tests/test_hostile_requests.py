@@ -274,6 +274,37 @@ def test_300_000_empty_tensors_are_refused_before_they_are_parsed(
     within_budget(answer, EMPTY_TENSORS)
 
 
+@by_route
+def test_a_binary_matrix_of_infinities_explains_only_the_first_100(
+    send: Callable[[Hostile], Answer],
+) -> None:
+    rows = MIB // (8 * WIDE_FEATURES) - 1
+    data = np.full((rows, WIDE_FEATURES), np.inf).tobytes()
+    tensor = {
+        "name": "input-0",
+        "datatype": "FP64",
+        "shape": [rows, WIDE_FEATURES],
+        "parameters": {"binary_data_size": len(data)},
+    }
+    header = json.dumps({"inputs": [tensor]}).encode()
+    body = header + data
+    answer = send(
+        Hostile(
+            "/v2/models/wide/infer",
+            body,
+            content_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(len(header))},
+            model="wide",
+        )
+    )
+    assert v2_details(answer) == [
+        (f"inputs[0].data[{position}]", "Infinity is not a JSON number; values must be finite")
+        for position in range(MAX_DETAILS)
+    ]
+    assert answer.body["error"].startswith(MORE_THAN_100)
+    within_budget(answer, body)
+
+
 DEEP_UNIT = "[" * 29 + "1" + "]" * 29  # inside {"x": [...]}: 31 levels, within the limit
 
 
@@ -298,7 +329,8 @@ def test_70_000_tensors_are_one_problem(send: Callable[[Hostile], Answer]) -> No
     assert v2_details(answer) == [
         (
             "inputs",
-            f"expected at most 4 (one tensor [rows, features], or one input per feature), got {count}",
+            "expected at most 4 (one tensor [rows, features], or one input per feature), "
+            f"got {count}",
         )
     ]
     within_budget(answer, NAMED_TENSORS)

@@ -48,6 +48,7 @@ from app.schema import Feature, Schema
 from app.server_info import SERVER_NAME, SERVER_VERSION
 from app.serving import check_row_count, current_predictor, invalid, model_slot, predict
 from app.validation import (
+    MAX_DETAILS,
     SKIPPED,
     Problems,
     Rows,
@@ -463,6 +464,9 @@ def _matrix(
         matrix = np.asarray(values, dtype=np.float64).reshape(shape)
         if np.isfinite(matrix).all():
             return Rows(count=shape[0], matrix=matrix), row_loc
+        count = _rows_worth_explaining(matrix)
+        values = values[: count * width]
+        shape = [count, width]
         if isinstance(values, np.ndarray):
             values = _plain_floats(values)
     elif tensor.datatype in INTEGER_TYPES:
@@ -539,6 +543,14 @@ def _missing_for_nan(values: list[Any]) -> list[Any]:
 
 
 _NAN = NonFiniteNumber("NaN")
+
+
+def _rows_worth_explaining(matrix: np.ndarray) -> int:
+    """The rows whose problems could be reported: each infinity is one, so none after the
+    row that brings their count past MAX_DETAILS can be among the first listed."""
+    refused = np.cumsum(np.isinf(matrix).sum(axis=1))
+    past = int(np.searchsorted(refused, MAX_DETAILS, side="right"))
+    return min(past + 1, matrix.shape[0])
 
 
 def _plain_floats(values: np.ndarray) -> list[Any]:
