@@ -25,7 +25,7 @@ import numpy as np
 
 from app.body import NonFiniteNumber
 from app.datetimes import NAT, DatetimeColumn
-from app.errors import Detail
+from app.errors import ECHO_LIMIT, Detail, cut
 from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
 
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
@@ -34,7 +34,6 @@ MAX_DETAILS = 100
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Categories listed in a message about an unknown one; the rest are in /openapi.json.
 _SHOWN_CATEGORIES = 12
-_SHOWN_VALUE = 40
 
 
 class Problems:
@@ -353,17 +352,17 @@ def _expected(feature: Feature) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
+    return cut(json.dumps(value, ensure_ascii=False))
 
 
 def member(parent: str | None, name: str) -> str:
     """Where an object member is: `features.petal_width`, or quoted when the name is not
     a plain identifier, so that an empty or dotted name is still one clear place:
-    `features["petal width (cm)"]`, `""` for an empty top-level field."""
-    if _PLAIN_NAME.fullmatch(name):
+    `features["petal width (cm)"]`, `""` for an empty top-level field. A long name is
+    quoted cut short: `features["aaaaaaaa..."]`."""
+    if len(name) <= ECHO_LIMIT and _PLAIN_NAME.fullmatch(name):
         return f"{parent}.{name}" if parent else name
-    quoted = json.dumps(name, ensure_ascii=False)
+    quoted = json.dumps(cut(name), ensure_ascii=False)
     return f"{parent}[{quoted}]" if parent else quoted
 
 

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.answers import predictions_json
 from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_csv, parse_json
-from app.errors import ApiError, Detail
+from app.errors import ApiError, Detail, cut
 from app.predictor import Predictor
 from app.protocols.native import health
 from app.protocols.protocol import Protocol
@@ -75,7 +75,7 @@ def invocations() -> Response:
     if others:
         raise ApiError(
             "unsupported_media_type",
-            f"Content-Type takes no parameter but charset=utf-8; got {', '.join(others)}.",
+            f"Content-Type takes no parameter but charset=utf-8; got {cut(', '.join(others))}.",
         )
     body = request.get_data(cache=False)
     if kind == CSV_TYPE:
@@ -360,7 +360,10 @@ def _lengths(lengths: set[int]) -> str:
 
 
 def _error_shape(error: ApiError) -> tuple[object, int]:
-    body: dict[str, object] = {"error_code": _MLFLOW_CODES[error.code], "message": error.message}
+    body: dict[str, object] = {
+        "error_code": _MLFLOW_CODES[error.code],
+        "message": error.bounded_message,
+    }
     if error.details:
         body["details"] = error.details_json()
     return body, 400 if error.code == "invalid_input" else error.status

@@ -162,7 +162,7 @@ def _document(
 
 
 def _error_shape(error: ApiError) -> tuple[object, int]:
-    body: dict[str, object] = {"code": error.code, "message": error.message}
+    body: dict[str, object] = {"code": error.code, "message": error.bounded_message}
     if error.details:
         body["details"] = error.details_json()
     return {"error": body}, error.status

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.answers import label_key, plain_values
 from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_json
-from app.errors import ApiError, Detail
+from app.errors import ApiError, Detail, cut
 from app.predictor import Outcome, Predictor
 from app.protocols.protocol import Protocol
 from app.protocols.tensors import (
@@ -129,11 +129,11 @@ def _model(name: str, version: str | None) -> Predictor:
     predictor = current_predictor()
     served = predictor.metadata.name
     if name != served:
-        raise ApiError("not_found", f"No model named {name!r}; this server serves {served!r}.")
+        raise ApiError("not_found", f"No model named {cut(name)!r}; this server serves {served!r}.")
     if version is not None and version != predictor.version:
         raise ApiError(
             "not_found",
-            f"No version {version!r} of {served!r}; this server serves {predictor.version!r}.",
+            f"No version {cut(version)!r} of {served!r}; this server serves {predictor.version!r}.",
         )
     return predictor
 
@@ -595,9 +595,9 @@ def output_metadata(predictor: Predictor) -> list[dict[str, Any]]:
 
 
 def _error_shape(error: ApiError) -> tuple[object, int]:
-    message = error.message
+    message = error.bounded_message
     if error.details:
-        message += " " + "; ".join(f"{d.loc}: {d.msg}" for d in error.details)
+        message += " " + "; ".join(f"{d.loc}: {d.msg}" for d in error.bounded_details)
     body: dict[str, object] = {"error": message}
     if error.details:
         body["details"] = error.details_json()
