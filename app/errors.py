@@ -28,6 +28,9 @@ ERROR_CODES = {
     "not_found": 404,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    # More rows than one answer can carry: MAX_BATCH_ROWS, or fewer for a model whose
+    # answers are large (app.answer_size).
+    "too_many_rows": 413,
     "unsupported_media_type": 415,
     "invalid_input": 422,
     "internal_error": 500,
@@ -36,6 +39,8 @@ ERROR_CODES = {
 INTERNAL_ERROR_MESSAGE = "The server hit an unexpected error. It has been logged."
 # Werkzeug's errors by status, under the codes above; any other status is a bad request.
 _HTTP_CODES = {status: code for code, status in reversed(ERROR_CODES.items())}
+# Werkzeug's 413 is the body's size, never the rows' count.
+_HTTP_CODES[ERROR_CODES["payload_too_large"]] = "payload_too_large"
 
 # What an answer quotes from the request (a value, a member's name, a path, a model name)
 # is cut to this many characters: enough to recognise it, never the whole of a huge one.

@@ -22,15 +22,27 @@ from conftest import SETOSA
 from event_payloads import LambdaAnswer, LambdaContext, event_for
 from flask import Flask
 from flask.testing import FlaskClient
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import Ridge
-from v2_tensors import IRIS, infer_path
+from v2_tensors import IRIS, binary_body, binary_input, infer_path, read_answer
 
 import handler
+from app.answer_size import (
+    BUDGET,
+    HEADERS_MARGIN,
+    Encoded,
+    payload_size,
+    rows_that_fit,
+    worst_outcomes,
+)
+from app.answers import json_body
 from app.artifact import metadata_path_for, sha256_of
 from app.errors import MSG_LIMIT
 from app.metadata import ModelMetadata
 from app.schema import Schema
+from model.export import Description, save_model
 
+LAMBDA_LIMIT = 6_291_456
 JSON = "application/json"
 SHAPES = ["rest-api.json", "http-api-default-stage.json"]
 CONTEXT = LambdaContext()
@@ -217,3 +229,173 @@ def test_every_text_of_an_error_answer_is_bounded(serve: Callable[..., Flask], w
     assert all(len(detail["msg"]) <= MSG_LIMIT for detail in listed)
     assert listed[0]["msg"].endswith("...")
     assert size < 400_000
+
+
+# The effective row limit
+
+
+def test_v2_echoes_an_id_of_at_most_256_characters(client: FlaskClient) -> None:
+    longest = ASTRAL * 256
+    answered = client.post(infer_path(IRIS), json={"id": longest, "inputs": [iris_matrix(1)]})
+    assert answered.status_code == 200
+    assert answered.get_json()["id"] == longest
+    refused = client.post(infer_path(IRIS), json={"id": longest + "x", "inputs": [iris_matrix(1)]})
+    assert refused.status_code == 400
+    assert details(refused.get_json()) == [
+        {"loc": "id", "msg": "expected at most 256 characters, got 257"}
+    ]
+
+
+@pytest.fixture(scope="module")
+def many_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,000 classes, one of them a long non-ASCII label, each with its prior as its
+    probability (long decimals: the counts are uneven)."""
+    labels = [f"class-{index:04d}" for index in range(999)] + [f"étiquette {ASTRAL} " * 4]
+    target = [label for index, label in enumerate(labels) for _ in range(1 + index % 3)]
+    data = np.tile(SETOSA, (len(target), 1))
+    estimator = DummyClassifier(strategy="prior").fit(data, target)
+    artifact = tmp_path_factory.mktemp("classes") / "classes.joblib"
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    save_model(estimator, artifact, Description("many-classes", "1.0.0", names))
+    return artifact
+
+
+def effective_limit(client: FlaskClient) -> int:
+    """The limit as /model states it, after checking V2 and the document state the same."""
+    limit: int = client.get("/model").get_json()["max_batch_rows"]
+    name = client.get("/").get_json()["model"]["name"]
+    assert client.get(f"/v2/models/{name}").get_json()["parameters"] == {"max_batch_rows": limit}
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert schemas["BatchRequest"]["properties"]["instances"]["maxItems"] == limit
+    assert schemas["MlflowInstances"]["properties"]["instances"]["maxItems"] == limit
+    assert schemas["V2ModelMetadata"]["properties"]["parameters"]["properties"] == {
+        "max_batch_rows": {"const": limit}
+    }
+    return limit
+
+
+def test_the_bundled_models_answer_max_batch_rows(make_app: Callable[..., Flask]) -> None:
+    assert effective_limit(make_app().test_client()) == 1000
+    churn = make_app(MODEL_URI="model/examples/churn.joblib").test_client()
+    assert effective_limit(churn) == 1000
+    assert effective_limit(make_app(MAX_BATCH_ROWS="7").test_client()) == 7
+
+
+def test_a_thousand_classes_limit_a_batch_to_what_fits(
+    make_app: Callable[..., Flask], many_classes: Path
+) -> None:
+    client = make_app(MODEL_URI=str(many_classes)).test_client()
+    limit = effective_limit(client)
+    assert 100 < limit < 1000
+    # 1,000 rows with probabilities would be a 28 MB answer: refused before any is read.
+    body = {"instances": [SETOSA] * 1000, "return_probabilities": True}
+    response = client.post("/predict", json=body)
+    assert response.status_code == 413
+    assert response.get_json()["error"] == {
+        "code": "too_many_rows",
+        "message": f"The batch is larger than the limit of {limit} rows.",
+        "details": [{"loc": "instances", "msg": f"expected at most {limit} rows, got 1000"}],
+    }
+
+
+def test_the_limit_is_the_most_rows_whose_largest_answers_fit(
+    make_app: Callable[..., Flask], many_classes: Path
+) -> None:
+    """At the limit, every protocol's every answer to the model's worst-case outcome
+    (longest labels, longest floats) fits; one row more, one of them does not."""
+    app = make_app(MODEL_URI=str(many_classes))
+    predictor = app.extensions["model_slot"].current()
+    protocols = app.extensions["protocol_answers"]
+    limit = rows_that_fit(predictor, protocols)
+
+    def largest(rows: int) -> int:
+        return max(
+            payload_size(answer)
+            for outcome in worst_outcomes(predictor, rows)
+            for answers in protocols
+            for answer in answers(predictor, outcome)
+        )
+
+    assert largest(limit) <= BUDGET < largest(limit + 1)
+
+
+def test_an_answer_is_measured_as_the_handler_sends_it(
+    serve: Callable[..., Flask], many_classes: Path
+) -> None:
+    """The size of an answer's body in the Lambda response, JSON or base64, is exactly
+    what payload_size says; the rest of the response is within the margin left for it."""
+    client = serve(MODEL_URI=str(many_classes)).test_client()
+    batch = json.dumps({"instances": [SETOSA] * 2, "return_probabilities": True})
+    outputs = {"outputs": [{"name": "predict_proba", "parameters": {"binary_data": True}}]}
+    tensors, headers = binary_body(outputs, [binary_input("input-0", "FP64", [2, 4], SETOSA * 2)])
+    path = infer_path("many-classes")
+    for route, body, base64_body, sent_headers in (
+        ("/predict", batch.encode(), False, {}),
+        (path, tensors, True, headers),
+    ):
+        answer = client.post(route, data=body, headers=sent_headers, content_type=JSON)
+        assert answer.status_code == 200
+        measured = payload_size(Encoded(answer.data, answer.mimetype))
+        event_body = body if base64_body else body.decode()
+        event = event_for(
+            SHAPES[0], "POST", route, event_body, base64_body=base64_body, headers=sent_headers
+        )
+        response = handler.handler(event, CONTEXT)
+        assert response["isBase64Encoded"] is base64_body
+        assert len(json.dumps(response["body"])) == measured
+        assert len(json.dumps(response)) - measured < HEADERS_MARGIN
+
+
+def largest_batches(rows: int) -> dict[str, tuple[str, bytes, dict[str, str]]]:
+    """A batch of `rows` rows to the many-classes model in each protocol, asking for
+    its largest answers: probabilities, and in V2 the longest id, in JSON and binary."""
+    path = infer_path("many-classes")
+    both = [{"name": "predict"}, {"name": "predict_proba"}]
+    binary = [{**output, "parameters": {"binary_data": True}} for output in both]
+    native = {"instances": [SETOSA] * rows, "return_probabilities": True}
+    v2_json = {"id": ASTRAL * 256, "inputs": [iris_matrix(rows)], "outputs": both}
+    tensor = binary_input("input-0", "FP64", [rows, 4], SETOSA * rows)
+    return {
+        "native": ("/predict", json.dumps(native).encode(), {}),
+        "mlflow": ("/invocations", json.dumps({"inputs": [SETOSA] * rows}).encode(), {}),
+        "v2": (path, json.dumps(v2_json).encode(), {}),
+        "v2-binary": (path, *binary_body({"id": ASTRAL * 256, "outputs": binary}, [tensor])),
+    }
+
+
+BATCH_LOCS = {
+    "native": "instances",
+    "mlflow": "inputs",
+    "v2": "inputs[0].shape",
+    "v2-binary": "inputs[0].shape",
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_answers_at_the_limit_fit_through_lambda(
+    serve: Callable[..., Flask], many_classes: Path, shape: str
+) -> None:
+    limit = effective_limit(serve(MODEL_URI=str(many_classes)).test_client())
+    for rows in (limit, limit + 1):
+        for name, (route, body, headers) in largest_batches(rows).items():
+            event = event_for(shape, "POST", route, body, base64_body=True, headers=headers)
+            size, answer = through_lambda(event)
+            if rows > limit:
+                assert answer.status == 413, (name, answer.body[:300])
+                message = f"expected at most {limit} rows, got {rows}"
+                assert details(answer.json()) == [{"loc": BATCH_LOCS[name], "msg": message}]
+                continue
+            assert answer.status == 200, (name, answer.body[:300])
+            assert size <= LAMBDA_LIMIT, name
+            read = read_answer(answer.data, answer.headers)
+            predictions = read["predictions"] if "predictions" in read else read["outputs"][0]
+            assert len(predictions if "predictions" in read else predictions["data"]) == rows
+
+
+def test_json_body_is_what_the_app_writes(make_app: Callable[..., Flask]) -> None:
+    value = {"b": [1.5, None, True], "a": f'é {ASTRAL} "quoted" \\', "n": {"x": -1e-308}}
+    for debug in (False, True):
+        app = make_app()
+        app.debug = debug
+        with app.app_context():
+            assert app.json.response(value).get_data() == json_body(value)

@@ -41,7 +41,7 @@ def answer(schema: str, description: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Model:
     """What the document is built for: the loaded model (None when it is not) and the
-    batch limit every protocol applies."""
+    batch limit every protocol applies (app.serving.batch_limit)."""
 
     predictor: Predictor | None
     max_rows: int
@@ -66,6 +66,11 @@ CAUSES = {
     "not_found": "No such endpoint",
     "method_not_allowed": "Method not allowed on this endpoint",
     "payload_too_large": "The body is larger than MAX_CONTENT_LENGTH",
+    "too_many_rows": (
+        "The batch holds more rows than the model answers at once (the request's `maxItems`: "
+        "MAX_BATCH_ROWS, or fewer when the answer would not fit through Lambda), its place "
+        "in `details`"
+    ),
     "unsupported_media_type": "The Content-Type is not application/json",
     "invalid_input": (
         "Valid JSON that does not fit the model, each problem in `details`; also "

@@ -84,6 +84,7 @@ def part(model: Model) -> Part:
                     "invalid_input",
                     "method_not_allowed",
                     "payload_too_large",
+                    "too_many_rows",
                     "internal_error",
                     "model_unavailable",
                     bad_request="The CSV body is empty, not UTF-8, or not valid CSV",

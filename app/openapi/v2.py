@@ -38,6 +38,8 @@ from app.protocols.tensors import (
 )
 from app.protocols.v2 import (
     MATRIX_INPUT,
+    MAX_BATCH_ROWS_PARAMETER,
+    MAX_ID_LENGTH,
     PLATFORM,
     PREDICT,
     PREDICT_PROBA,
@@ -62,6 +64,7 @@ _INFER_ERRORS = errors(
     "invalid_json",
     "method_not_allowed",
     "payload_too_large",
+    "too_many_rows",
     "internal_error",
     "model_unavailable",
     bad_request=(
@@ -296,12 +299,19 @@ def _model_metadata(model: Model) -> dict[str, Any]:
         inputs = {**tensors, "const": input_metadata(model.predictor.schema)}
         outputs = {**tensors, "const": output_metadata(model.predictor)}
         versions = {"const": [model.predictor.version]}
+    rows: dict[str, Any] = (
+        {"type": "integer", "minimum": 1} if model.predictor is None else {"const": model.max_rows}
+    )
     return _exactly(
         name=_served_name(model.metadata),
         versions=versions,
         platform={"const": PLATFORM},
         inputs=inputs,
         outputs=outputs,
+        parameters={
+            **_exactly(**{MAX_BATCH_ROWS_PARAMETER: rows}),
+            "description": f"`{MAX_BATCH_ROWS_PARAMETER}`: the most rows one request may hold.",
+        },
     )
 
 
@@ -341,7 +351,13 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
         "V2InferRequest": {
             "type": "object",
             "properties": {
-                "id": {"type": ["string", "null"], "description": "Echoed in the answer."},
+                "id": {
+                    "type": ["string", "null"],
+                    "description": (
+                        f"Echoed in the answer; at most {MAX_ID_LENGTH} characters, a longer "
+                        "one is refused at `id`."
+                    ),
+                },
                 "parameters": {
                     "type": ["object", "null"],
                     "properties": {

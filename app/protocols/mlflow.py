@@ -19,15 +19,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answers import predictions_json
+from app.answer_size import Encoded
+from app.answers import json_body, predictions_json
 from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_csv, parse_json
 from app.errors import ApiError, Detail, cut
-from app.predictor import Predictor
+from app.predictor import Outcome, Predictor
 from app.protocols.native import health
 from app.protocols.protocol import Protocol
 from app.schema import Feature, Schema
 from app.server_info import SERVER_VERSION
-from app.serving import check_row_count, current_predictor, invalid, max_batch_rows, predict
+from app.serving import batch_limit, check_row_count, current_predictor, invalid, predict
 from app.validation import (
     SKIPPED,
     Problems,
@@ -60,6 +61,7 @@ _MLFLOW_CODES = {
     "unauthorized": "UNAUTHENTICATED",
     "not_found": "ENDPOINT_NOT_FOUND",
     "payload_too_large": "REQUEST_LIMIT_EXCEEDED",
+    "too_many_rows": "REQUEST_LIMIT_EXCEEDED",
     "internal_error": "INTERNAL_ERROR",
     "model_unavailable": "TEMPORARILY_UNAVAILABLE",
 }
@@ -81,17 +83,21 @@ def invocations() -> Response:
     if kind == CSV_TYPE:
         header, records = parse_csv(body)
         predictor = current_predictor()
-        rows, row_loc = csv_rows(header, records, predictor.schema, max_batch_rows())
+        rows, row_loc = csv_rows(header, records, predictor.schema, batch_limit(predictor))
     else:
         payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"], _nan_is_missing)
         predictor = current_predictor()
-        rows, row_loc = json_rows(payload, predictor.schema, max_batch_rows())
-    return _answer(predictor, rows, row_loc)
-
-
-def _answer(predictor: Predictor, rows: Rows, row_loc: Callable[[int], str]) -> Response:
+        rows, row_loc = json_rows(payload, predictor.schema, batch_limit(predictor))
     outcome = predict(predictor, rows, row_loc)
-    return jsonify(predictions=predictions_json(outcome.predictions, predictor.metadata.outputs))
+    return jsonify(_predictions(predictor, outcome))
+
+
+def _predictions(predictor: Predictor, outcome: Outcome) -> dict[str, Any]:
+    return {"predictions": predictions_json(outcome.predictions, predictor.metadata.outputs)}
+
+
+def _answers(predictor: Predictor, outcome: Outcome) -> list[Encoded]:
+    return [Encoded(json_body(_predictions(predictor, outcome)), JSON_TYPE)]
 
 
 def _nan_is_missing(literal: str) -> Any:
@@ -369,4 +375,6 @@ def _error_shape(error: ApiError) -> tuple[object, int]:
     return body, 400 if error.code == "invalid_input" else error.status
 
 
-MLFLOW = Protocol("mlflow", blueprint, ("/invocations", "/ping", "/version"), _error_shape)
+MLFLOW = Protocol(
+    "mlflow", blueprint, ("/invocations", "/ping", "/version"), _error_shape, _answers
+)
