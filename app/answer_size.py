@@ -36,6 +36,9 @@ HEADERS_MARGIN = 16 * 1024
 BUDGET = LAMBDA_RESPONSE_LIMIT - HEADERS_MARGIN
 # The longest a float64 is written: 24 characters.
 WORST_FLOAT = -1.2345678901234567e-308
+# A document too large for Lambda is cut short: it lists at most this many of a
+# feature's categories or of a model's classes.
+LISTED = 100
 # A character outside the Basic Multilingual Plane: 12 bytes as ASCII-only JSON writes it.
 WORST_CHARACTER = "\U0001f600"
 

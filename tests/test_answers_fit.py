@@ -22,8 +22,11 @@ from conftest import SETOSA
 from event_payloads import LambdaAnswer, LambdaContext, event_for
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_spec_validator import validate
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 from v2_tensors import IRIS, binary_body, binary_input, infer_path, read_answer
 
 import handler
@@ -399,3 +402,123 @@ def test_json_body_is_what_the_app_writes(make_app: Callable[..., Flask]) -> Non
         app.debug = debug
         with app.app_context():
             assert app.json.response(value).get_data() == json_body(value)
+
+
+# Documents that fit
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_wide_model_s_documents_fit(serve: Callable[..., Flask], wide: Path, shape: str) -> None:
+    serve(MODEL_URI=str(wide))
+    sizes = {}
+    for path in ("/openapi.json", "/model", "/v2/models/wide", "/"):
+        size, answer = through_lambda(event_for(shape, "GET", path, content_type=None))
+        assert answer.status == 200, path
+        sizes[path] = size
+    # Each feature adds its name and schema, not a schema per pair of places: the
+    # document was 6.0 MB through Lambda, its V2 part 4 MB of it.
+    assert sizes["/openapi.json"] < 2_500_000
+    assert sizes["/model"] < 250_000
+
+
+def test_a_wide_model_s_features_share_a_v2_tensor_schema(
+    make_app: Callable[..., Flask], wide: Path
+) -> None:
+    client = make_app(MODEL_URI=str(wide)).test_client()
+    document = client.get("/openapi.json").get_json()
+    inputs = document["components"]["schemas"]["V2InferRequest"]["properties"]["inputs"]
+    columns = inputs["oneOf"][1]["items"]["oneOf"]
+    # One tensor schema for the 2,000 features that take the same values.
+    assert len(columns) == 1
+    assert len(columns[0]["properties"]["name"]["enum"]) == 2000
+    answered = client.post(
+        infer_path("wide"),
+        json={
+            "inputs": [
+                {"name": f"feature_{i:04d}", "shape": [1], "datatype": "FP64", "data": [0.5]}
+                for i in range(2000)
+            ]
+        },
+    )
+    assert answered.status_code == 200
+
+
+CODES = 50_000
+CODE_LENGTH = 128
+CITIES = ["lisbon", "oslo", "porto"]
+
+
+@pytest.fixture(scope="module")
+def many_categories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model that refuses unknown categories, of which one feature knows 50,000: 6.4 MB
+    of them, too many for any one answer to list."""
+    codes = np.array([f"{index:0{CODE_LENGTH}d}" for index in range(CODES)], dtype=object)
+    cities = np.array([CITIES[index % 3] for index in range(CODES)], dtype=object)
+    data = np.column_stack([codes, cities])
+    target = np.array(["no", "yes"] * (CODES // 2))
+    estimator = make_pipeline(OneHotEncoder(handle_unknown="error"), DummyClassifier())
+    estimator.fit(data, target)
+    artifact = tmp_path_factory.mktemp("categories") / "categories.joblib"
+    save_model(estimator, artifact, Description("codes", "1.0.0", ["code", "city"]), data[:3])
+    return artifact
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_many_categories_are_listed_where_they_fit(
+    serve: Callable[..., Flask], many_categories: Path, shape: str
+) -> None:
+    app = serve(MODEL_URI=str(many_categories))
+    for path in ("/openapi.json", "/model"):
+        size, answer = through_lambda(event_for(shape, "GET", path, content_type=None))
+        assert (answer.status, size <= LAMBDA_LIMIT) == (200, True), path
+    client = app.test_client()
+    document = client.get("/openapi.json").get_json()
+    validate(document)
+    assert "cut short to fit through Lambda" in document["info"]["description"]
+    row = document["components"]["schemas"]["RowObject"]["properties"]
+    # The 50,000 codes are described by their type and a few examples; the cities listed.
+    assert row["code"]["type"] == "string" and len(row["code"]["examples"]) == 10
+    assert row["city"]["enum"] == CITIES
+    features = {feature["name"]: feature for feature in client.get("/model").get_json()["features"]}
+    assert len(features["code"]["categories"]) == 100
+    assert features["code"]["categories_total"] == CODES
+    assert features["city"]["categories"] == CITIES and "categories_total" not in features["city"]
+    # Still refused at the edge, as the model would fail on them.
+    refused = client.post("/predict", json={"features": {"code": "0", "city": "oslo"}})
+    assert refused.status_code == 422
+    known = client.post("/predict", json={"features": {"code": "0" * CODE_LENGTH, "city": "oslo"}})
+    assert known.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def sixty_thousand_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    labels = [f"label-{index:024d}" for index in range(60_000)]
+    estimator = DummyClassifier(strategy="prior").fit(np.zeros((len(labels), 4)), labels)
+    artifact = tmp_path_factory.mktemp("labels") / "labels.joblib"
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    save_model(estimator, artifact, Description("labels", "1.0.0", names))
+    return artifact
+
+
+def test_a_model_whose_answers_are_huge_answers_a_row_at_a_time(
+    serve: Callable[..., Flask], sixty_thousand_classes: Path
+) -> None:
+    """60,000 classes: one row's probabilities are 3.6 MB, two would not fit; the
+    document describes the classes by their type instead of listing them."""
+    client = serve(MODEL_URI=str(sixty_thousand_classes)).test_client()
+    assert effective_limit(client) == 1
+    one = json.dumps({"features": SETOSA, "return_probabilities": True})
+    two = json.dumps({"instances": [SETOSA] * 2})
+    for shape in SHAPES:
+        size, answer = through_lambda(event_for(shape, "POST", "/predict", one))
+        assert (answer.status, len(answer.json()["probabilities"])) == (200, 60_000)
+        assert size <= LAMBDA_LIMIT
+        size, answer = through_lambda(event_for(shape, "POST", "/predict", two))
+        assert answer.status == 413
+        message = "expected at most 1 row, got 2"
+        assert details(answer.json()) == [{"loc": "instances", "msg": message}]
+        size, answer = through_lambda(event_for(shape, "GET", "/openapi.json", content_type=None))
+        assert answer.status == 200 and size <= LAMBDA_LIMIT
+    schemas = answer.json()["components"]["schemas"]
+    assert schemas["Prediction"]["type"] == "string" and "enum" not in schemas["Prediction"]
+    assert schemas["Probabilities"]["minProperties"] == 60_000

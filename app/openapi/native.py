@@ -253,6 +253,14 @@ def _schemas(model: Model) -> dict[str, Any]:
                 "type": {"enum": list(FEATURE_TYPES)},
                 "nullable": {"type": "boolean"},
                 "categories": {"type": "array", "minItems": 1},
+                "categories_total": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": (
+                        "How many categories the model knows, when `categories` lists only "
+                        "the first of them for /model to fit through Lambda."
+                    ),
+                },
                 "accepts_unknown": {"type": "boolean"},
                 "dtype": {"type": "string"},
             },

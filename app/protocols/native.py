@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answer_size import Encoded
+from app.answer_size import LISTED, Encoded, fits
 from app.answers import json_body, predictions_json, probabilities_json
 from app.api_keys import api_keys_required
 from app.body import JSON_TYPE, read_json
@@ -152,7 +152,24 @@ def health() -> tuple[Response, int]:
 @blueprint.get("/model")
 def model() -> Response:
     predictor = current_predictor()
-    return jsonify({**predictor.describe(), "max_batch_rows": batch_limit(predictor)})
+    return jsonify(_model_document(predictor, batch_limit(predictor)))
+
+
+@lru_cache(maxsize=8)
+def _model_document(predictor: Predictor, max_rows: int) -> dict[str, Any]:
+    """The model's metadata, the versions serving it and its row limit; if that would
+    not fit through Lambda, each list of more than LISTED categories cut to its first
+    LISTED, with `categories_total` saying how many there are."""
+    document = {**predictor.describe(), "max_batch_rows": max_rows}
+    if fits(document):
+        return document
+    features = [
+        {**feature, "categories": feature["categories"][:LISTED], "categories_total": count}
+        if (count := len(feature.get("categories") or ())) > LISTED
+        else feature
+        for feature in document["features"]
+    ]
+    return {**document, "features": features}
 
 
 @blueprint.get("/openapi.json")
