@@ -31,9 +31,12 @@ from app.warm_up import warm_up
 
 
 class _FieldOrderJSON(DefaultJSONProvider):
-    """Flask's JSON, but keeping the documented field order in responses: no key sorting."""
+    """Flask's JSON, but keeping the documented field order in responses (no key sorting),
+    and compact in debug mode too: answers are written as app.answers.json_body writes
+    them, the size their row limit is measured at."""
 
     sort_keys = False
+    compact = True
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:

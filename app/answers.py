@@ -74,6 +74,17 @@ def _agree(first: Any, second: Any) -> bool:
     return type(first) is type(second) and bool(first == second)
 
 
+def json_text(value: Any) -> str:
+    """Plain values as the app writes JSON: compact, ASCII only, in the fields' order."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def json_body(value: Any) -> bytes:
+    """A JSON answer's body, as the app's JSON provider writes it (app._FieldOrderJSON):
+    the text and a final newline. Answers are measured by it (app.answer_size)."""
+    return (json_text(value) + "\n").encode("ascii")
+
+
 def label_key(label: Any) -> str:
     """A class label as JSON text writes it, for where a label must be a string: the keys
     of `probabilities` (native, the OpenAPI document) and V2's BYTES predictions. A

@@ -28,6 +28,9 @@ ERROR_CODES = {
     "not_found": 404,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    # More rows than one answer can carry: MAX_BATCH_ROWS, or fewer for a model whose
+    # answers are large (app.answer_size).
+    "too_many_rows": 413,
     "unsupported_media_type": 415,
     "invalid_input": 422,
     "internal_error": 500,
@@ -36,6 +39,25 @@ ERROR_CODES = {
 INTERNAL_ERROR_MESSAGE = "The server hit an unexpected error. It has been logged."
 # Werkzeug's errors by status, under the codes above; any other status is a bad request.
 _HTTP_CODES = {status: code for code, status in reversed(ERROR_CODES.items())}
+# Werkzeug's 413 is the body's size, never the rows' count.
+_HTTP_CODES[ERROR_CODES["payload_too_large"]] = "payload_too_large"
+
+# What an answer quotes from the request (a value, a member's name, a path, a model name)
+# is cut to this many characters: enough to recognise it, never the whole of a huge one.
+ECHO_LIMIT = 40
+# A path is quoted longer: the API's own paths run past 40 characters.
+PATH_ECHO_LIMIT = 100
+# Every text of an error answer is bounded too, whatever it holds: with at most
+# MAX_DETAILS details (app.validation), an error answer always fits through Lambda.
+MESSAGE_LIMIT = 1000
+LOC_LIMIT = 200
+MSG_LIMIT = 1000
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` as an answer quotes it: whole up to `limit` characters, else its start and
+    an ellipsis, `limit` characters in all."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -62,9 +84,17 @@ class ApiError(Exception):
     def status(self) -> int:
         return ERROR_CODES[self.code]
 
+    @property
+    def bounded_message(self) -> str:
+        return cut(self.message, MESSAGE_LIMIT)
+
+    @property
+    def bounded_details(self) -> list[Detail]:
+        """The details as every protocol's error body lists them: each text bounded."""
+        return [Detail(cut(d.loc, LOC_LIMIT), cut(d.msg, MSG_LIMIT)) for d in self.details]
+
     def details_json(self) -> list[dict[str, str]]:
-        """The details as every protocol's error body lists them."""
-        return [{"loc": detail.loc, "msg": detail.msg} for detail in self.details]
+        return [{"loc": detail.loc, "msg": detail.msg} for detail in self.bounded_details]
 
 
 # A protocol's error answer: the body and the status, from an ApiError.
@@ -98,11 +128,12 @@ def _on_http_exception(error: HTTPException) -> Response:
 
 
 def _http_message(error: HTTPException, status: int) -> str:
+    path = cut(request.path, PATH_ECHO_LIMIT)
     if status == 404:
-        return f"No endpoint at {request.path}. The API is described at /openapi.json."
+        return f"No endpoint at {path}. The API is described at /openapi.json."
     if status == 405:
         allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
-        return f"{request.method} is not allowed on {request.path}. Allowed: {allowed}."
+        return f"{cut(request.method)} is not allowed on {path}. Allowed: {allowed}."
     if status == 413:
         return too_large_message(request.max_content_length)
     return error.description or error.name

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
-from flask import current_app
+from flask import Flask, current_app
 
+from app.answer_size import Answers, rows_that_fit
 from app.errors import ApiError, Detail
 from app.model_slot import ModelSlot
 from app.predictor import Outcome, Predictor, Refusal, RowsRefused
@@ -20,6 +22,8 @@ from app.request_log import note_model, note_rows
 from app.validation import MAX_DETAILS, Problems, Rows
 
 log = logging.getLogger(__name__)
+
+_ANSWERS_EXTENSION = "protocol_answers"
 
 MODEL_OVERFLOW = "the model cannot compute a finite result for these values (numeric overflow)"
 MODEL_NON_FINITE = "the model produced a non-finite value (NaN or infinity) for these values"
@@ -46,20 +50,40 @@ def current_predictor() -> Predictor:
     return predictor
 
 
-def max_batch_rows() -> int:
-    rows: int = current_app.config["MAX_BATCH_ROWS"]
-    return rows
+def register_answers(app: Flask, answers: Sequence[Answers]) -> None:
+    """The protocols' answers, which every model's row limit is measured on."""
+    app.extensions[_ANSWERS_EXTENSION] = tuple(answers)
+
+
+def batch_limit(predictor: Predictor) -> int:
+    """The most rows one request may hold for this model: MAX_BATCH_ROWS, or fewer when
+    the largest answer to that many would not fit through Lambda. At least one: a model
+    whose every answer is that large still answers a row at a time."""
+    answers: tuple[Answers, ...] = current_app.extensions[_ANSWERS_EXTENSION]
+    settings_limit: int = current_app.config["MAX_BATCH_ROWS"]
+    return max(1, min(settings_limit, _rows_that_fit(predictor, answers)))
+
+
+@lru_cache(maxsize=8)
+def _rows_that_fit(predictor: Predictor, answers: tuple[Answers, ...]) -> int:
+    # Once per loaded model; the warm-up request pays for it while the app is built.
+    return rows_that_fit(predictor, answers)
 
 
 def check_row_count(count: int, limit: int, loc: str, problems: Problems) -> bool:
-    """Whether a batch of `count` rows may be validated: at least 1, at most `limit`."""
+    """Whether a batch of `count` rows may be validated: at least 1 (else a problem at
+    `loc`). More than `limit` is refused at once, a 413 like a body over its size."""
     if count == 0:
         problems.add(loc, "expected at least 1 row, got none")
         return False
     if count > limit:
         # Checked before the rows: an oversized batch is not worth validating.
-        problems.add(loc, f"expected at most {limit} rows, got {count}")
-        return False
+        most = f"{limit} row{'' if limit == 1 else 's'}"
+        raise ApiError(
+            "too_many_rows",
+            f"The batch is larger than the limit of {most}.",
+            [Detail(loc, f"expected at most {most}, got {count}")],
+        )
     return True
 
 

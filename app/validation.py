@@ -26,7 +26,7 @@ import numpy as np
 
 from app.body import NonFiniteNumber
 from app.datetimes import NAT, DatetimeColumn
-from app.errors import Detail
+from app.errors import ECHO_LIMIT, Detail, cut
 from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
 
 # A bad batch can hold thousands of problems; the first ones are enough to act on.
@@ -38,7 +38,6 @@ _SHOWN_CATEGORIES = 12
 # Feature names listed in a message about a row's shape or an unknown name; a wide
 # model's whole list would make each of a hundred problems as long as the schema.
 _SHOWN_NAMES = 30
-_SHOWN_VALUE = 40
 
 
 class Problems:
@@ -393,17 +392,17 @@ def _expected(feature: Feature) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
+    return cut(json.dumps(value, ensure_ascii=False))
 
 
 def member(parent: str | None, name: str) -> str:
     """Where an object member is: `features.petal_width`, or quoted when the name is not
     a plain identifier, so that an empty or dotted name is still one clear place:
-    `features["petal width (cm)"]`, `""` for an empty top-level field."""
-    if _PLAIN_NAME.fullmatch(name):
+    `features["petal width (cm)"]`, `""` for an empty top-level field. A long name is
+    quoted cut short: `features["aaaaaaaa..."]`."""
+    if len(name) <= ECHO_LIMIT and _PLAIN_NAME.fullmatch(name):
         return f"{parent}.{name}" if parent else name
-    quoted = json.dumps(name, ensure_ascii=False)
+    quoted = json.dumps(cut(name), ensure_ascii=False)
     return f"{parent}[{quoted}]" if parent else quoted
 
 

@@ -30,9 +30,14 @@ def warm_up(app: Flask) -> None:
     predictor = app.extensions["model_slot"].predictor
     if predictor is None:  # no model: the first request retries the load and says why
         return
-    body: dict[str, Any] = {
-        "instances": list(predictor.metadata.example) or [predictor.schema.placeholder_row()]
-    }
+    # Imported here: the serving module logs requests, and the request log reads this one.
+    from app.serving import batch_limit
+
+    rows = list(predictor.metadata.example) or [predictor.schema.placeholder_row()]
+    with app.app_context():
+        # No more rows than the model answers at once: its answers may be large.
+        rows = rows[: batch_limit(predictor)]
+    body: dict[str, Any] = {"instances": rows}
     if predictor.supports_probabilities:
         body["return_probabilities"] = True
     builder = EnvironBuilder(path="/predict", method="POST", json=body)

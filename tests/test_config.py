@@ -75,7 +75,7 @@ def test_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("MAX_BATCH_ROWS", "2")
     client = create_app().test_client()
     response = client.post("/predict", json={"instances": [[1, 2, 3, 4]] * 3})
-    assert response.status_code == 422
+    assert response.status_code == 413
     assert "at most 2 rows" in response.get_data(as_text=True)
 
 

@@ -222,16 +222,26 @@ def test_caps_the_details_of_a_huge_bad_batch(client: FlaskClient) -> None:
     assert error["details"][0]["loc"] == "instances[0][0]"
 
 
+def rows_refused(response: TestResponse) -> dict[str, str]:
+    error = error_of(response, 413, "too_many_rows")
+    return {detail["loc"]: detail["msg"] for detail in error["details"]}
+
+
 def test_batch_over_the_row_limit(make_app) -> None:
     client = make_app(MAX_BATCH_ROWS="3").test_client()
-    details = details_of(client.post("/predict", json={"instances": [SETOSA] * 4}))
+    details = rows_refused(client.post("/predict", json={"instances": [SETOSA] * 4}))
     assert details == {"instances": "expected at most 3 rows, got 4"}
 
 
 def test_default_row_limit_is_1000(client: FlaskClient) -> None:
     assert client.post("/predict", json={"instances": [SETOSA] * 1000}).status_code == 200
-    details = details_of(client.post("/predict", json={"instances": [SETOSA] * 1001}))
+    details = rows_refused(client.post("/predict", json={"instances": [SETOSA] * 1001}))
     assert details == {"instances": "expected at most 1000 rows, got 1001"}
+
+
+def test_an_empty_batch_is_still_invalid_input(client: FlaskClient) -> None:
+    details = details_of(client.post("/predict", json={"instances": []}))
+    assert details == {"instances": "expected at least 1 row, got none"}
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,46 @@ With API keys on, every operation needs one except the open routes (app.open_rou
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
+from app.answer_size import fits
 from app.predictor import Predictor
 from app.request_log import API_KEY_HEADER
+
+if TYPE_CHECKING:
+    from app.openapi.common import Model
+
+log = logging.getLogger(__name__)
 
 
 def build_openapi(
     predictor: Predictor | None, max_batch_rows: int, api_key_required: bool = False
 ) -> dict[str, Any]:
+    """The document; cut short (app.openapi.common.Model) if it would not fit through
+    Lambda whole, rather than not served at all."""
     # Imported here: the protocols this describes serve it, and so import this module.
+    from app.openapi import common
+
+    model: Model | None = common.Model(predictor, max_batch_rows)
+    document: dict[str, Any] = {}
+    described = 1
+    while model is not None:
+        document = _document(model, api_key_required)
+        if fits(document):
+            return document
+        # The longest lists of categories or classes described instead, 1, then 2 more,
+        # then 4 more...: a document loses little more than it must, in a few rounds.
+        model = model.shorter(described)
+        described *= 2
+    log.warning("the API document does not fit through Lambda, even cut short")
+    return document
+
+
+def _document(model: Model, api_key_required: bool) -> dict[str, Any]:
     from app.openapi import common, mlflow, native, v2
 
-    model = common.Model(predictor, max_batch_rows)
+    predictor = model.predictor
     parts = [native.part(model), mlflow.part(model), v2.part(model)]
     paths: dict[str, Any] = {}
     schemas = common.schemas(model)
@@ -35,7 +62,7 @@ def build_openapi(
         }
     return {
         "openapi": "3.1.0",
-        "info": _info(predictor),
+        "info": _info(predictor, model.cut_short),
         "tags": [
             {"name": part.style.protocol.name, "description": part.description} for part in parts
         ],
@@ -44,15 +71,24 @@ def build_openapi(
     }
 
 
-def _info(predictor: Predictor | None) -> dict[str, Any]:
-    return {
-        "title": "Model prediction API",
-        "version": predictor.version if predictor else "unavailable",
-        "description": (
+def _info(predictor: Predictor | None, cut_short: bool) -> dict[str, Any]:
+    description = (
+        (
             f"Serves {predictor.metadata.name} ({predictor.metadata.task})"
             if predictor
             else "The model is not loaded; schemas are generic"
         )
         + " over three protocols: its own (/predict), MLflow's scoring protocol "
-        "(/invocations) and the Open Inference Protocol V2 (/v2).",
+        "(/invocations) and the Open Inference Protocol V2 (/v2)."
+    )
+    if cut_short:
+        description += (
+            " This document is cut short to fit through Lambda: its longest lists of "
+            "categories or classes are described by their type and a few examples, and "
+            "listed in /model."
+        )
+    return {
+        "title": "Model prediction API",
+        "version": predictor.version if predictor else "unavailable",
+        "description": description,
     }

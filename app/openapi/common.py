@@ -9,9 +9,10 @@ what the protocol really sends, and a code cannot be documented that does not ex
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.answer_size import LISTED
 from app.answers import label_key
 from app.datetimes import DATETIME_PATTERN, FORMS
 from app.errors import ERROR_CODES, ApiError, ErrorShape
@@ -40,19 +41,73 @@ def answer(schema: str, description: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Model:
-    """What the document is built for: the loaded model (None when it is not) and the
-    batch limit every protocol applies."""
+    """What the document is built for: the loaded model (None when it is not), the
+    batch limit every protocol applies (app.serving.batch_limit), and what a document
+    cut short to fit through Lambda describes rather than lists: the features named in
+    `summarised`, which refuse unknown categories, by their type and a few examples of
+    their categories; with `classes_summarised`, each list of more than LISTED classes
+    by the labels' type. /model lists them all."""
 
     predictor: Predictor | None
     max_rows: int
+    summarised: frozenset[str] = frozenset()
+    classes_summarised: bool = False
+    schema: Schema | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        schema = self.predictor.schema if self.predictor is not None else None
+        if schema is not None and self.summarised:
+            features = tuple(
+                replace(feature, accepts_unknown=True)
+                if feature.name in self.summarised
+                else feature
+                for feature in schema.features
+            )
+            schema = Schema(features, schema.model_input)
+        object.__setattr__(self, "schema", schema)
 
     @property
     def metadata(self) -> ModelMetadata | None:
         return self.predictor.metadata if self.predictor is not None else None
 
     @property
-    def schema(self) -> Schema | None:
-        return self.predictor.schema if self.predictor is not None else None
+    def cut_short(self) -> bool:
+        return bool(self.summarised) or self.classes_summarised
+
+    def lists(self, classes: Sequence[Any]) -> bool:
+        """Whether the document lists these classes, every one."""
+        return not self.classes_summarised or len(classes) <= LISTED
+
+    def shorter(self, count: int) -> Model | None:
+        """The model for a shorter document: its `count` longest lists that are listed (of
+        more than LISTED categories of a feature that refuses others, or of classes)
+        described instead; None when every such list is described already."""
+        if self.predictor is None:
+            return None
+        lists: dict[str | None, int] = {
+            feature.name: _length(feature.categories or ())
+            for feature in self.predictor.schema.features
+            if feature.closed
+            and len(feature.categories or ()) > LISTED
+            and feature.name not in self.summarised
+        }
+        metadata = self.predictor.metadata
+        classes = [metadata.classes, *(output.classes for output in metadata.outputs or ())]
+        if not self.classes_summarised and any(len(labels) > LISTED for labels in classes):
+            lists[None] = max(_length(labels) for labels in classes)
+        if not lists:
+            return None
+        longest = sorted(lists, key=lambda name: lists[name], reverse=True)[:count]
+        return replace(
+            self,
+            summarised=self.summarised | {name for name in longest if name is not None},
+            classes_summarised=self.classes_summarised or None in longest,
+        )
+
+
+def _length(values: Sequence[Any]) -> int:
+    """About the characters these values take in the document."""
+    return sum(len(str(value)) + 3 for value in values)
 
 
 # Why each code is answered; an operation may say it in its own words instead.
@@ -66,6 +121,11 @@ CAUSES = {
     "not_found": "No such endpoint",
     "method_not_allowed": "Method not allowed on this endpoint",
     "payload_too_large": "The body is larger than MAX_CONTENT_LENGTH",
+    "too_many_rows": (
+        "The batch holds more rows than the model answers at once (the request's `maxItems`: "
+        "MAX_BATCH_ROWS, or fewer when the answer would not fit through Lambda), its place "
+        "in `details`"
+    ),
     "unsupported_media_type": "The Content-Type is not application/json",
     "invalid_input": (
         "Valid JSON that does not fit the model, each problem in `details`; also "
@@ -217,6 +277,12 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
     return schema
 
 
+def untitled_schema(feature: Feature) -> dict[str, Any]:
+    """The JSON Schema of one feature's values without its name: equal for features that
+    take the same values."""
+    return {key: value for key, value in feature_schema(feature).items() if key != "title"}
+
+
 def row_array(schema: Schema) -> dict[str, Any]:
     names = list(schema.names)
     return {
@@ -251,9 +317,10 @@ def row_shapes(model: Model) -> list[dict[str, Any]]:
 # The model's answers
 
 
-def prediction_schema(task: str, classes: Sequence[Any]) -> dict[str, Any]:
+def prediction_schema(task: str, classes: Sequence[Any], listed: bool = True) -> dict[str, Any]:
+    """One prediction; with `listed` false, a classifier's labels by their type alone."""
     if task == "classification":
-        return {"enum": list(classes)}
+        return {"enum": list(classes)} if listed else labels_schema(classes)
     if task == "clustering":
         return {"type": "integer", "minimum": 0, "description": "The cluster's index."}
     if task == "outlier_detection":
@@ -261,7 +328,30 @@ def prediction_schema(task: str, classes: Sequence[Any]) -> dict[str, Any]:
     return {"type": "number"}
 
 
-def probabilities_schema(classes: Sequence[Any]) -> dict[str, Any]:
+def labels_schema(classes: Sequence[Any]) -> dict[str, Any]:
+    """Class labels by their JSON type, a few as examples: a list too long to give whole."""
+    types = sorted({_JSON_TYPES[type(label)] for label in classes})
+    return {
+        "type": types[0] if len(types) == 1 else types,
+        "examples": list(classes[:_EXAMPLES]),
+        "description": f"One of the model's {len(classes)} classes, listed in /model.",
+    }
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+_EXAMPLES = 10
+
+
+def probabilities_schema(classes: Sequence[Any], listed: bool = True) -> dict[str, Any]:
+    """Label -> probability; with `listed` false, the labels counted, not named."""
+    if not listed:
+        return {
+            "type": "object",
+            "description": f"One probability for each of the model's {len(classes)} classes.",
+            "additionalProperties": PROBABILITY,
+            "minProperties": len(classes),
+            "maxProperties": len(classes),
+        }
     labels = [label_key(label) for label in classes]
     return {
         "type": "object",
@@ -283,22 +373,32 @@ def by_output(
     }
 
 
-def _prediction(metadata: ModelMetadata | None) -> dict[str, Any]:
+def predictions_of(model: Model, classes: Sequence[Any]) -> dict[str, Any]:
+    """One prediction of an output with these classes, as the document lists them."""
+    assert model.metadata is not None
+    return prediction_schema(model.metadata.task, classes, model.lists(classes))
+
+
+def _prediction(model: Model) -> dict[str, Any]:
+    metadata = model.metadata
     if metadata is None:
         return {"type": ["string", "number", "integer", "boolean", "object"]}
     if metadata.outputs is None:
-        return prediction_schema(metadata.task, metadata.classes)
-    return by_output(
-        metadata.outputs, lambda output: prediction_schema(metadata.task, output.classes)
-    )
+        return predictions_of(model, metadata.classes)
+    return by_output(metadata.outputs, lambda output: predictions_of(model, output.classes))
 
 
-def _probabilities(metadata: ModelMetadata | None) -> dict[str, Any]:
+def _probabilities(model: Model) -> dict[str, Any]:
+    metadata = model.metadata
     if metadata is None:
         return {"type": "object", "additionalProperties": {}}
+
+    def each(classes: Sequence[Any]) -> dict[str, Any]:
+        return probabilities_schema(classes, model.lists(classes))
+
     if metadata.outputs is None:
-        return probabilities_schema(metadata.classes)
-    return by_output(metadata.outputs, lambda output: probabilities_schema(output.classes))
+        return each(metadata.classes)
+    return by_output(metadata.outputs, lambda output: each(output.classes))
 
 
 MODEL_VERSION = {"type": "string"}
@@ -318,8 +418,8 @@ def schemas(model: Model) -> dict[str, Any]:
         "RowArray": row_array_schema,
         "RowObject": row_object_schema,
         "Row": {"oneOf": row_shapes(model)},
-        "Prediction": _prediction(model.metadata),
-        "Probabilities": _probabilities(model.metadata),
+        "Prediction": _prediction(model),
+        "Probabilities": _probabilities(model),
         "Health": {
             "type": "object",
             "properties": {"status": {"const": "ok"}, "model_version": MODEL_VERSION},

@@ -26,6 +26,7 @@ from app.openapi.common import (
     feature_schema,
     health_responses,
     ref,
+    untitled_schema,
 )
 from app.protocols.mlflow import (
     CSV_TYPE,
@@ -84,6 +85,7 @@ def part(model: Model) -> Part:
                     "invalid_input",
                     "method_not_allowed",
                     "payload_too_large",
+                    "too_many_rows",
                     "internal_error",
                     "model_unavailable",
                     bad_request="The CSV body is empty, not UTF-8, or not valid CSV",
@@ -212,7 +214,7 @@ def _split(schema: Schema, max_rows: int) -> dict[str, Any]:
     """
     names = list(schema.names)
     width = len(names)
-    values = [_untitled(feature_schema(feature)) for feature in schema.features]
+    values = [untitled_schema(feature) for feature in schema.features]
     uniform = all(value == values[0] for value in values)
     columns: dict[str, Any] = (
         {
@@ -246,10 +248,6 @@ def _split(schema: Schema, max_rows: int) -> dict[str, Any]:
         "required": ["data"],
         "additionalProperties": False,
     }
-
-
-def _untitled(schema: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in schema.items() if key != "title"}
 
 
 def _columns(schema: Schema, max_rows: int) -> dict[str, Any]:

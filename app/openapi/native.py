@@ -35,6 +35,7 @@ _PREDICT_ERRORS = errors(
     "invalid_json",
     "method_not_allowed",
     "payload_too_large",
+    "too_many_rows",
     "unsupported_media_type",
     "invalid_input",
     "internal_error",
@@ -252,6 +253,14 @@ def _schemas(model: Model) -> dict[str, Any]:
                 "type": {"enum": list(FEATURE_TYPES)},
                 "nullable": {"type": "boolean"},
                 "categories": {"type": "array", "minItems": 1},
+                "categories_total": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": (
+                        "How many categories the model knows, when `categories` lists only "
+                        "the first of them for /model to fit through Lambda."
+                    ),
+                },
                 "accepts_unknown": {"type": "boolean"},
                 "dtype": {"type": "string"},
             },
@@ -336,6 +345,12 @@ def _model_info(model: Model) -> dict[str, Any]:
             },
             "trusted": {"type": "array", "items": {"type": "string"}},
             "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+            "max_batch_rows": {
+                "const": model.max_rows,
+                "description": "The most rows one request may hold.",
+            }
+            if model.predictor is not None
+            else {"type": "integer", "minimum": 1},
         },
-        "required": [*METADATA_KEYS, "serving_with"],
+        "required": [*METADATA_KEYS, "serving_with", "max_batch_rows"],
     }

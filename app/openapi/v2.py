@@ -8,6 +8,7 @@ are their own content type.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.answers import label_key
@@ -24,8 +25,10 @@ from app.openapi.common import (
     content,
     errors,
     feature_schema,
-    prediction_schema,
+    labels_schema,
+    predictions_of,
     ref,
+    untitled_schema,
 )
 from app.protocols.tensors import (
     BINARY_HEADER,
@@ -38,6 +41,8 @@ from app.protocols.tensors import (
 )
 from app.protocols.v2 import (
     MATRIX_INPUT,
+    MAX_BATCH_ROWS_PARAMETER,
+    MAX_ID_LENGTH,
     PLATFORM,
     PREDICT,
     PREDICT_PROBA,
@@ -62,6 +67,7 @@ _INFER_ERRORS = errors(
     "invalid_json",
     "method_not_allowed",
     "payload_too_large",
+    "too_many_rows",
     "internal_error",
     "model_unavailable",
     bad_request=(
@@ -296,12 +302,19 @@ def _model_metadata(model: Model) -> dict[str, Any]:
         inputs = {**tensors, "const": input_metadata(model.predictor.schema)}
         outputs = {**tensors, "const": output_metadata(model.predictor)}
         versions = {"const": [model.predictor.version]}
+    rows: dict[str, Any] = (
+        {"type": "integer", "minimum": 1} if model.predictor is None else {"const": model.max_rows}
+    )
     return _exactly(
         name=_served_name(model.metadata),
         versions=versions,
         platform={"const": PLATFORM},
         inputs=inputs,
         outputs=outputs,
+        parameters={
+            **_exactly(**{MAX_BATCH_ROWS_PARAMETER: rows}),
+            "description": f"`{MAX_BATCH_ROWS_PARAMETER}`: the most rows one request may hold.",
+        },
     )
 
 
@@ -315,7 +328,8 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
             "V2InferRequest": {"type": "object", "required": ["inputs"]},
             "V2InferResponse": {"type": "object", "required": ["outputs"]},
         }
-    schema = predictor.schema
+    schema = model.schema
+    assert schema is not None
     offered = available_outputs(predictor)
     shapes = [_columnar(schema, model.max_rows)]
     if schema.all_numeric:
@@ -341,7 +355,13 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
         "V2InferRequest": {
             "type": "object",
             "properties": {
-                "id": {"type": ["string", "null"], "description": "Echoed in the answer."},
+                "id": {
+                    "type": ["string", "null"],
+                    "description": (
+                        f"Echoed in the answer; at most {MAX_ID_LENGTH} characters, a longer "
+                        "one is refused at `id`."
+                    ),
+                },
                 "parameters": {
                     "type": ["object", "null"],
                     "properties": {
@@ -390,9 +410,7 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
     }
     for tensor in output_metadata(predictor):
         name = tensor["name"]
-        value = (
-            _predicted(predictor.metadata, tensor["datatype"]) if name == PREDICT else PROBABILITY
-        )
+        value = _predicted(model, tensor["datatype"]) if name == PREDICT else PROBABILITY
         schemas[_OUTPUT_SCHEMAS[name]] = _exactly(
             name={"const": name},
             shape=_shape(tensor["shape"], model.max_rows),
@@ -509,10 +527,16 @@ def _matrix(schema: Schema, max_rows: int) -> dict[str, Any]:
 
 def _columnar(schema: Schema, max_rows: int) -> dict[str, Any]:
     """One input per feature, named after it, in any order."""
+    # Features of one type that take the same values share one tensor schema, named by
+    # any of them: a wide model's document grows by a name per feature, not a schema.
+    alike: dict[str, list[Feature]] = {}
+    for feature in schema.features:
+        key = json.dumps([feature.type, untitled_schema(feature)], sort_keys=True)
+        alike.setdefault(key, []).append(feature)
     return {
         "type": "array",
         "description": "One input per feature, named after it, in any order.",
-        "items": {"oneOf": [_column(feature, max_rows) for feature in schema.features]},
+        "items": {"oneOf": [_column(features, max_rows) for features in alike.values()]},
         "minItems": len(schema.names),
         "maxItems": len(schema.names),
         # With as many inputs as features, each named once.
@@ -520,10 +544,13 @@ def _columnar(schema: Schema, max_rows: int) -> dict[str, Any]:
     }
 
 
-def _column(feature: Feature, max_rows: int) -> dict[str, Any]:
-    value = feature_schema(feature)
+def _column(features: list[Feature], max_rows: int) -> dict[str, Any]:
+    """The tensor of any of these features, which take the same values."""
+    feature = features[0]
+    names = [feature.name for feature in features]
+    value = feature_schema(feature) if len(features) == 1 else untitled_schema(feature)
     tensor = _tensor(
-        {"const": feature.name},
+        {"const": feature.name} if len(features) == 1 else {"enum": names},
         # [rows] or [rows, 1]
         {
             "type": "array",
@@ -545,12 +572,15 @@ def _single(value: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": value, "minItems": 1, "maxItems": 1}
 
 
-def _predicted(metadata: ModelMetadata, datatype: str) -> dict[str, Any]:
+def _predicted(model: Model, datatype: str) -> dict[str, Any]:
     """One value of the `predict` output; BYTES carry labels as text."""
+    metadata = model.metadata
+    assert metadata is not None
     outputs = metadata.outputs
     if metadata.task == "classification" and datatype == "BYTES":
         labels = metadata.classes if outputs is None else [c for o in outputs for c in o.classes]
-        return {"enum": list(dict.fromkeys(label_key(label) for label in labels))}
+        keys = list(dict.fromkeys(label_key(label) for label in labels))
+        return {"enum": keys} if model.lists(keys) else labels_schema(keys)
     if outputs is None:
-        return prediction_schema(metadata.task, metadata.classes)
-    return {"anyOf": [prediction_schema(metadata.task, output.classes) for output in outputs]}
+        return predictions_of(model, metadata.classes)
+    return {"anyOf": [predictions_of(model, output.classes) for output in outputs]}

@@ -15,6 +15,7 @@ from app.protocols.mlflow import MLFLOW
 from app.protocols.native import NATIVE
 from app.protocols.protocol import Protocol
 from app.protocols.v2 import V2
+from app.serving import register_answers
 
 PROTOCOLS = (MLFLOW, V2, NATIVE)  # the catch-all native one last
 PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)
@@ -31,6 +32,7 @@ def init_protocols(app: Flask) -> None:
     for protocol in PROTOCOLS:
         app.register_blueprint(protocol.blueprint)
     register_error_handlers(app, _error_shape_for_path)
+    register_answers(app, [protocol.answers for protocol in PROTOCOLS])
 
 
 def _error_shape_for_path(path: str) -> ErrorShape:

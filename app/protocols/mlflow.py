@@ -19,7 +19,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answers import predictions_json
+from app.answer_size import Encoded
+from app.answers import json_body, predictions_json
 from app.body import (
     JSON_TYPE,
     NonFiniteNumber,
@@ -28,13 +29,13 @@ from app.body import (
     parse_json,
     read_body,
 )
-from app.errors import ApiError, Detail
-from app.predictor import Predictor
+from app.errors import ApiError, Detail, cut
+from app.predictor import Outcome, Predictor
 from app.protocols.native import health
 from app.protocols.protocol import Protocol
 from app.schema import Feature, Schema
 from app.server_info import SERVER_VERSION
-from app.serving import check_row_count, current_predictor, invalid, max_batch_rows, predict
+from app.serving import batch_limit, check_row_count, current_predictor, invalid, predict
 from app.validation import (
     SKIPPED,
     Problems,
@@ -68,6 +69,7 @@ _MLFLOW_CODES = {
     "unauthorized": "UNAUTHENTICATED",
     "not_found": "ENDPOINT_NOT_FOUND",
     "payload_too_large": "REQUEST_LIMIT_EXCEEDED",
+    "too_many_rows": "REQUEST_LIMIT_EXCEEDED",
     "internal_error": "INTERNAL_ERROR",
     "model_unavailable": "TEMPORARILY_UNAVAILABLE",
 }
@@ -83,23 +85,27 @@ def invocations() -> Response:
     if others:
         raise ApiError(
             "unsupported_media_type",
-            f"Content-Type takes no parameter but charset=utf-8; got {', '.join(others)}.",
+            f"Content-Type takes no parameter but charset=utf-8; got {cut(', '.join(others))}.",
         )
     body = read_body(request)
     if kind == CSV_TYPE:
-        header, records, count = parse_csv(body, max_batch_rows())
+        header, records, count = parse_csv(body, current_app.config["MAX_BATCH_ROWS"])
         predictor = current_predictor()
-        rows, row_loc = csv_rows(header, records, predictor.schema, max_batch_rows(), count)
+        rows, row_loc = csv_rows(header, records, predictor.schema, batch_limit(predictor), count)
     else:
         payload = parse_json(body, current_app.config["MAX_JSON_DEPTH"], _nan_is_missing)
         predictor = current_predictor()
-        rows, row_loc = json_rows(payload, predictor.schema, max_batch_rows())
-    return _answer(predictor, rows, row_loc)
-
-
-def _answer(predictor: Predictor, rows: Rows, row_loc: Callable[[int], str]) -> Response:
+        rows, row_loc = json_rows(payload, predictor.schema, batch_limit(predictor))
     outcome = predict(predictor, rows, row_loc)
-    return jsonify(predictions=predictions_json(outcome.predictions, predictor.metadata.outputs))
+    return jsonify(_predictions(predictor, outcome))
+
+
+def _predictions(predictor: Predictor, outcome: Outcome) -> dict[str, Any]:
+    return {"predictions": predictions_json(outcome.predictions, predictor.metadata.outputs)}
+
+
+def _answers(predictor: Predictor, outcome: Outcome) -> list[Encoded]:
+    return [Encoded(json_body(_predictions(predictor, outcome)), JSON_TYPE)]
 
 
 def _nan_is_missing(literal: str) -> Any:
@@ -390,10 +396,15 @@ def _lengths(lengths: set[int]) -> str:
 
 
 def _error_shape(error: ApiError) -> tuple[object, int]:
-    body: dict[str, object] = {"error_code": _MLFLOW_CODES[error.code], "message": error.message}
+    body: dict[str, object] = {
+        "error_code": _MLFLOW_CODES[error.code],
+        "message": error.bounded_message,
+    }
     if error.details:
         body["details"] = error.details_json()
     return body, 400 if error.code == "invalid_input" else error.status
 
 
-MLFLOW = Protocol("mlflow", blueprint, ("/invocations", "/ping", "/version"), _error_shape)
+MLFLOW = Protocol(
+    "mlflow", blueprint, ("/invocations", "/ping", "/version"), _error_shape, _answers
+)

@@ -14,16 +14,24 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answers import predictions_json, probabilities_json
+from app.answer_size import LISTED, Encoded, fits
+from app.answers import json_body, predictions_json, probabilities_json
 from app.api_keys import api_keys_required
-from app.body import read_json
+from app.body import JSON_TYPE, read_json
 from app.errors import ApiError, Detail
 from app.openapi import build_openapi
-from app.predictor import Predictor
+from app.predictor import Outcome, Predictor
 from app.protocols.protocol import Protocol
 from app.request_log import note_error, note_model
 from app.schema import Schema
-from app.serving import check_row_count, current_predictor, invalid, model_slot, predict
+from app.serving import (
+    batch_limit,
+    check_row_count,
+    current_predictor,
+    invalid,
+    model_slot,
+    predict,
+)
 from app.validation import Problems, Rows, kind_of, member, validate_rows
 
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
@@ -100,23 +108,34 @@ def predict_route() -> Response:
     expected = InputSchema(
         schema=predictor.schema,
         supports_probabilities=predictor.supports_probabilities,
-        max_rows=current_app.config["MAX_BATCH_ROWS"],
+        max_rows=batch_limit(predictor),
     )
     parsed = parse_predict_request(payload, expected)
     outcome = predict(predictor, parsed.rows, parsed.row_loc, parsed.return_probabilities)
+    return jsonify(predict_answer(predictor, outcome, parsed.batch))
 
+
+def predict_answer(predictor: Predictor, outcome: Outcome, batch: bool) -> dict[str, Any]:
+    """The answer's body: the predictions (of a batch, or of its one row), then the
+    probabilities when asked for, and the model's version."""
     outputs = predictor.metadata.outputs
     predictions = predictions_json(outcome.predictions, outputs)
-    body: dict[str, Any] = (
-        {"predictions": predictions} if parsed.batch else {"prediction": predictions[0]}
-    )
+    body: dict[str, Any] = {"predictions": predictions} if batch else {"prediction": predictions[0]}
     if outcome.probabilities is not None:
         probabilities = probabilities_json(
             outcome.probabilities, predictor.probability_keys, outputs
         )
-        body["probabilities"] = probabilities if parsed.batch else probabilities[0]
+        body["probabilities"] = probabilities if batch else probabilities[0]
     body["model_version"] = predictor.version
-    return jsonify(body)
+    return body
+
+
+def _batch_answers(predictor: Predictor, outcome: Outcome) -> list[Encoded]:
+    """A batch's answers, with the probabilities the outcome holds and without them."""
+    return [
+        Encoded(json_body(predict_answer(predictor, answered, batch=True)), JSON_TYPE)
+        for answered in (outcome, Outcome(outcome.predictions, None))
+    ]
 
 
 @blueprint.get("/health")
@@ -134,7 +153,25 @@ def health() -> tuple[Response, int]:
 
 @blueprint.get("/model")
 def model() -> Response:
-    return jsonify(current_predictor().describe())
+    predictor = current_predictor()
+    return jsonify(_model_document(predictor, batch_limit(predictor)))
+
+
+@lru_cache(maxsize=8)
+def _model_document(predictor: Predictor, max_rows: int) -> dict[str, Any]:
+    """The model's metadata, the versions serving it and its row limit; if that would
+    not fit through Lambda, each list of more than LISTED categories cut to its first
+    LISTED, with `categories_total` saying how many there are."""
+    document = {**predictor.describe(), "max_batch_rows": max_rows}
+    if fits(document):
+        return document
+    features = [
+        {**feature, "categories": feature["categories"][:LISTED], "categories_total": count}
+        if (count := len(feature.get("categories") or ())) > LISTED
+        else feature
+        for feature in document["features"]
+    ]
+    return {**document, "features": features}
 
 
 @blueprint.get("/openapi.json")
@@ -150,25 +187,22 @@ def openapi_document() -> dict[str, Any]:
     predictor = model_slot().current()
     if predictor is not None:
         note_model(predictor.version)  # the document describes this model's inputs
-    return _document(
-        predictor, current_app.config["MAX_BATCH_ROWS"], api_keys_required(current_app)
-    )
+    max_rows = current_app.config["MAX_BATCH_ROWS"] if predictor is None else batch_limit(predictor)
+    return _document(predictor, max_rows, api_keys_required(current_app))
 
 
 @lru_cache(maxsize=8)
-def _document(
-    predictor: Predictor | None, max_batch_rows: int, api_key_required: bool
-) -> dict[str, Any]:
+def _document(predictor: Predictor | None, max_rows: int, api_key_required: bool) -> dict[str, Any]:
     # Built once per model: a model that loads after a failed start gets its own.
-    return build_openapi(predictor, max_batch_rows, api_key_required)
+    return build_openapi(predictor, max_rows, api_key_required)
 
 
 def _error_shape(error: ApiError) -> tuple[object, int]:
-    body: dict[str, object] = {"code": error.code, "message": error.message}
+    body: dict[str, object] = {"code": error.code, "message": error.bounded_message}
     if error.details:
         body["details"] = error.details_json()
     return {"error": body}, error.status
 
 
 # Everything no other protocol owns is native: "/" covers every path.
-NATIVE = Protocol("native", blueprint, ("",), _error_shape)
+NATIVE = Protocol("native", blueprint, ("",), _error_shape, _batch_answers)

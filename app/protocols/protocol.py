@@ -1,4 +1,5 @@
-"""What a protocol is to the app: its routes, the paths it owns, and its error shape."""
+"""What a protocol is to the app: its routes, the paths it owns, its error shape, and
+the answers it can give, which its row limit is measured on."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint
 
+from app.answer_size import Answers
 from app.errors import ErrorShape
 
 
@@ -18,6 +20,8 @@ class Protocol:
     # 405s included, take this protocol's shape.
     paths: tuple[str, ...]
     error_shape: ErrorShape
+    # Its answers to a batch, each as it sends it, for the limit of rows that fit them.
+    answers: Answers
 
     def owns(self, path: str) -> bool:
         return any(path == own or path.startswith(own + "/") for own in self.paths)

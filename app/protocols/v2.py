@@ -15,15 +15,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, combinations, product
 from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.answers import label_key, plain_values
+from app.answer_size import WORST_CHARACTER, Encoded
+from app.answers import json_body, json_text, label_key, plain_values
 from app.body import JSON_TYPE, NonFiniteNumber, media_type, parse_json, read_body
-from app.errors import ApiError, Detail
+from app.errors import ApiError, Detail, cut
 from app.predictor import Outcome, Predictor
 from app.protocols.protocol import Protocol
 from app.protocols.tensors import (
@@ -46,7 +47,14 @@ from app.protocols.tensors import (
 from app.request_log import note_error
 from app.schema import Feature, Schema
 from app.server_info import SERVER_NAME, SERVER_VERSION
-from app.serving import check_row_count, current_predictor, invalid, model_slot, predict
+from app.serving import (
+    batch_limit,
+    check_row_count,
+    current_predictor,
+    invalid,
+    model_slot,
+    predict,
+)
 from app.validation import (
     MAX_DETAILS,
     SKIPPED,
@@ -68,6 +76,10 @@ MATRIX_INPUT = "input-0"
 _REQUEST_FIELDS = ("id", "parameters", "inputs", "outputs")
 _INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
 _OUTPUT_FIELDS = ("name", "parameters")
+# The model metadata's parameter that gives the most rows one request may hold.
+MAX_BATCH_ROWS_PARAMETER = "max_batch_rows"
+# The longest id a request may give: its answer echoes it.
+MAX_ID_LENGTH = 256
 
 blueprint = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -101,6 +113,7 @@ def model_metadata(name: str, version: str | None = None) -> Response:
         platform=PLATFORM,
         inputs=input_metadata(predictor.schema),
         outputs=output_metadata(predictor),
+        parameters={MAX_BATCH_ROWS_PARAMETER: batch_limit(predictor)},
     )
 
 
@@ -121,7 +134,7 @@ def infer(name: str, version: str | None = None) -> Response:
         payload,
         tensors,
         predictor,
-        current_app.config["MAX_BATCH_ROWS"],
+        batch_limit(predictor),
         current_app.config["MAX_CONTENT_LENGTH"],
     )
     outcome = predict(
@@ -137,11 +150,11 @@ def _model(name: str, version: str | None) -> Predictor:
     predictor = current_predictor()
     served = predictor.metadata.name
     if name != served:
-        raise ApiError("not_found", f"No model named {name!r}; this server serves {served!r}.")
+        raise ApiError("not_found", f"No model named {cut(name)!r}; this server serves {served!r}.")
     if version is not None and version != predictor.version:
         raise ApiError(
             "not_found",
-            f"No version {version!r} of {served!r}; this server serves {predictor.version!r}.",
+            f"No version {cut(version)!r} of {served!r}; this server serves {predictor.version!r}.",
         )
     return predictor
 
@@ -217,6 +230,9 @@ def parse_infer_request(
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         problems.add("id", f"expected a string, got {kind_of(request_id)}")
+    elif request_id is not None and len(request_id) > MAX_ID_LENGTH:
+        # The answer echoes it: its size counts against the rows' (app.answer_size).
+        problems.add("id", f"expected at most {MAX_ID_LENGTH} characters, got {len(request_id)}")
     parameters = _object(payload.get("parameters"), "parameters", problems)
     binary_default = _flag(parameters, "binary_data_output", "parameters", problems)
     outputs = _outputs(payload.get("outputs"), predictor, binary_default, problems)
@@ -550,7 +566,7 @@ def _rows_worth_explaining(matrix: np.ndarray) -> int:
     row that brings their count past MAX_DETAILS can be among the first listed."""
     refused = np.cumsum(np.isinf(matrix).sum(axis=1))
     past = int(np.searchsorted(refused, MAX_DETAILS, side="right"))
-    return min(past + 1, matrix.shape[0])
+    return min(past + 1, int(matrix.shape[0]))
 
 
 def _plain_floats(values: np.ndarray) -> list[Any]:
@@ -605,8 +621,22 @@ def _integers_only(
 
 
 def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Response:
+    answer, header_length = _encoded(predictor, parsed.outputs, parsed.id, outcome)
+    response = Response(answer.body, mimetype=answer.media_type)
+    if header_length is not None:
+        response.headers[BINARY_HEADER] = str(header_length)
+    return response
+
+
+def _encoded(
+    predictor: Predictor,
+    outputs: Sequence[tuple[str, bool]],
+    request_id: str | None,
+    outcome: Outcome,
+) -> tuple[Encoded, int | None]:
+    """The answer, and when it carries binary outputs, the length of its JSON header."""
     tensors: list[tuple[dict[str, Any], list[Any], bool]] = []
-    for name, binary in parsed.outputs:
+    for name, binary in outputs:
         if name == PREDICT:
             array = outcome.predictions
             flat = plain_values(array.reshape(-1))
@@ -624,8 +654,8 @@ def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Res
         "model_name": predictor.metadata.name,
         "model_version": predictor.version,
     }
-    if parsed.id is not None:
-        head["id"] = parsed.id
+    if request_id is not None:
+        head["id"] = request_id
     blobs = []
     for tensor, flat, binary in tensors:
         if binary:
@@ -636,11 +666,25 @@ def _answer(predictor: Predictor, parsed: InferRequest, outcome: Outcome) -> Res
             tensor["data"] = flat
     head["outputs"] = [tensor for tensor, _, _ in tensors]
     if not blobs:
-        return jsonify(head)
-    header = current_app.json.dumps(head).encode()
-    response = Response(b"".join([header, *blobs]), mimetype=BINARY_TYPE)
-    response.headers[BINARY_HEADER] = str(len(header))
-    return response
+        return Encoded(json_body(head), JSON_TYPE), None
+    header = json_text(head).encode("ascii")
+    return Encoded(b"".join([header, *blobs]), BINARY_TYPE), len(header)
+
+
+_WORST_ID = WORST_CHARACTER * MAX_ID_LENGTH
+
+
+def _answers(predictor: Predictor, outcome: Outcome) -> list[Encoded]:
+    """Every answer to a batch: each set of the outputs offered, each output in JSON or
+    binary, with the longest id a request may give."""
+    offered = available_outputs(predictor)
+    answers = []
+    for count in range(1, len(offered) + 1):
+        for names in combinations(offered, count):
+            for binary in product((False, True), repeat=count):
+                outputs = list(zip(names, binary, strict=True))
+                answers.append(_encoded(predictor, outputs, _WORST_ID, outcome)[0])
+    return answers
 
 
 def input_metadata(schema: Schema) -> list[dict[str, Any]]:
@@ -685,13 +729,13 @@ def output_metadata(predictor: Predictor) -> list[dict[str, Any]]:
 
 
 def _error_shape(error: ApiError) -> tuple[object, int]:
-    message = error.message
+    message = error.bounded_message
     if error.details:
-        message += " " + "; ".join(f"{d.loc}: {d.msg}" for d in error.details)
+        message += " " + "; ".join(f"{d.loc}: {d.msg}" for d in error.bounded_details)
     body: dict[str, object] = {"error": message}
     if error.details:
         body["details"] = error.details_json()
     return body, 400 if error.code == "invalid_input" else error.status
 
 
-V2 = Protocol("v2", blueprint, ("/v2",), _error_shape)
+V2 = Protocol("v2", blueprint, ("/v2",), _error_shape, _answers)
