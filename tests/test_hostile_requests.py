@@ -655,31 +655,16 @@ def client_send(apps: dict[str, Flask]) -> Callable[[Hostile], Answer]:
     return send
 
 
-@HOSTILE
-@given(hostile=v2_requests())
-def test_v2_oversized_declarations(
-    client_send: Callable[[Hostile], Answer], hostile: Hostile
-) -> None:
-    answer = client_send(hostile)
-    documented("v2", answer)
-    within_budget(answer, hostile.body)
+OVERSIZED = {"v2": v2_requests(), "mlflow": mlflow_requests(), "native": native_requests()}
 
 
 @HOSTILE
-@given(hostile=mlflow_requests())
-def test_mlflow_oversized_declarations(
-    client_send: Callable[[Hostile], Answer], hostile: Hostile
+@pytest.mark.parametrize("protocol", OVERSIZED)
+@given(data=st.data())
+def test_oversized_declarations(
+    client_send: Callable[[Hostile], Answer], protocol: str, data: st.DataObject
 ) -> None:
+    hostile = data.draw(OVERSIZED[protocol])
     answer = client_send(hostile)
-    documented("mlflow", answer)
-    within_budget(answer, hostile.body)
-
-
-@HOSTILE
-@given(hostile=native_requests())
-def test_native_oversized_declarations(
-    client_send: Callable[[Hostile], Answer], hostile: Hostile
-) -> None:
-    answer = client_send(hostile)
-    documented("native", answer)
+    documented(protocol, answer)
     within_budget(answer, hostile.body)
