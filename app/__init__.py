@@ -26,6 +26,7 @@ from app.no_redirects import refuse_redirects
 from app.protocols import init_protocols, protocol_for_path
 from app.request_log import init_request_log
 from app.response_headers import init_response_headers
+from app.serving import batch_limit
 from app.try_it import init_try_it
 from app.warm_up import warm_up
 
@@ -77,7 +78,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     init_cors(app, settings.cors_allowed_origins)
     init_response_headers(app)
     # Last, once every hook is in place: the warm-up takes the path a request takes.
-    warm_up(app)
+    warm_up(app, batch_limit)
     return app
 
 

@@ -39,6 +39,7 @@ from app.api_keys import replace_api_keys
 from app.config import Settings
 from app.key_source import KeysUnavailable, load_api_keys
 from app.request_log import note_restore
+from app.serving import batch_limit
 from app.warm_up import warm_up
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def register_snapstart_hooks(app: Flask, settings: Settings) -> bool:
 
 def before_snapshot(app: Flask) -> None:
     """Pay every first-use cost once more, into the snapshot."""
-    warm_up(app)
+    warm_up(app, batch_limit)
 
 
 def after_restore(app: Flask, settings: Settings) -> None:

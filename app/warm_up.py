@@ -25,18 +25,16 @@ log = logging.getLogger(__name__)
 ENVIRON_KEY = "model_api.warm_up"
 
 
-def warm_up(app: Flask) -> None:
-    """Answer the served model's example rows through the whole app, once."""
+def warm_up(app: Flask, row_limit: Callable[[Any], int]) -> None:
+    """Answer the served model's example rows through the whole app, once: no more of
+    them than `row_limit(predictor)` allows at once (its answers may be large). Handed
+    in by the factory: serving logs requests, and the request log reads this module."""
     predictor = app.extensions["model_slot"].predictor
     if predictor is None:  # no model: the first request retries the load and says why
         return
-    # Imported here: the serving module logs requests, and the request log reads this one.
-    from app.serving import batch_limit
-
     rows = list(predictor.metadata.example) or [predictor.schema.placeholder_row()]
     with app.app_context():
-        # No more rows than the model answers at once: its answers may be large.
-        rows = rows[: batch_limit(predictor)]
+        rows = rows[: row_limit(predictor)]
     body: dict[str, Any] = {"instances": rows}
     if predictor.supports_probabilities:
         body["return_probabilities"] = True
