@@ -17,6 +17,7 @@ import json
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,22 @@ def apps(wide_artifact: Path) -> dict[str, Flask]:
     return built
 
 
+def through_client(apps: dict[str, Flask], hostile: Hostile) -> Answer:
+    """`hostile` sent with the test client of its model's app."""
+    client = apps[hostile.model].test_client()
+
+    def call() -> tuple[int, bytes]:
+        response = client.post(
+            hostile.path,
+            data=hostile.body,
+            content_type=hostile.content_type,
+            headers=hostile.headers,
+        )
+        return response.status_code, response.get_data()
+
+    return measured(call)
+
+
 @pytest.fixture
 def send(
     apps: dict[str, Flask], request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -124,20 +141,6 @@ def send(
     """Send a request the way the test's `route` parameter names: the test client, or a
     Lambda event of that shape through handler.handler (its app swapped for the model's)."""
     route: str = request.param
-
-    def through_client(hostile: Hostile) -> Answer:
-        client = apps[hostile.model].test_client()
-
-        def call() -> tuple[int, bytes]:
-            response = client.post(
-                hostile.path,
-                data=hostile.body,
-                content_type=hostile.content_type,
-                headers=hostile.headers,
-            )
-            return response.status_code, response.get_data()
-
-        return measured(call)
 
     def through_lambda(hostile: Hostile) -> Answer:
         monkeypatch.setattr(handler, "app", apps[hostile.model])
@@ -157,7 +160,7 @@ def send(
 
         return measured(call)
 
-    return through_client if route == "client" else through_lambda
+    return partial(through_client, apps) if route == "client" else through_lambda
 
 
 def by_route(test: Callable[..., None]) -> Callable[..., None]:
@@ -638,21 +641,7 @@ def documented(protocol: str, answer: Answer) -> None:
 
 @pytest.fixture
 def client_send(apps: dict[str, Flask]) -> Callable[[Hostile], Answer]:
-    client = apps["iris"].test_client()
-
-    def send(hostile: Hostile) -> Answer:
-        def call() -> tuple[int, bytes]:
-            response = client.post(
-                hostile.path,
-                data=hostile.body,
-                content_type=hostile.content_type,
-                headers=hostile.headers,
-            )
-            return response.status_code, response.get_data()
-
-        return measured(call)
-
-    return send
+    return partial(through_client, apps)
 
 
 OVERSIZED = {"v2": v2_requests(), "mlflow": mlflow_requests(), "native": native_requests()}
