@@ -2,24 +2,30 @@
 
 The app, and so the model, is built at import: once per container, in Lambda's init
 phase, never per request (with SnapStart, once per published version, and each
-container starts from a snapshot of it: app.snapstart). serverless_wsgi turns events
-into WSGI requests; the functions below repair the event shapes it mishandles, each
+container starts from a snapshot of it: app.aws.snapstart). serverless_wsgi turns
+events into WSGI requests; app.aws.events repairs the event shapes it mishandles, each
 quirk in one place.
 """
 
+# ruff: noqa: E402 -- the lazy imports go in before any other import
 from __future__ import annotations
 
+# First, before anything imports scikit-learn: what serving never uses loads on first use.
+from app.aws import lazy_imports
+
+lazy_imports.install()
+
 import os
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import serverless_wsgi
 
-from app import create_app
-from app.config import Settings
-from app.request_log import note_warm_up
-from app.snapstart import register_snapstart_hooks
+from app.aws.events import fix_paths, repaired
+from app.aws.snapstart import register_snapstart_hooks
+from app.factory import create_app
+from app.http.request_log import note_warm_up
+from app.service.settings import Settings
 
 settings = Settings.from_environ(os.environ)
 app = create_app(settings)
@@ -28,7 +34,6 @@ register_snapstart_hooks(app, settings)
 
 # Schedules and warmers only keep a container alive: answer without the app.
 WARMUP_SOURCES = frozenset({"aws.events", "serverless-plugin-warmup"})
-_PATH_PARAMETER = re.compile(r"\{([^{}+]+)\+?\}")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -36,103 +41,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         note_warm_up(app)  # this was the cold invocation, not the next request
         return {}
     # serverless_wsgi is untyped: its answer is the Lambda response, a JSON object.
-    response: dict[str, Any] = serverless_wsgi.handle_request(_wsgi_app, _repaired(event), context)
+    response: dict[str, Any] = serverless_wsgi.handle_request(_wsgi_app, repaired(event), context)
     return response
 
 
-def _repaired(event: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy of the event without the shapes serverless_wsgi crashes on."""
-    event = dict(event)
-    # No "headers" key (hand-written invokes, some test tools): KeyError.
-    if event.get("headers") is None:
-        event["headers"] = {}
-    # serverless-offline sends the root resource with an empty path: Werkzeug would redirect.
-    if event.get("path") == "":
-        event["path"] = "/"
-    if event.get("version") == "2.0":
-        request_context = dict(event.get("requestContext") or {})
-        # Payload 2.0 may carry "authorizer": null when no authorizer ran: AttributeError.
-        if request_context.get("authorizer") is None:
-            request_context.pop("authorizer", None)
-        event["requestContext"] = request_context
-    return event
-
-
 def _wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """The Flask app, after fixing the paths serverless_wsgi derives from the event."""
-    event = environ["serverless.event"]
-    if event.get("requestContext", {}).get("elb"):
-        _fix_alb(environ)
-    elif event.get("version") == "2.0":
-        _fix_payload_v2(environ, event)
-    elif "resource" in event:
-        _fix_payload_v1(environ, event)
+    """The app (looked up per call), after fixing the paths serverless_wsgi derives."""
+    fix_paths(environ)
     return app.wsgi_app(environ, start_response)
-
-
-def _fix_payload_v1(environ: dict[str, Any], event: dict[str, Any]) -> None:
-    # REST API: "path" holds a custom domain's base path mapping ("/ml/predict"), and
-    # requestContext.path the stage or mapping the client saw; "resource" filled with
-    # pathParameters is the path inside the API, whatever domain or stage served it.
-    inner = _fill(event.get("resource"), event.get("pathParameters"))
-    if inner is None:
-        return
-    _split(environ, inner, mapped=event.get("path"), seen=event["requestContext"].get("path"))
-
-
-def _fix_payload_v2(environ: dict[str, Any], event: dict[str, Any]) -> None:
-    # HTTP API and function URLs: on a named stage the stage stays in rawPath and every
-    # route would 404; on "$default" serverless_wsgi sets SCRIPT_NAME to "/$default".
-    raw_path = event.get("rawPath") or "/"
-    route = event.get("routeKey") or "$default"
-    inner = None
-    if route != "$default" and " " in route:
-        inner = _fill(route.split(" ", 1)[1], event.get("pathParameters"))
-    if inner is None:
-        stage = event["requestContext"].get("stage") or "$default"
-        prefix = f"/{stage}"
-        if stage != "$default" and (raw_path == prefix or raw_path.startswith(prefix + "/")):
-            inner = raw_path[len(prefix) :] or "/"
-        else:
-            inner = raw_path
-    _split(environ, inner, mapped=raw_path, seen=raw_path)
-
-
-def _fix_alb(environ: dict[str, Any]) -> None:
-    # An ALB event names no client address; the ALB puts it first in X-Forwarded-For.
-    if not environ.get("REMOTE_ADDR"):
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-        environ["REMOTE_ADDR"] = forwarded.split(",")[0].strip()
-
-
-def _fill(template: str | None, parameters: dict[str, str] | None) -> str | None:
-    """ "/{proxy+}" with {"proxy": "predict"} -> "/predict"; None if a value is missing."""
-    if not template:
-        return None
-    values = parameters or {}
-    if any(name not in values for name in _PATH_PARAMETER.findall(template)):
-        return None
-    return _PATH_PARAMETER.sub(lambda match: values[match.group(1)], template)
-
-
-def _split(environ: dict[str, Any], inner: str, mapped: str | None, seen: str | None) -> None:
-    """PATH_INFO becomes the path inside the API, SCRIPT_NAME what the client saw before it.
-
-    `mapped` is the event's path (what serverless_wsgi put into PATH_INFO), `seen` the
-    path the client requested; each is `inner` behind some prefix.
-    """
-    mapped_prefix = _prefix(mapped, inner)
-    seen_prefix = _prefix(seen, inner)
-    path_info = environ["PATH_INFO"]
-    if mapped_prefix and path_info.startswith(mapped_prefix):
-        environ["PATH_INFO"] = path_info[len(mapped_prefix) :] or "/"
-    if seen_prefix is not None:
-        environ["SCRIPT_NAME"] = seen_prefix
-
-
-def _prefix(path: str | None, inner: str) -> str | None:
-    if path is None:
-        return None
-    if inner in ("", "/"):
-        return path.rstrip("/")
-    return path[: -len(inner)] if path.endswith(inner) else None

@@ -121,7 +121,7 @@ def main(bundle: str) -> None:
             "bundle_modules": modules,
             # Top-level names of every module imported by then, bundled or not.
             "imported_packages": sorted({name.partition(".")[0] for name in sys.modules}),
-            # Imported but never run (app.lazy_imports): their code waits for a first use.
+            # Imported but never run (app.aws.lazy_imports): their code waits for a first use.
             "deferred_modules": sorted(
                 name for name, module in sys.modules.items() if type(module).__name__ == "_Deferred"
             ),

@@ -1,6 +1,6 @@
 'use strict';
 
-// Where a served model's files are, by the rules the server follows (app/artifact.py),
+// Where a served model's files are, by the rules the server follows (app/core/artifact.py),
 // and how the deploy reads one of them from S3 with its own credentials. Shared by the
 // plugins that read the model's metadata (served-model, model-pins) and the one that
 // grants the function access to its objects (read-access). Not a plugin itself.

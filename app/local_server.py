@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
-from app import create_app
-from app.server_info import SERVER_NAME
+from app.factory import create_app
+from app.http.server_info import SERVER_NAME
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000

@@ -20,7 +20,7 @@ They are kept between runs while this scikit-learn and numpy are the ones that m
 Each case goes in two ways at once, each through a warm process serving one model (every
 route answered once first), with one BLAS thread and one malloc arena:
 
-- flask run: the app's own `flask --app app run` with MODEL_URI set (flask's CLI, started
+- flask run: the app's own `flask --app app.factory run` with MODEL_URI set (flask's CLI, started
   with a SIGUSR1 handler through which the harness has it collect garbage and hand its
   free heap back before each case), over loopback HTTP. Its CPU is utime+stime from
   /proc/PID/stat (10 ms ticks) from before the request to after the request's thread has
@@ -39,8 +39,8 @@ Every request is capped (--timeout); a process whose RSS passes the function's m
 killed or times out is replaced, and the case recorded so with what it had spent by then.
 
 Cases: one valid request per protocol (the control); the ones found by probing the code;
-and a generator driven by the limits (app.config.Settings' defaults, MAX_DETAILS of
-app.validation): for each protocol, bodies that fill MAX_CONTENT_LENGTH with the most of
+and a generator driven by the limits (app.service.settings.Settings' defaults, MAX_DETAILS of
+app.core.validation): for each protocol, bodies that fill MAX_CONTENT_LENGTH with the most of
 one thing. Rows are printed worst first: the failing ones, by how far past the budget
 (x budget: the larger of CPU beyond predict / 100 ms and extra peak memory / allowance),
 then the rest; then the generator's worst body for each protocol.
@@ -80,8 +80,8 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from lambda_sizes import configured_memory_mb  # noqa: E402
 
-from app.config import Settings  # noqa: E402
-from app.validation import MAX_DETAILS  # noqa: E402
+from app.core.validation import MAX_DETAILS  # noqa: E402
+from app.service.settings import Settings  # noqa: E402
 
 WORK = BENCH / ".work" / "adversarial"
 SETTINGS = Settings()
@@ -937,7 +937,7 @@ def worker_main(timeout: float) -> None:
     from event_payloads import LambdaContext, event_for
 
     import handler
-    from app.predictor import Predictor
+    from app.core.predictor import Predictor
 
     spent = [0.0]
     run = Predictor.run
@@ -1137,7 +1137,7 @@ class HandlerWay:
 # flask run: a server, started again when a case leaves it holding memory
 # ---------------------------------------------------------------------------------------
 
-# `flask --app app run`: flask's CLI called as its console script calls it, once a handler
+# `flask --app app.factory run`: flask's CLI called as its console script calls it, once a handler
 # for SIGUSR1 is set, the harness's signal to collect garbage and trim the heap before a
 # case; it writes a byte to the harness's pipe when done.
 FLASK_RUN = """
@@ -1168,7 +1168,7 @@ class FlaskServer:
         self.model = model
         self.port = free_port()
         self._trimmed, done = os.pipe()
-        arguments = ["--app", "app", "run", "--port", str(self.port)]
+        arguments = ["--app", "app.factory", "run", "--port", str(self.port)]
         self.process = subprocess.Popen(
             [sys.executable, "-c", FLASK_RUN, str(done), *arguments],
             cwd=ROOT,

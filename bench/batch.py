@@ -169,10 +169,13 @@ def variants() -> dict[str, dict[str, Callable[[], object]]]:
 
 def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
     """The steps of each 1,000-row request, ours and the naive apps', callable one by one."""
-    from app import create_app
-    from app.body import parse_json
-    from app.model_input import to_model_input
-    from app.protocols.native import InputSchema, parse_predict_request
+    from app.core.decoding import parse_json
+    from app.core.model_input import to_model_input
+    from app.factory import create_app
+    from app.http.components import part_of
+    from app.protocols.native.routes import InputSchema, parse_predict_request
+    from app.service.model_slot import ModelSlot
+    from app.service.settings import Settings
 
     stages: dict[str, dict[str, Callable[[], object]]] = {}
     for case, model_uri, rows in (
@@ -180,11 +183,13 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
         ("churn_1000", CHURN, churn_rows(BATCH_ROWS)),
     ):
         app = create_app({"MODEL_URI": str(model_uri)})
-        predictor = app.extensions["model_slot"].current()
+        predictor = part_of(ModelSlot, app).current()
         body = json.dumps({"instances": rows}).encode()
-        depth = app.config["MAX_JSON_DEPTH"]
+        depth = part_of(Settings, app).max_json_depth
         expected = InputSchema(
-            predictor.schema, predictor.supports_probabilities, app.config["MAX_BATCH_ROWS"]
+            predictor.schema,
+            predictor.supports_probabilities,
+            part_of(Settings, app).max_batch_rows,
         )
         payload = parse_json(body, depth)
         checked = parse_predict_request(payload, expected).rows
@@ -195,11 +200,11 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
             build, naive_input = "naive: pd.DataFrame(rows)", pd.DataFrame(rows)
         builder = np.array if case == "iris_1000" else pd.DataFrame
         stages[case] = {
-            "ours: strict parse (app/body.py)": lambda b=body, d=depth: parse_json(b, d),
-            "ours: validation (app/validation.py)": (
+            "ours: strict parse (app/http/body.py)": lambda b=body, d=depth: parse_json(b, d),
+            "ours: validation (app/core/validation.py)": (
                 lambda p=payload, e=expected: parse_predict_request(p, e)
             ),
-            "ours: conversion (app/model_input.py)": (
+            "ours: conversion (app/core/model_input.py)": (
                 lambda r=checked, s=schema: to_model_input(r, s)
             ),
             "ours: Predictor.run (conversion + model)": lambda r=checked, p=predictor: p.run(r),
@@ -264,9 +269,9 @@ def summarise(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
 # that called them, except that pandas under our conversion or the naive app is the
 # DataFrame's construction. pandas under scikit-learn is the model's.
 PARTS = (
-    ("validation (app/validation.py)", ("/app/validation.py",)),
-    ("conversion (app/model_input.py)", ("/app/model_input.py",)),
-    ("JSON parse, strict (app/body.py)", ("/app/body.py", "/app/json_depth.py")),
+    ("validation (app/core/validation.py)", ("/app/core/validation.py",)),
+    ("conversion (app/core/model_input.py)", ("/app/core/model_input.py",)),
+    ("JSON parse, strict (app/http/body.py)", ("/app/http/body.py", "/app/core/json_depth.py")),
     ("ours, other (app/, handler.py)", ("/app/", "/handler.py")),
     ("naive app", ("/naive_pandas_app.py",)),
     ("model (scikit-learn, scipy, narwhals)", ("/sklearn/", "/scipy/", "/narwhals/")),
@@ -295,7 +300,7 @@ def charge(paths: list[str | None]) -> str:
     for path in paths:
         part = part_of(path)
         if part == DATAFRAME:
-            if owner in ("conversion (app/model_input.py)", "naive app"):
+            if owner in ("conversion (app/core/model_input.py)", "naive app"):
                 owner = DATAFRAME
         elif part is not None:
             owner = part

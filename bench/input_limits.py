@@ -3,7 +3,7 @@
     .venv/bin/python bench/input_limits.py [--rounds 5]
 
 For each body shape: its size, its nesting depth, the best of `rounds` timings of the
-depth scan (app/json_depth.py), of json.loads on the same bytes, and of the whole
+depth scan (app/core/json_depth.py), of json.loads on the same bytes, and of the whole
 parse_json the app runs (scan, then parse with the float64 hooks, or a 400). Then
 parse_json on number literals of growing length, to show the cost stays linear.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.body import parse_json
-from app.errors import ApiError
-from app.json_depth import nesting_depth
+from app.core.decoding import parse_json
+from app.core.errors import ApiError
+from app.core.json_depth import nesting_depth
 
 MiB = 1024 * 1024
 ROW = "[5.1, 3.5, 1.4, 0.2]"

@@ -73,7 +73,7 @@ def servers() -> list[Server]:
     return [
         Server(
             "ours",
-            [gunicorn, "-c", config, "app:create_app()"],
+            [gunicorn, "-c", config, "app.factory:create_app()"],
             ROOT,
             "/predict",
             PEERS / "wrk_naive.lua",

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.metadata import REFERENCE_SEPARATOR
+from app.core.metadata import REFERENCE_SEPARATOR
 
 # The server's own top-level packages: a user module of the same name would be hidden.
 SERVER_MODULES = frozenset({"app", "handler", "model"})

@@ -33,8 +33,8 @@ if __name__ == "__main__" and not __package__:
 
 import sklearn
 
-from app.artifact import code_path_for, metadata_path_for
-from app.schema import Feature
+from app.core.artifact import code_path_for, metadata_path_for
+from app.core.schema import Feature
 from model.export import Description, ExportError, write_metadata
 from model.inference import InferenceError, read_example_file
 

@@ -27,8 +27,8 @@ from typing import Any
 import joblib
 import numpy as np
 
-from app.answers import predictions_json
-from app.artifact import (
+from app.core.answers import predictions_json
+from app.core.artifact import (
     FORMAT_OF_SUFFIX,
     ArtifactFormat,
     code_path_for,
@@ -37,12 +37,12 @@ from app.artifact import (
     metadata_path_for,
     sha256_of,
 )
-from app.artifact_loader import load_artifact, skops_is_safe
-from app.metadata import CodeArchive, ModelMetadata, Output
-from app.model_input import pandas_available
-from app.predictor import ModelUnavailable, Predictor, RowsRefused, labels_of
-from app.schema import Feature, Schema
-from app.validation import Problems, validate_rows
+from app.core.artifact_loader import load_artifact, skops_is_safe
+from app.core.metadata import CodeArchive, ModelMetadata, Output
+from app.core.model_input import pandas_available
+from app.core.predictor import ModelUnavailable, Predictor, RowsRefused, labels_of
+from app.core.schema import Feature, Schema
+from app.core.validation import Problems, validate_rows
 from model.code_archive import CodeError, PackedCode, pack_code
 from model.dependencies import DependencyError, needed_distributions
 from model.inference import (

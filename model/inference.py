@@ -25,10 +25,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 
-from app.answers import plain_values
-from app.datetimes import Written, is_iso_datetime, read_iso
-from app.metadata import MAX_EXAMPLE_ROWS, Task
-from app.schema import (
+from app.core.answers import plain_values
+from app.core.datetimes import Written, is_iso_datetime, read_iso
+from app.core.metadata import MAX_EXAMPLE_ROWS, Task
+from app.core.schema import (
     DEFAULT_DTYPES,
     Feature,
     FeatureType,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.artifact import (
+from app.core.artifact import (
     S3_SCHEME,
     code_key_for,
     metadata_key_for,
@@ -29,7 +29,7 @@ from app.artifact import (
     sha256_of,
     split_s3_uri,
 )
-from app.metadata import MetadataError, ModelMetadata
+from app.core.metadata import MetadataError, ModelMetadata
 from model.describe import add_description_options, describe_from_args
 from model.export import ExportError
 

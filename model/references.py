@@ -23,8 +23,8 @@ from typing import IO, Any, ClassVar
 import numpy as np
 from joblib import numpy_pickle
 
-from app.artifact import ArtifactFormat
-from app.metadata import REFERENCE_SEPARATOR
+from app.core.artifact import ArtifactFormat
+from app.core.metadata import REFERENCE_SEPARATOR
 
 _SKLEARN_VERSION = "_sklearn_version"
 _SKOPS_SCHEMA = "schema.json"

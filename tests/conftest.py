@@ -1,12 +1,16 @@
 """Every test builds its own app through the factory; nothing is shared but files."""
 
+# ruff: noqa: E402 -- the lazy imports go in before any other import
+
 from __future__ import annotations
 
 # isort: off
-# The app first, so that its lazy imports are in place before scikit-learn is imported:
-# the whole suite runs as the service does (LAZY_IMPORTS=0 runs it without them).
-from app import lazy_imports  # noqa: F401
+# The lazy imports first, installed as the entry points install them, before anything
+# imports scikit-learn: the whole suite runs as the service does (LAZY_IMPORTS=0 runs it
+# without them).
+from app.aws import lazy_imports
 
+lazy_imports.install()
 # isort: on
 import json
 import shutil
@@ -25,9 +29,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from app import create_app
-from app.artifact import metadata_path_for
-from app.config import BUNDLED_MODEL
+from app.core.artifact import metadata_path_for
+from app.factory import create_app
+from app.service.settings import BUNDLED_MODEL
 from model.export import Description, save_model
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

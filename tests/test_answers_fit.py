@@ -30,7 +30,7 @@ from sklearn.preprocessing import OneHotEncoder
 from v2_tensors import IRIS, binary_body, binary_input, infer_path, read_answer
 
 import handler
-from app.answer_size import (
+from app.core.answer_size import (
     BUDGET,
     HEADERS_MARGIN,
     Encoded,
@@ -38,11 +38,14 @@ from app.answer_size import (
     rows_that_fit,
     worst_outcomes,
 )
-from app.answers import json_body
-from app.artifact import metadata_path_for, sha256_of
-from app.errors import MSG_LIMIT
-from app.metadata import ModelMetadata
-from app.schema import Schema
+from app.core.answers import json_body
+from app.core.artifact import metadata_path_for, sha256_of
+from app.core.errors import MSG_LIMIT
+from app.core.metadata import ModelMetadata
+from app.core.schema import Schema
+from app.http.components import part_of
+from app.protocols.serving import ProtocolAnswers
+from app.service.model_slot import ModelSlot
 from model.export import Description, save_model
 
 LAMBDA_LIMIT = 6_291_456
@@ -308,8 +311,8 @@ def test_the_limit_is_the_most_rows_whose_largest_answers_fit(
     """At the limit, every protocol's every answer to the model's worst-case outcome
     (longest labels, longest floats) fits; one row more, one of them does not."""
     app = make_app(MODEL_URI=str(many_classes))
-    predictor = app.extensions["model_slot"].current()
-    protocols = app.extensions["protocol_answers"]
+    predictor = part_of(ModelSlot, app).current()
+    protocols = part_of(ProtocolAnswers, app).answers
     limit = rows_that_fit(predictor, protocols)
 
     def largest(rows: int) -> int:

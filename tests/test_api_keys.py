@@ -13,12 +13,13 @@ from conftest import ROOT, SETOSA
 from flask import Flask
 from flask.testing import FlaskClient
 
-import app.api_keys
-from app import create_app
-from app.api_keys import ApiKeys, replace_api_keys
-from app.config import ConfigError, Settings
-from app.open_routes import OPEN_ROUTES, openapi_path
-from app.request_log import API_KEY_HEADER
+import app.auth.api_keys
+from app.auth.api_keys import ApiKeys, replace_api_keys
+from app.auth.keys import API_KEY_HEADER
+from app.auth.open_routes import OPEN_ROUTES, openapi_path
+from app.core.errors import ConfigError
+from app.factory import create_app
+from app.service.settings import Settings
 
 KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
 OTHER_KEY = "bravo-0a9b8c7d6e5f4a3b2c1d"
@@ -215,13 +216,13 @@ def test_settings_never_show_the_keys() -> None:
 def test_every_key_is_compared_and_always_as_digests(monkeypatch: pytest.MonkeyPatch) -> None:
     """No early exit, and nothing of a key's length reaches the comparison."""
     compared: list[tuple[bytes, bytes]] = []
-    real = app.api_keys.hmac.compare_digest
+    real = app.auth.api_keys.hmac.compare_digest
 
     def recording(a: bytes, b: bytes) -> bool:
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(app.api_keys.hmac, "compare_digest", recording)
+    monkeypatch.setattr(app.auth.api_keys.hmac, "compare_digest", recording)
     keys = ApiKeys([KEY, OTHER_KEY, "charlie-" + "9" * 20])
     for presented, accepted in [(KEY, True), (OTHER_KEY, True), ("x", False), (WRONG_KEY, False)]:
         compared.clear()
@@ -268,7 +269,7 @@ def test_keys_never_reach_a_log(
 
 def test_keys_from_the_environment_never_import_boto3() -> None:
     script = (
-        "import sys; from app import create_app; "
+        "import sys; from app.factory import create_app; "
         f"create_app({{'API_KEYS': {KEY!r}}}); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
     )

@@ -199,7 +199,7 @@ def test_serves_as_a_snapstart_function_would_start(
 def test_cold_start_path_loads_unchecked_hash_bytecode(report: dict[str, Any]) -> None:
     assert report["compiled_from_source"] == []
     modules = report["bundle_modules"]
-    assert {"handler", "app", "app.predictor", "flask", "sklearn", "numpy"} <= set(modules)
+    assert {"handler", "app", "app.core.predictor", "flask", "sklearn", "numpy"} <= set(modules)
     for name, bytecode in modules.items():
         assert bytecode["pyc"] and "cpython-312" in bytecode["pyc"], name
         assert bytecode["magic_ok"], name
@@ -228,14 +228,14 @@ def test_holds_only_what_runs(package: Package) -> None:
     assert model_files == {"model/model.joblib", "model/model.json"}
     app_sources = {n for n in names if n.startswith("app/") and n.endswith(".py")}
     assert app_sources == {p.as_posix() for p in Path("app").rglob("*.py")}
-    assert "app/open_routes.json" in names  # the app reads it at import
+    assert "app/auth/open_routes.json" in names  # the app reads it at import
 
 
 def test_carries_the_try_it_page(package: Package) -> None:
     with zipfile.ZipFile(package.zip) as archive:
         names = set(archive.namelist())
     page = {p.as_posix() for p in Path("app/try_it").iterdir() if p.suffix != ".py" and p.is_file()}
-    assert {"app/try_it/page.html", "app/try_it/page.js", "app/try_it/page.css"} <= page
+    assert {"app/front_door/page.html", "app/front_door/page.js", "app/front_door/page.css"} <= page
     assert page <= names
     assert package.function()["Environment"]["Variables"]["TRY_IT_PAGE"] == "true"
 

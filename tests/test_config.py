@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
-from app.config import BUNDLED_MODEL, ConfigError, Settings
+from app.core.errors import ConfigError
+from app.factory import create_app
+from app.service.settings import BUNDLED_MODEL, Settings
 
 
 def test_defaults_serve_the_bundled_model() -> None:

@@ -9,7 +9,8 @@ from conftest import SETOSA
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.config import ConfigError, Settings
+from app.core.errors import ConfigError
+from app.service.settings import Settings
 
 APP_ORIGIN = "https://app.example.com"
 LOCAL_ORIGIN = "http://localhost:8080"

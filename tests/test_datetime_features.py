@@ -30,11 +30,11 @@ from sklearn.pipeline import make_pipeline
 from test_openapi import call, check_response, openapi, request_is_valid
 from v2_tensors import binary_input, infer_path, json_input, read_answer
 
-from app.datetimes import DatetimeColumn
-from app.metadata import MetadataError, ModelMetadata
-from app.model_input import to_model_input
-from app.schema import Feature, Schema, SchemaError
-from app.validation import Problems, validate_rows
+from app.core.datetimes import DatetimeColumn
+from app.core.metadata import MetadataError, ModelMetadata
+from app.core.model_input import to_model_input
+from app.core.schema import Feature, Schema, SchemaError
+from app.core.validation import Problems, validate_rows
 from model.describe import summary
 from model.export import Description, save_model
 

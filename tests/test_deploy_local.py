@@ -20,8 +20,8 @@ import pytest
 from conftest import ROOT, Package
 from servers import moto_server
 
-from app.artifact import metadata_path_for, sha256_of
-from app.config import BUNDLED_MODEL
+from app.core.artifact import metadata_path_for, sha256_of
+from app.service.settings import BUNDLED_MODEL
 
 STACK = "model-prediction-api-dev"
 FUNCTION = "model-prediction-api-dev-api"

@@ -18,7 +18,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from app.artifact import library_versions, metadata_path_for, sha256_of
+from app.core.artifact import library_versions, metadata_path_for, sha256_of
 from model.describe import describe
 from model.export import ExportError
 

@@ -12,8 +12,9 @@ from emf_spec import emf_problems
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.config import ConfigError, Settings
-from app.request_log import note_restore
+from app.core.errors import ConfigError
+from app.http.request_log import note_restore
+from app.service.settings import Settings
 
 
 def served_lines(

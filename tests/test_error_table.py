@@ -12,7 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from app.errors import ERROR_CODES
+from app.core.errors import ERROR_CODES
+from app.http.components import part_of
+from app.service.model_slot import ModelSlot
 
 _ROW = re.compile(r"^\| (\d{3}) \| `([a-z_]+)` \|", re.MULTILINE)
 KEY = "k" * 24
@@ -38,7 +40,7 @@ class Exploding:
 
 
 def _internal_error(client: FlaskClient) -> TestResponse:
-    client.application.extensions["model_slot"].predictor.estimator = Exploding()
+    part_of(ModelSlot, client.application).predictor.estimator = Exploding()
     return client.post("/predict", json={"features": SETOSA})
 
 

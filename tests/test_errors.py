@@ -15,6 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from werkzeug.test import TestResponse
 
+from app.http.components import part_of
+from app.service.model_slot import ModelSlot
 from model.export import Description, ExportError, save_model
 
 NON_FINITE = "the model produced a non-finite value (NaN or infinity) for these values"
@@ -325,7 +327,7 @@ class ExplodingEstimator:
 def test_unexpected_error_reveals_nothing(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client.application.extensions["model_slot"].predictor.estimator = ExplodingEstimator()
+    part_of(ModelSlot, client.application).predictor.estimator = ExplodingEstimator()
     with caplog.at_level(logging.ERROR):
         response = client.post("/predict", json={"features": SETOSA})
     error = error_of(response, 500, "internal_error")

@@ -28,8 +28,10 @@ from v2_tensors import (
 from werkzeug.test import TestResponse as Response
 
 import handler
-from app import create_app
-from app.config import BUNDLED_MODEL
+from app.factory import create_app
+from app.http.components import part_of
+from app.service.model_slot import ModelSlot
+from app.service.settings import BUNDLED_MODEL
 
 SETOSA_BODY = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 CONTEXT = LambdaContext()
@@ -173,10 +175,10 @@ def test_warmup_events_return_at_once(name: str, monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_model_is_built_once_at_import() -> None:
-    slot = handler.app.extensions["model_slot"]
+    slot = part_of(ModelSlot, handler.app)
     assert slot.predictor is not None
     invoke(event_for("rest-api.json", "POST", "/predict", SETOSA_BODY))
-    assert handler.app.extensions["model_slot"] is slot
+    assert part_of(ModelSlot, handler.app) is slot
 
 
 # Every protocol through every event shape: JSON answers go out as text, binary V2

@@ -32,10 +32,10 @@ from sklearn.linear_model import LinearRegression
 from v2_tensors import BINARY_HEADER, IRIS, OCTET_STREAM, infer_path
 
 import handler
-from app import create_app
-from app.config import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_CONTENT_LENGTH
-from app.errors import ERROR_CODES
-from app.validation import MAX_DETAILS
+from app.core.errors import ERROR_CODES
+from app.core.validation import MAX_DETAILS
+from app.factory import create_app
+from app.service.settings import DEFAULT_MAX_BATCH_ROWS, DEFAULT_MAX_CONTENT_LENGTH
 from model.export import Description, save_model
 
 MIB = DEFAULT_MAX_CONTENT_LENGTH

@@ -23,19 +23,19 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from app import create_app
-from app.body import NonFiniteNumber, parse_json
-from app.errors import ApiError
-from app.json_depth import nesting_depth, nests_deeper_than
-from app.model_input import to_model_input
-from app.protocols.native import (
+from app.core.decoding import NonFiniteNumber, parse_json
+from app.core.errors import ApiError
+from app.core.json_depth import nesting_depth, nests_deeper_than
+from app.core.model_input import to_model_input
+from app.core.schema import Schema
+from app.core.validation import MAX_DETAILS
+from app.factory import create_app
+from app.protocols.native.routes import (
     ALLOWED_FIELDS,
     InputSchema,
     PredictRequest,
     parse_predict_request,
 )
-from app.schema import Schema
-from app.validation import MAX_DETAILS
 
 settings.register_profile(
     "input-properties",

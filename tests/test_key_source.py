@@ -15,8 +15,8 @@ from flask import Flask
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from app import create_app
-from app.key_source import KeysUnavailable
+from app.auth.key_source import KeysUnavailable
+from app.factory import create_app
 
 SECRET = "prod/model-api/keys"
 KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
@@ -91,7 +91,7 @@ def test_secret_is_read_once_at_start_up(secrets: Any, secret_app) -> None:
 
 
 def test_missing_secret_stops_start_up(secrets: Any, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.CRITICAL, logger="app.key_source"):
+    with caplog.at_level(logging.CRITICAL, logger="app.auth.key_source"):
         message = refusal()
     assert message == (
         f"cannot read API_KEYS_SECRET {SECRET} (ResourceNotFoundException): "

@@ -33,7 +33,7 @@ from sklearn.preprocessing import (
 )
 from test_typed_models import CHURN, frame, saved
 
-from app.lazy_imports import DEFERRED, enabled
+from app.aws.lazy_imports import DEFERRED, enabled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,8 @@ def run(script: str, lazy: bool = True) -> Any:
     prelude = textwrap.dedent(
         """
         import json, sys
-        from app.lazy_imports import is_deferred, DEFERRED
+        from app.aws.lazy_imports import is_deferred, install, DEFERRED
+        install()  # as the entry points do; LAZY_IMPORTS=0 leaves it off
         def deferred():
             loaded = [sys.modules[name] for name in DEFERRED if name in sys.modules]
             return sorted(module.__name__ for module in loaded if is_deferred(module))
@@ -63,11 +64,13 @@ def run(script: str, lazy: bool = True) -> Any:
 
 
 SERVE = """
-    from app import create_app
+    from app.factory import create_app
+    from app.http.components import part_of
+    from app.service.model_slot import ModelSlot
     answers = []
     for uri in json.loads({uris!r}):
         app = create_app({{"MODEL_URI": uri}})
-        predictor = app.extensions["model_slot"].predictor
+        predictor = part_of(ModelSlot, app).predictor
         body = {{"instances": list(predictor.metadata.example)}}
         if predictor.supports_probabilities:
             body["return_probabilities"] = True
@@ -157,7 +160,7 @@ def test_fitting_computes_exactly_the_same_with_and_without() -> None:
     script = """
         import hashlib
         import numpy as np
-        from app import lazy_imports
+        from app.aws import lazy_imports
         from sklearn.linear_model import LogisticRegression, QuantileRegressor
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import PowerTransformer, SplineTransformer
@@ -364,7 +367,7 @@ def test_threads_that_first_use_a_deferred_module_together_all_see_it_whole() ->
 def test_the_switch_turns_it_off() -> None:
     outcome = run(
         """
-        from app import lazy_imports
+        from app.aws import lazy_imports
         import sklearn.linear_model
         finders = [type(f).__name__ for f in sys.meta_path]
         print(json.dumps({"finder": "DeferringFinder" in finders, "deferred": deferred(),
@@ -377,7 +380,7 @@ def test_the_switch_turns_it_off() -> None:
 
 @pytest.mark.skipif(not enabled(), reason="LAZY_IMPORTS is off for this run")
 def test_this_suite_runs_with_the_lazy_imports_on() -> None:
-    # conftest imports the app before scikit-learn, so the finder made SciPy's modules
+    # conftest installs the hook before scikit-learn is imported, so the finder made SciPy's modules
     # here too (their spec carries its state, whether or not they have run since).
     import scipy.stats
 

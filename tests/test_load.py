@@ -37,7 +37,7 @@ SERVER = [
     "--workers", "1",
     "--worker-class", "gthread",
     "--threads", "4",
-    "app:create_app()",
+    "app.factory:create_app()",
 ]  # fmt: skip
 
 

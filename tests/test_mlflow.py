@@ -30,8 +30,10 @@ from servers import flask_server
 from sklearn.datasets import load_iris
 from werkzeug.test import TestResponse
 
-import app.protocols.mlflow
-from app.server_info import SERVER_VERSION
+import app.protocols.mlflow.routes
+from app.http.components import part_of
+from app.http.server_info import SERVER_VERSION
+from app.service.model_slot import ModelSlot
 from model.examples.churn import customers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,10 +345,10 @@ def test_csv_fields_are_read_by_their_features_types(churn: FlaskClient) -> None
     response = invoke(churn, data="\n".join([header, *lines]) + "\n", content_type=CSV)
     assert answered(response) == {"predictions": predicted(churn, rows)}
     # Not only the same answers: the same values, of the same types, reach the model.
-    schema = churn.application.extensions["model_slot"].current().schema
+    schema = part_of(ModelSlot, churn.application).current().schema
     fields = list(csv.reader([header, *lines]))
-    from_csv, _ = app.protocols.mlflow.csv_rows(fields[0], fields[1:], schema, 10)
-    from_json, _ = app.protocols.mlflow.json_rows({"dataframe_records": rows}, schema, 10)
+    from_csv, _ = app.protocols.mlflow.routes.csv_rows(fields[0], fields[1:], schema, 10)
+    from_json, _ = app.protocols.mlflow.routes.json_rows({"dataframe_records": rows}, schema, 10)
     assert from_csv.count == from_json.count == 4
     for read, expected in zip(from_csv.columns, from_json.columns, strict=True):
         if isinstance(expected, np.ndarray):
@@ -935,8 +937,8 @@ def test_an_unexpected_failure_is_500_without_its_story(
     def broken(*args: object) -> None:
         raise RuntimeError(f"internal detail {MARKER}")
 
-    monkeypatch.setattr(app.protocols.mlflow, "json_rows", broken)
-    with caplog.at_level(logging.ERROR, logger="app.errors"):
+    monkeypatch.setattr(app.protocols.mlflow.routes, "json_rows", broken)
+    with caplog.at_level(logging.ERROR, logger="app.core.errors"):
         response = invoke(iris, {"inputs": [SETOSA]})
     assert refusal(response, 500, "INTERNAL_ERROR") == {
         "error_code": "INTERNAL_ERROR",
@@ -975,7 +977,7 @@ def test_version_is_the_servers(iris: FlaskClient) -> None:
     response = iris.get("/version")
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
-    # app/server_info.py is kept equal to pyproject.toml: the bundle has no package metadata.
+    # app/http/server_info.py is kept equal to pyproject.toml: the bundle has no package metadata.
     assert response.get_data(as_text=True) == SERVER_VERSION == pyproject_version()
 
 

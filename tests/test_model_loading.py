@@ -14,7 +14,7 @@ import sklearn
 from conftest import SETOSA
 from flask import Flask
 
-from app.artifact import metadata_path_for, sha256_of
+from app.core.artifact import metadata_path_for, sha256_of
 
 
 class CreatesMarkerWhenUnpickled:
@@ -211,7 +211,7 @@ def test_reasons_name_no_path_on_this_server(
     damage, fragment = PATH_FAULTS[fault]
     damage(model_copy)
     folder = str(model_copy.parent)
-    with caplog.at_level(logging.ERROR, logger="app.model_slot"):
+    with caplog.at_level(logging.ERROR, logger="app.service.model_slot"):
         client = make_app(**settings).test_client()
     assert folder in caplog.text
     for method, path in UNAVAILABLE_ROUTES:

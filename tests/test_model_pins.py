@@ -20,8 +20,8 @@ from plugin_harness import run_hook
 from servers import local_s3, moto_server
 from stack_templates import STACKS
 
-from app.artifact import metadata_path_for, sha256_of
-from app.config import BUNDLED_MODEL
+from app.core.artifact import metadata_path_for, sha256_of
+from app.service.settings import BUNDLED_MODEL
 
 HOOKS = ["package:initialize", "deploy:function:initialize", "before:offline:start:init"]
 BUCKET = "team-models"

@@ -23,12 +23,12 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from test_model_loading import CreatesMarkerWhenUnpickled
 
-import app.model_slot
-from app.artifact import code_path_for, metadata_path_for, sha256_of
-from app.config import Settings
-from app.metadata import CodeArchive, ModelMetadata
-from app.model_source import locate
-from app.predictor import ModelUnavailable
+import app.service.model_slot
+from app.core.artifact import code_path_for, metadata_path_for, sha256_of
+from app.core.metadata import CodeArchive, ModelMetadata
+from app.core.predictor import ModelUnavailable
+from app.service.model_source import locate
+from app.service.settings import Settings
 from model.publish import publish
 
 BUCKET = "models"
@@ -83,7 +83,7 @@ def test_later_cold_start_reuses_the_download(
     assert predicts_setosa(s3_app())
     s3.delete_object(Bucket=BUCKET, Key=KEY)  # only the metadata is left to read
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="app.model_source"):
+    with caplog.at_level(logging.INFO, logger="app.service.model_source"):
         again = s3_app()
     assert predicts_setosa(again)
     assert "found in" in caplog.text and "downloaded" not in caplog.text
@@ -188,7 +188,7 @@ def test_recovers_after_a_fault_with_backoff(
     s3: Any, model_copy: Path, s3_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(app.model_slot, "monotonic", lambda: now[0])
+    monkeypatch.setattr(app.service.model_slot, "monotonic", lambda: now[0])
     s3.put_object(
         Bucket=BUCKET, Key="iris/model.json", Body=metadata_path_for(model_copy).read_bytes()
     )
@@ -208,10 +208,10 @@ def test_backoff_doubles_while_the_fault_lasts(
 ) -> None:
     now = [0.0]
     attempts: list[float] = []
-    monkeypatch.setattr(app.model_slot, "monotonic", lambda: now[0])
-    real_locate = app.model_slot.locate
+    monkeypatch.setattr(app.service.model_slot, "monotonic", lambda: now[0])
+    real_locate = app.service.model_slot.locate
     monkeypatch.setattr(
-        app.model_slot, "locate", lambda s: attempts.append(now[0]) or real_locate(s)
+        app.service.model_slot, "locate", lambda s: attempts.append(now[0]) or real_locate(s)
     )
     served = s3_app()  # nothing published at all
     client = served.test_client()
@@ -225,7 +225,7 @@ def test_backoff_doubles_while_the_fault_lasts(
 
 def test_bundled_model_never_imports_boto3() -> None:
     script = (
-        "import sys; from app import create_app; create_app({}); "
+        "import sys; from app.factory import create_app; create_app({}); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
     )
     result = subprocess.run(

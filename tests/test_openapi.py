@@ -18,8 +18,8 @@ from openapi_spec_validator import validate
 from werkzeug.test import EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request
 
-from app.errors import ERROR_CODES
-from app.open_routes import openapi_path
+from app.auth.open_routes import openapi_path
+from app.core.errors import ERROR_CODES
 from app.openapi.common import CAUSES
 
 NAMED = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
@@ -584,7 +584,7 @@ CHURN_DATATYPES = {
 
 @pytest.fixture(scope="module")
 def churn() -> FlaskClient:
-    from app import create_app
+    from app.factory import create_app
 
     return create_app({"MODEL_URI": str(ROOT / CHURN_MODEL)}).test_client()
 

@@ -20,7 +20,7 @@ from test_openapi import (
     request_is_valid,
 )
 
-from app.open_routes import OPEN_ROUTES
+from app.auth.open_routes import OPEN_ROUTES
 
 KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
 SCHEME = {"ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}

@@ -28,7 +28,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from app.artifact import code_path_for, metadata_path_for, sha256_of
+from app.core.artifact import code_path_for, metadata_path_for, sha256_of
 from model.export import Description, ExportError, save_model
 
 ROOT = Path(__file__).resolve().parent.parent

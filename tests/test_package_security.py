@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import CORS_ORIGIN, KEYS_SECRET, Package
 
-from app.open_routes import OPEN_ROUTES
+from app.auth.open_routes import OPEN_ROUTES
 
 # keyed_package (tests/conftest.py): requireApiKey=true, a 7/s rate, a burst of 9 and a
 # quota of 1234 a WEEK, this secret and this origin (and pandas=true, for other tests).

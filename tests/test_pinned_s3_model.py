@@ -32,8 +32,8 @@ from servers import local_s3, moto_server
 from test_model_loading import CreatesMarkerWhenUnpickled
 from test_model_source import swapped_features
 
-from app import create_app
-from app.artifact import code_path_for, metadata_path_for, sha256_of
+from app.core.artifact import code_path_for, metadata_path_for, sha256_of
+from app.factory import create_app
 
 BUCKET = "team-models"
 KEY = "plans/1.0.0.joblib"

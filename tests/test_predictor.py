@@ -11,10 +11,10 @@ from conftest import SETOSA
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from app.answers import label_key, predictions_json, probabilities_json
-from app.metadata import ModelMetadata
-from app.predictor import Predictor
-from app.validation import Rows
+from app.core.answers import label_key, predictions_json, probabilities_json
+from app.core.metadata import ModelMetadata
+from app.core.predictor import Predictor
+from app.core.validation import Rows
 from model.export import Description, save_model
 
 

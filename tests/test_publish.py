@@ -14,8 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from app.artifact import code_path_for, metadata_path_for, sha256_of
-from app.metadata import CodeArchive, ModelMetadata
+from app.core.artifact import code_path_for, metadata_path_for, sha256_of
+from app.core.metadata import CodeArchive, ModelMetadata
 from model.export import ExportError
 from model.publish import main, publish
 

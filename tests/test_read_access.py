@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from plugin_harness import run_hook
 
-from app.artifact import code_key_for, metadata_key_for
-from app.config import ConfigError, Settings
+from app.core.artifact import code_key_for, metadata_key_for
+from app.core.errors import ConfigError
+from app.service.settings import Settings
 
 
 def statements(environment: dict[str, str]) -> object:

@@ -17,8 +17,8 @@ from v2_tensors import IRIS, infer_path
 from werkzeug.test import TestResponse
 
 import handler
-from app.server_info import SERVER_NAME
-from app.try_it import ASSET_TYPES
+from app.front_door import ASSET_TYPES
+from app.http.server_info import SERVER_NAME
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 PREDICT = {"features": SETOSA}

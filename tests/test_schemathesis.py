@@ -29,9 +29,9 @@ from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 from werkzeug.serving import make_server
 
-from app.errors import ApiError
+from app.core.errors import ApiError
 from app.protocols import protocol_for_path
-from app.serving import MODEL_OVERFLOW
+from app.protocols.serving import MODEL_OVERFLOW
 
 CHURN_MODEL = Path(__file__).resolve().parent.parent / "model" / "examples" / "churn.joblib"
 

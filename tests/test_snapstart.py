@@ -29,11 +29,13 @@ from event_payloads import event_for
 from flask import Flask
 from moto import mock_aws
 
-from app import create_app
-from app.config import Settings
-from app.key_source import KeysUnavailable
-from app.predictor import Predictor
-from app.snapstart import after_restore, before_snapshot, register_snapstart_hooks
+from app.auth.key_source import KeysUnavailable
+from app.aws.snapstart import after_restore, before_snapshot, register_snapstart_hooks
+from app.core.predictor import Predictor
+from app.factory import create_app
+from app.http.components import part_of
+from app.service.model_slot import ModelSlot
+from app.service.settings import Settings
 from model.publish import publish
 
 SECRET = "prod/model-api/keys"
@@ -130,7 +132,7 @@ def test_the_snapshot_holds_a_warmed_app_and_a_restore_serves_as_a_fresh_one(
 
     monkeypatch.setattr(Predictor, "run", counted)
     take_snapshot(runtime)
-    example = app.extensions["model_slot"].predictor.metadata.example
+    example = part_of(ModelSlot, app).predictor.metadata.example
     assert runs == [len(example)]  # the example, answered once more into the snapshot
     restore(runtime)
 

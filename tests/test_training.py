@@ -9,9 +9,9 @@ import joblib
 import numpy as np
 from sklearn.datasets import load_iris
 
-from app.artifact import library_versions, metadata_path_for, sha256_of
-from app.config import BUNDLED_MODEL
-from app.metadata import METADATA_KEYS
+from app.core.artifact import library_versions, metadata_path_for, sha256_of
+from app.core.metadata import METADATA_KEYS
+from app.service.settings import BUNDLED_MODEL
 from model.train import FEATURES, train
 
 

@@ -18,8 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import handler
-from app.config import ConfigError, Settings
-from app.try_it import ASSET_TYPES, CONTENT_SECURITY_POLICY, inline_script_hashes
+from app.core.errors import ConfigError
+from app.front_door import ASSET_TYPES, CONTENT_SECURITY_POLICY, inline_script_hashes
+from app.service.settings import Settings
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 KEY = "front-door-key-7c6b5a4d3e2f"

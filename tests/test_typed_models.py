@@ -31,8 +31,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from test_openapi import call, check_response
 
-import app.predictor
-from app.artifact import metadata_path_for
+import app.core.predictor
+from app.core.artifact import metadata_path_for
 from model.describe import describe
 from model.export import Description, ExportError, save_model
 
@@ -488,7 +488,7 @@ def test_a_model_failing_its_example_at_load_is_unavailable(make_app, model_copy
 
 
 def test_a_dataframe_model_without_pandas_names_the_fix(make_app, monkeypatch) -> None:
-    monkeypatch.setattr(app.predictor, "pandas_available", lambda: False)
+    monkeypatch.setattr(app.core.predictor, "pandas_available", lambda: False)
     health = make_app(MODEL_URI=str(CHURN)).test_client().get("/health")
     assert health.status_code == 503
     assert "pandas is not installed here" in health.get_json()["reason"]

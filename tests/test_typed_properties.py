@@ -17,10 +17,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.errors import ApiError
-from app.protocols.native import InputSchema, parse_predict_request
-from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
-from app.validation import member
+from app.core.errors import ApiError
+from app.core.schema import INT64_MAX, INT64_MIN, Feature, Schema
+from app.core.validation import member
+from app.protocols.native.routes import InputSchema, parse_predict_request
 
 settings.register_profile(
     "typed-properties",
@@ -128,7 +128,7 @@ def test_valid_typed_rows_pass_with_their_values(
     parsed = parse_predict_request(
         {"instances": rows}, InputSchema(schema, supports_probabilities=False, max_rows=10)
     )
-    from app.model_input import to_model_input
+    from app.core.model_input import to_model_input
 
     model_input = to_model_input(parsed.rows, schema)
     assert model_input.shape == (len(rows), len(schema.features))
@@ -187,7 +187,7 @@ NAIVE = ["datetime64[us]", "datetime64[ns]"]
 
 def read_datetime(text: Any, dtype: str) -> Any:
     """The value a DataFrame model is handed for `text` in a column of `dtype`."""
-    from app.model_input import to_model_input
+    from app.core.model_input import to_model_input
 
     schema = Schema((Feature("when", "datetime", dtype=dtype),), "dataframe")
     parsed = parse_predict_request(

@@ -43,7 +43,7 @@ from v2_tensors import (
     read_answer,
 )
 
-from app.server_info import SERVER_NAME, SERVER_VERSION
+from app.http.server_info import SERVER_NAME, SERVER_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 CHURN_MODEL = ROOT / "model" / "examples" / "churn.joblib"

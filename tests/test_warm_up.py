@@ -9,8 +9,10 @@ import pytest
 from flask import Flask
 from test_request_log import access_lines
 
-from app.predictor import Predictor
-from app.warm_up import ENVIRON_KEY
+from app.core.predictor import Predictor
+from app.http.components import part_of
+from app.http.warm_up import ENVIRON_KEY
+from app.service.model_slot import ModelSlot
 
 CHURN = "model/examples/churn.joblib"
 
@@ -34,7 +36,7 @@ def test_building_the_app_answers_the_example_through_predict(
     make_app: Callable[..., Flask], runs: list[tuple[int, bool]], model_uri: str
 ) -> None:
     app = make_app(MODEL_URI=model_uri)
-    example = app.extensions["model_slot"].predictor.metadata.example
+    example = part_of(ModelSlot, app).predictor.metadata.example
     # Once when the model is proven on load, once more through the whole request path.
     assert runs == [(len(example), True)] * 2
 

@@ -29,7 +29,7 @@ from v2_tensors import (
     expected_outputs,
 )
 
-from app.server_info import SERVER_NAME, SERVER_VERSION
+from app.http.server_info import SERVER_NAME, SERVER_VERSION
 
 # (binary inputs, binary outputs) and whether outputs are named at all: with
 # outputs=None tritonclient asks for every output as binary (binary_data_output).

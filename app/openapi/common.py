@@ -1,7 +1,7 @@
 """What every protocol's part of the document shares: the model's typed values and rows,
 its predictions, the health answers, and operations with their error answers.
 
-An operation lists the error codes (app.errors.ERROR_CODES) it can answer; the status
+An operation lists the error codes (app.core.errors.ERROR_CODES) it can answer; the status
 and the body of each come from its protocol's own error shape, so the document says
 what the protocol really sends, and a code cannot be documented that does not exist.
 """
@@ -12,15 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.answer_size import LISTED
-from app.answers import label_key
-from app.datetimes import DATETIME_PATTERN, FORMS
-from app.errors import ERROR_CODES, ApiError, ErrorShape
-from app.metadata import OUTLIER_LABELS, ModelMetadata, Output
-from app.open_routes import OPEN_ROUTES
-from app.predictor import Predictor
+from app.auth.open_routes import OPEN_ROUTES
+from app.core.answer_size import LISTED
+from app.core.answers import label_key
+from app.core.datetimes import DATETIME_PATTERN, FORMS
+from app.core.errors import ERROR_CODES, ApiError, ErrorShape
+from app.core.metadata import OUTLIER_LABELS, ModelMetadata, Output
+from app.core.predictor import Predictor
+from app.core.schema import INT64_MAX, INT64_MIN, Feature, Schema
 from app.protocols.protocol import Protocol
-from app.schema import INT64_MAX, INT64_MIN, Feature, Schema
 
 _REF = "#/components/schemas/"
 API_KEY_SCHEME = "ApiKey"
@@ -42,7 +42,7 @@ def answer(schema: str, description: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Model:
     """What the document is built for: the loaded model (None when it is not), the
-    batch limit every protocol applies (app.serving.batch_limit), and what a document
+    batch limit every protocol applies (app.protocols.serving.batch_limit), and what a document
     cut short to fit through Lambda describes rather than lists: the features named in
     `summarised`, which refuse unknown categories, by their type and a few examples of
     their categories; with `classes_summarised`, each list of more than LISTED classes

@@ -2,7 +2,7 @@
 
 The native protocol (/predict), MLflow's scoring protocol (/invocations) and the Open
 Inference Protocol V2 (/v2/...) share the model, the schema's validation and the
-prediction (app.serving); each decodes its own bodies, encodes its own answers and
+prediction (app.protocols.serving); each decodes its own bodies, encodes its own answers and
 shapes its own errors. A path no other protocol owns is the native protocol's.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.errors import ErrorShape, register_error_handlers
-from app.protocols.mlflow import MLFLOW
-from app.protocols.native import NATIVE
+from app.core.errors import ErrorShape
+from app.http.errors import register_error_handlers
+from app.protocols.mlflow.routes import MLFLOW
+from app.protocols.native.routes import NATIVE
 from app.protocols.protocol import Protocol
-from app.protocols.v2 import V2
-from app.serving import register_answers
+from app.protocols.serving import register_answers
+from app.protocols.v2.routes import V2
 
 PROTOCOLS = (MLFLOW, V2, NATIVE)  # the catch-all native one last
 PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)

@@ -1,0 +1,99 @@
+"""Builds the app: settings -> model slot -> protocols -> hooks.
+
+`flask --app app.factory run` and app.local_server call create_app; handler.py calls it
+once per Lambda container. Every part is built here from the typed Settings and kept on
+the app by its type (app.http.components); the order of the hooks is the order a request
+meets them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from app.auth.api_keys import is_api_key, require_api_keys
+from app.auth.key_source import load_api_keys
+from app.aws import lazy_imports
+from app.front_door import init_front_door
+from app.http.components import install
+from app.http.cors import init_cors
+from app.http.emf import EmbeddedMetrics
+from app.http.no_redirects import refuse_redirects
+from app.http.request_log import init_request_log
+from app.http.response_headers import init_response_headers
+from app.http.warm_up import warm_up
+from app.openapi.routes import init_openapi, openapi_document
+from app.protocols import init_protocols, protocol_for_path
+from app.protocols.serving import batch_limit
+from app.service.model_slot import ModelSlot
+from app.service.settings import Settings
+
+
+class _FieldOrderJSON(DefaultJSONProvider):
+    """Flask's JSON, but keeping the documented field order in responses (no key sorting),
+    and compact in debug mode too: answers are written as app.core.answers.json_body writes
+    them, the size their row limit is measured at."""
+
+    sort_keys = False
+    compact = True
+
+
+def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
+    """Build the app and load its model once.
+
+    `config` is a Settings, or a mapping of the same names as the environment
+    variables (used instead of the environment), or None for the environment.
+    """
+    # Before the model loads scikit-learn: what serving never uses loads on first use.
+    # Installed by the entry points (this factory and handler.py), never by an import.
+    lazy_imports.install()
+    if config is None:
+        settings = Settings.from_environ(os.environ)
+    elif isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings.from_environ(config)
+
+    _configure_logging(settings.log_level)
+    # Before the model: a service that cannot check keys must not start at all.
+    api_keys = load_api_keys(settings.api_keys, settings.api_keys_secret)
+    app = Flask(__name__)
+    # Werkzeug's own limit, read by request.max_content_length and its 413.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.json = _FieldOrderJSON(app)
+    install(app, settings)
+    install(app, ModelSlot(settings))
+
+    init_protocols(app)
+    init_openapi(app)
+    init_front_door(app, settings.try_it_page, openapi_document)
+    init_request_log(
+        app,
+        EmbeddedMetrics(settings.metrics_namespace, settings.service),
+        lambda path: protocol_for_path(path).name,
+        is_api_key,
+    )
+    require_api_keys(app, api_keys)
+    # After the key check: with keys on, a path that is no route needs a key first.
+    refuse_redirects(app)
+    init_cors(app, settings.cors_allowed_origins)
+    init_response_headers(app)
+    # Last, once every hook is in place: the warm-up takes the path a request takes.
+    warm_up(app, batch_limit)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("app")
+    logger.setLevel(level)
+    # Lambda's runtime (and most servers) give the root logger a handler; under
+    # a bare `flask run` nothing would print below WARNING without this one.
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)

@@ -1,0 +1,82 @@
+"""CloudWatch metrics carried by the request log line, in Embedded Metric Format.
+
+CloudWatch Logs extracts the metrics from the line it already receives: no agent, no
+API call, nothing to flush. The `_aws` block names which top-level members of the
+line are metrics and which are dimensions; the values stay ordinary log fields.
+
+Dimensions decide the bill: every distinct combination of dimension values is one
+custom metric. So every line's metrics are by `service` (the Lambda function, fixed per
+deployment) and by `service` and `protocol` (one of three), and an error line adds a
+second directive that counts `errors` by `error_code`, a code from the API's own short
+list (app.core.errors), never client input. A success line creates no per-code metric, and
+latency and rows are not split by code. Likewise the line of a cold start, or of a
+SnapStart restore, adds a directive that counts it by `service` alone (`cold_starts`,
+`restores`), and no other line does: a stage that is never restored has no restore
+metric.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+# Metric name (a top-level member of the line) -> CloudWatch unit.
+METRIC_UNITS = {
+    "requests": "Count",
+    "errors": "Count",
+    "latency_ms": "Milliseconds",
+    "rows": "Count",
+}
+# A boolean field of the line -> the metric that counts the lines on which it is true.
+START_COUNTS = {"cold_start": "cold_starts", "restore": "restores"}
+SERVICE_DIMENSION = "service"
+ERROR_CODE_DIMENSION = "error_code"
+PROTOCOL_DIMENSION = "protocol"
+
+
+class EmbeddedMetrics:
+    """Turns a request log line into an EMF document, in place."""
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.service = service
+        every_request = {
+            "Namespace": namespace,
+            "Dimensions": [[SERVICE_DIMENSION], [SERVICE_DIMENSION, PROTOCOL_DIMENSION]],
+            "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()],
+        }
+        by_error_code = {
+            "Namespace": namespace,
+            "Dimensions": [[SERVICE_DIMENSION, ERROR_CODE_DIMENSION]],
+            "Metrics": [{"Name": "errors", "Unit": METRIC_UNITS["errors"]}],
+        }
+        by_start = {
+            field: {
+                "Namespace": namespace,
+                "Dimensions": [[SERVICE_DIMENSION]],
+                "Metrics": [{"Name": metric, "Unit": "Count"}],
+            }
+            for field, metric in START_COUNTS.items()
+        }
+        # Built once, one list per kind of line: only the timestamp changes.
+        self._directives: dict[tuple[bool, str | None], list[dict[str, Any]]] = {}
+        for failed in (False, True):
+            for start in (None, *START_COUNTS):
+                directives = [every_request, *([by_error_code] if failed else [])]
+                if start is not None:
+                    directives.append(by_start[start])
+                self._directives[(failed, start)] = directives
+
+    def add_to(self, line: dict[str, Any]) -> None:
+        """Add the metric members and `_aws` to a line with latency_ms, rows, error_code,
+        protocol, cold_start and restore."""
+        failed = line[ERROR_CODE_DIMENSION] is not None
+        start = next((field for field in START_COUNTS if line[field]), None)
+        line[SERVICE_DIMENSION] = self.service
+        line["requests"] = 1
+        line["errors"] = 1 if failed else 0
+        if start is not None:
+            line[START_COUNTS[start]] = 1
+        line["_aws"] = {
+            "Timestamp": time.time_ns() // 1_000_000,
+            "CloudWatchMetrics": self._directives[(failed, start)],
+        }

@@ -1,0 +1,45 @@
+"""Serves the OpenAPI document at /openapi.json, built once per loaded model."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from app.auth.api_keys import api_keys_required
+from app.core.predictor import Predictor
+from app.http.components import part_of
+from app.http.request_log import note_model
+from app.openapi.document import build_openapi
+from app.protocols.serving import batch_limit, model_slot
+from app.service.settings import Settings
+
+blueprint = Blueprint("openapi", __name__)
+
+
+def init_openapi(app: Flask) -> None:
+    app.register_blueprint(blueprint)
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    # The server URL is where this request came in: behind API Gateway that
+    # includes the stage or base path, so generated clients call the right URL.
+    server = {"url": request.script_root or "/"}
+    return jsonify({**openapi_document(), "servers": [server]})
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document for the model this request is served by (without `servers`)."""
+    predictor = model_slot().current()
+    if predictor is not None:
+        note_model(predictor.version)  # the document describes this model's inputs
+    max_rows = part_of(Settings).max_batch_rows if predictor is None else batch_limit(predictor)
+    return _document(predictor, max_rows, api_keys_required(current_app))
+
+
+@lru_cache(maxsize=8)
+def _document(predictor: Predictor | None, max_rows: int, api_key_required: bool) -> dict[str, Any]:
+    # Built once per model: a model that loads after a failed start gets its own.
+    return build_openapi(predictor, max_rows, api_key_required)

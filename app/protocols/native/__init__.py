@@ -1,0 +1,1 @@
+"""The service's own protocol: /predict, /model and the health routes."""

@@ -1,0 +1,186 @@
+"""The native protocol: /predict, /health and /model.
+
+/predict takes `features` (one row) or `instances` (a batch), with optional
+`return_probabilities`; its own fields are checked here, its rows by the schema's
+validator, and every problem in a body is reported with where it is and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.core.answer_size import LISTED, Encoded, fits
+from app.core.answers import json_body, predictions_json, probabilities_json
+from app.core.decoding import JSON_TYPE
+from app.core.errors import ApiError, Detail
+from app.core.predictor import Outcome, Predictor
+from app.core.schema import Schema
+from app.core.validation import Problems, Rows, kind_of, member, validate_rows
+from app.http.body import read_json
+from app.http.components import part_of
+from app.http.request_log import note_error, note_model
+from app.protocols.protocol import Protocol
+from app.protocols.serving import (
+    batch_limit,
+    check_row_count,
+    current_predictor,
+    invalid,
+    model_slot,
+    predict,
+)
+from app.service.settings import Settings
+
+ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
+
+blueprint = Blueprint("native", __name__)
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a valid request looks like for the loaded model."""
+
+    schema: Schema
+    supports_probabilities: bool
+    max_rows: int
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    rows: Rows
+    batch: bool
+    return_probabilities: bool
+
+    def row_loc(self, index: int) -> str:
+        return f"instances[{index}]" if self.batch else "features"
+
+
+def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest:
+    """Validate a decoded body against the model's schema; 422 lists every problem."""
+    problems = Problems()
+    if not isinstance(payload, dict):
+        raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
+
+    for key in payload:
+        if key not in ALLOWED_FIELDS:
+            problems.add(member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
+            if not problems.accepts():
+                break
+
+    return_probabilities = payload.get("return_probabilities", False)
+    if not isinstance(return_probabilities, bool):
+        problems.add(
+            "return_probabilities", f"expected true or false, got {kind_of(return_probabilities)}"
+        )
+        return_probabilities = False
+    elif return_probabilities and not expected.supports_probabilities:
+        problems.add("return_probabilities", "this model is not a classifier with predict_proba")
+
+    rows: Sequence[Any] = []
+    has_features, has_instances = "features" in payload, "instances" in payload
+    if has_features == has_instances:
+        problems.add(
+            "body", "expected exactly one of 'features' (one row) or 'instances' (a batch of rows)"
+        )
+    elif has_features:
+        rows = [payload["features"]]
+    else:
+        instances = payload["instances"]
+        if not isinstance(instances, list):
+            problems.add("instances", f"expected an array of rows, got {kind_of(instances)}")
+        elif check_row_count(len(instances), expected.max_rows, "instances", problems):
+            rows = instances
+
+    parsed = PredictRequest(Rows(0), has_instances, return_probabilities)
+    checked = validate_rows(rows, parsed.row_loc, expected.schema, problems) if rows else None
+    if problems or checked is None:
+        raise invalid(problems)
+    return PredictRequest(checked, has_instances, return_probabilities)
+
+
+@blueprint.post("/predict")
+def predict_route() -> Response:
+    payload = read_json(request, part_of(Settings).max_json_depth)
+    predictor = current_predictor()
+    expected = InputSchema(
+        schema=predictor.schema,
+        supports_probabilities=predictor.supports_probabilities,
+        max_rows=batch_limit(predictor),
+    )
+    parsed = parse_predict_request(payload, expected)
+    outcome = predict(predictor, parsed.rows, parsed.row_loc, parsed.return_probabilities)
+    return jsonify(predict_answer(predictor, outcome, parsed.batch))
+
+
+def predict_answer(predictor: Predictor, outcome: Outcome, batch: bool) -> dict[str, Any]:
+    """The answer's body: the predictions (of a batch, or of its one row), then the
+    probabilities when asked for, and the model's version."""
+    outputs = predictor.metadata.outputs
+    predictions = predictions_json(outcome.predictions, outputs)
+    body: dict[str, Any] = {"predictions": predictions} if batch else {"prediction": predictions[0]}
+    if outcome.probabilities is not None:
+        probabilities = probabilities_json(
+            outcome.probabilities, predictor.probability_keys, outputs
+        )
+        body["probabilities"] = probabilities if batch else probabilities[0]
+    body["model_version"] = predictor.version
+    return body
+
+
+def _batch_answers(predictor: Predictor, outcome: Outcome) -> list[Encoded]:
+    """A batch's answers, with the probabilities the outcome holds and without them."""
+    return [
+        Encoded(json_body(predict_answer(predictor, answered, batch=True)), JSON_TYPE)
+        for answered in (outcome, Outcome(outcome.predictions, None))
+    ]
+
+
+@blueprint.get("/health")
+def health() -> tuple[Response, int]:
+    """200 once the model is loaded; the liveness and readiness check of this protocol,
+    and MLflow's and SageMaker's /health too."""
+    slot = model_slot()
+    predictor = slot.current()
+    if predictor is None:
+        note_error("model_unavailable")
+        return jsonify(status="unavailable", reason=slot.reason), 503
+    note_model(predictor.version)
+    return jsonify(status="ok", model_version=predictor.version), 200
+
+
+@blueprint.get("/model")
+def model() -> Response:
+    predictor = current_predictor()
+    return jsonify(_model_document(predictor, batch_limit(predictor)))
+
+
+@lru_cache(maxsize=8)
+def _model_document(predictor: Predictor, max_rows: int) -> dict[str, Any]:
+    """The model's metadata, the versions serving it and its row limit; if that would
+    not fit through Lambda, each list of more than LISTED categories cut to its first
+    LISTED, with `categories_total` saying how many there are."""
+    document = {**predictor.describe(), "max_batch_rows": max_rows}
+    if fits(document):
+        return document
+    features = [
+        {**feature, "categories": feature["categories"][:LISTED], "categories_total": count}
+        if (count := len(feature.get("categories") or ())) > LISTED
+        else feature
+        for feature in document["features"]
+    ]
+    return {**document, "features": features}
+
+
+def _error_shape(error: ApiError) -> tuple[object, int]:
+    body: dict[str, object] = {"code": error.code, "message": error.bounded_message}
+    if error.details:
+        body["details"] = error.details_json()
+    return {"error": body}, error.status
+
+
+# Everything no other protocol owns is native: "/" covers every path.
+NATIVE = Protocol("native", blueprint, ("",), _error_shape, _batch_answers)

@@ -1,0 +1,207 @@
+"""Settings, read once from environment variables at start-up.
+
+Every setting has a default that serves the bundled model; a bad value stops
+start-up with a message naming the variable, rather than failing a request later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.auth.keys import is_secret_id, parse_api_keys
+from app.core.artifact import S3_SCHEME, SHA256_HEX, split_s3_uri
+from app.core.errors import ConfigError
+from app.core.json_depth import DEFAULT_MAX_JSON_DEPTH
+
+BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "model" / "model.joblib"
+# Lambda's only writable place; downloaded artifacts are kept here per container.
+DEFAULT_MODEL_CACHE_DIR = Path("/tmp/model-cache")
+
+DEFAULT_MAX_BATCH_ROWS = 1000
+DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
+DEFAULT_METRICS_NAMESPACE = "ModelPredictionApi"
+# The metrics' service dimension off Lambda; on Lambda, the function's name.
+DEFAULT_SERVICE = "model-prediction-api"
+# CloudWatch's namespace alphabet; "AWS/" is reserved for AWS's own metrics.
+_NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
+# Levels of arrays and objects in a body. A valid request has at most 3 (a batch:
+# object, array of rows, row), so 3 is the least that serves; the most keeps the
+# JSON parser, which recurses per level, far from Python's recursion limit.
+MAX_JSON_DEPTH_RANGE = (3, 512)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+ANY_ORIGIN = "*"
+# An origin as a browser sends it: scheme, host and an optional port, nothing more.
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_uri: str = str(BUNDLED_MODEL)
+    # Pins set at deploy: the artifact's SHA-256, its metadata file's own, and its code
+    # archive's. A pinned object that changed since is refused, never loaded.
+    model_sha256: str | None = None
+    model_metadata_sha256: str | None = None
+    model_code_sha256: str | None = None
+    model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    allow_version_mismatch: bool = False
+    log_level: str = "INFO"
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    service: str = DEFAULT_SERVICE
+    # Kept out of repr: a logged or printed Settings must not carry a key.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_secret: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
+    # The try-it page at GET / (and its assets); off, GET / answers the JSON index alone.
+    try_it_page: bool = True
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        cache_dir = environ.get("MODEL_CACHE_DIR", "").strip()
+        api_keys, api_keys_secret = _api_keys(environ)
+        return cls(
+            model_uri=_model_uri(environ),
+            model_sha256=_sha256(environ, "MODEL_SHA256"),
+            model_metadata_sha256=_sha256(environ, "MODEL_METADATA_SHA256"),
+            model_code_sha256=_sha256(environ, "MODEL_CODE_SHA256"),
+            model_cache_dir=Path(cache_dir) if cache_dir else DEFAULT_MODEL_CACHE_DIR,
+            max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
+            max_content_length=_positive_int(
+                environ, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH
+            ),
+            max_json_depth=_int_in_range(
+                environ, "MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_RANGE
+            ),
+            allow_version_mismatch=_flag(environ, "ALLOW_VERSION_MISMATCH"),
+            log_level=_log_level(environ, "LOG_LEVEL"),
+            metrics_namespace=_namespace(environ, "METRICS_NAMESPACE"),
+            # Set by Lambda: one value per function (and so per stage), never per request.
+            service=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or DEFAULT_SERVICE,
+            api_keys=api_keys,
+            api_keys_secret=api_keys_secret,
+            cors_allowed_origins=_origins(environ, "CORS_ALLOWED_ORIGINS"),
+            try_it_page=_flag(environ, "TRY_IT_PAGE", default=True),
+        )
+
+
+def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
+    """API_KEYS parsed, or the name of the secret that holds them; at most one of the two."""
+    listed = environ.get("API_KEYS", "").strip()
+    secret = environ.get("API_KEYS_SECRET", "").strip()
+    if listed and secret:
+        raise ConfigError("API_KEYS and API_KEYS_SECRET are both set; set only one")
+    if secret and not is_secret_id(secret):
+        raise ConfigError(
+            f"API_KEYS_SECRET must be a Secrets Manager secret name or ARN, got {secret!r}"
+        )
+    keys = parse_api_keys(listed.split(","), "API_KEYS") if listed else ()
+    return keys, secret or None
+
+
+def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    entries = [e.strip().lower() for e in environ.get(name, "").split(",") if e.strip()]
+    if ANY_ORIGIN in entries:
+        if len(set(entries)) > 1:
+            raise ConfigError(f"{name}: '*' allows every origin; list no others beside it")
+        return (ANY_ORIGIN,)
+    for entry in entries:
+        if entry.endswith("/") and _ORIGIN.match(entry.rstrip("/")):
+            raise ConfigError(
+                f"{name}: an origin has no path or trailing slash: write "
+                f"{entry.rstrip('/')!r}, not {entry!r}"
+            )
+        if not _ORIGIN.match(entry):
+            raise ConfigError(
+                f"{name} must list origins such as https://app.example.com or "
+                f"http://localhost:8080, or be '*'; got {entry!r}"
+            )
+    return tuple(dict.fromkeys(entries))
+
+
+def _model_uri(environ: Mapping[str, str]) -> str:
+    # MODEL_PATH is the older name for a local MODEL_URI, still honoured.
+    uri = environ.get("MODEL_URI", "").strip()
+    path = environ.get("MODEL_PATH", "").strip()
+    if uri and path and uri != path:
+        raise ConfigError(f"MODEL_URI ({uri!r}) and MODEL_PATH ({path!r}) differ; set only one")
+    uri = uri or path or str(BUNDLED_MODEL)
+    if uri.startswith(S3_SCHEME):
+        if split_s3_uri(uri) is None:
+            raise ConfigError(f"MODEL_URI must look like s3://bucket/key.joblib, got {uri!r}")
+    elif "://" in uri:
+        raise ConfigError(f"MODEL_URI must be a local path or an s3:// URI, got {uri!r}")
+    return uri
+
+
+def _sha256(environ: Mapping[str, str], name: str) -> str | None:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if not SHA256_HEX.match(raw):
+        raise ConfigError(f"{name} must be 64 hex digits, got {raw!r}")
+    return raw
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    return _int_setting(environ, name, default, 1, None)
+
+
+def _int_in_range(
+    environ: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]
+) -> int:
+    return _int_setting(environ, name, default, *bounds)
+
+
+def _int_setting(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int | None
+) -> int:
+    """An integer setting from `low` up to `high` (None: no upper bound)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        expected = "a positive integer" if high is None else f"an integer from {low} to {high}"
+        raise ConfigError(f"{name} must be {expected}, got {raw!r}")
+    return value
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """A boolean setting; unset or empty is `default`."""
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+def _log_level(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip().upper() or "INFO"
+    if raw not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw
+
+
+def _namespace(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip() or DEFAULT_METRICS_NAMESPACE
+    if not _NAMESPACE.match(raw) or raw.upper().startswith("AWS/"):
+        raise ConfigError(
+            f"{name} must be 1 to 255 of A-Z a-z 0-9 . - _ / # : and space, "
+            f"not starting with AWS/, got {raw!r}"
+        )
+    return raw
