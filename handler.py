@@ -24,7 +24,7 @@ import serverless_wsgi
 from app.aws.events import fix_paths, repaired
 from app.aws.snapstart import register_snapstart_hooks
 from app.factory import create_app
-from app.http.request_log import note_warm_up
+from app.http.starts import note_warm_up
 from app.service.settings import Settings
 
 settings = Settings.from_environ(os.environ)

@@ -16,15 +16,15 @@ from collections.abc import Mapping
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from app.auth.api_keys import is_api_key, require_api_keys
+from app.auth.api_keys import require_api_keys
 from app.auth.key_source import load_api_keys
 from app.aws import lazy_imports
 from app.front_door import init_front_door
+from app.http.access_log import init_access_log
 from app.http.components import install
 from app.http.cors import init_cors
 from app.http.emf import EmbeddedMetrics
 from app.http.no_redirects import refuse_redirects
-from app.http.request_log import init_request_log
 from app.http.response_headers import init_response_headers
 from app.http.warm_up import warm_up
 from app.openapi.routes import init_openapi, openapi_document
@@ -72,11 +72,10 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     init_protocols(app)
     init_openapi(app)
     init_front_door(app, settings.try_it_page, openapi_document)
-    init_request_log(
+    init_access_log(
         app,
         EmbeddedMetrics(settings.metrics_namespace, settings.service),
         lambda path: protocol_for_path(path).name,
-        is_api_key,
     )
     require_api_keys(app, api_keys)
     # After the key check: with keys on, a path that is no route needs a key first.

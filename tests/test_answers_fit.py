@@ -30,7 +30,12 @@ from sklearn.preprocessing import OneHotEncoder
 from v2_tensors import IRIS, binary_body, binary_input, infer_path, read_answer
 
 import handler
-from app.core.answer_size import (
+from app.core.answers import json_body
+from app.core.artifact import metadata_path_for, sha256_of
+from app.core.errors import MSG_LIMIT
+from app.core.metadata import ModelMetadata
+from app.core.schema import Schema
+from app.http.answer_size import (
     BUDGET,
     HEADERS_MARGIN,
     Encoded,
@@ -38,11 +43,6 @@ from app.core.answer_size import (
     rows_that_fit,
     worst_outcomes,
 )
-from app.core.answers import json_body
-from app.core.artifact import metadata_path_for, sha256_of
-from app.core.errors import MSG_LIMIT
-from app.core.metadata import ModelMetadata
-from app.core.schema import Schema
 from app.http.components import part_of
 from app.protocols.serving import ProtocolAnswers
 from app.service.model_slot import ModelSlot

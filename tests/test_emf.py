@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.core.errors import ConfigError
-from app.http.request_log import note_restore
+from app.http.starts import note_restore
 from app.service.settings import Settings
 
 

@@ -18,7 +18,8 @@ from servers import flask_server
 
 import handler
 from app.auth.api_keys import replace_api_keys
-from app.http.request_log import MAX_REQUEST_ID_LENGTH, note_restore, note_warm_up
+from app.http.request_ids import MAX_REQUEST_ID_LENGTH
+from app.http.starts import note_restore, note_warm_up
 
 LINE_FIELDS = [
     "request_id", "method", "path", "protocol", "status", "latency_ms",

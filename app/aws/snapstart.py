@@ -11,7 +11,7 @@ the second in order):
   more (app.http.warm_up), so that every first-use cost is in the snapshot;
 - after each restore, whatever must differ from copy to copy is made anew: Python's
   and numpy's global random generators are reseeded from the OS, the next request is
-  logged and counted as a restore rather than a cold start (app.http.request_log), and
+  logged and counted as a restore rather than a cold start (app.http.starts), and
   the API keys are read from their secret again, so that keys rotated since the
   snapshot take effect and keys revoked since then stop working.
 
@@ -37,7 +37,7 @@ from flask import Flask
 
 from app.auth.api_keys import replace_api_keys
 from app.auth.key_source import KeysUnavailable, load_api_keys
-from app.http.request_log import note_restore
+from app.http.starts import note_restore
 from app.http.warm_up import warm_up
 from app.protocols.serving import batch_limit
 from app.service.settings import Settings

@@ -81,7 +81,7 @@ def json_text(value: Any) -> str:
 
 def json_body(value: Any) -> bytes:
     """A JSON answer's body, as the app's JSON provider writes it (app._FieldOrderJSON):
-    the text and a final newline. Answers are measured by it (app.core.answer_size)."""
+    the text and a final newline. Answers are measured by it (app.http.answer_size)."""
     return (json_text(value) + "\n").encode("ascii")
 
 

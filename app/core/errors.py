@@ -21,7 +21,7 @@ ERROR_CODES = {
     "method_not_allowed": 405,
     "payload_too_large": 413,
     # More rows than one answer can carry: MAX_BATCH_ROWS, or fewer for a model whose
-    # answers are large (app.core.answer_size).
+    # answers are large (app.http.answer_size).
     "too_many_rows": 413,
     "unsupported_media_type": 415,
     "invalid_input": 422,

@@ -11,7 +11,7 @@ from flask import Flask, Response
 from flask_cors import CORS
 
 from app.auth.keys import API_KEY_HEADER
-from app.http.request_log import REQUEST_ID_HEADER
+from app.http.request_ids import REQUEST_ID_HEADER
 from app.service.settings import ANY_ORIGIN
 
 ALLOWED_METHODS = ("GET", "POST")

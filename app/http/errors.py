@@ -22,8 +22,9 @@ from app.core.errors import (
     cut,
     too_large_message,
 )
+from app.http.access_log import note_error
 from app.http.components import install, part_of
-from app.http.request_log import note_error, request_id
+from app.http.request_ids import request_id
 
 log = logging.getLogger(__name__)
 

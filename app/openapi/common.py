@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.auth.open_routes import OPEN_ROUTES
-from app.core.answer_size import LISTED
 from app.core.answers import label_key
 from app.core.datetimes import DATETIME_PATTERN, FORMS
 from app.core.errors import ERROR_CODES, ApiError, ErrorShape
 from app.core.metadata import OUTLIER_LABELS, ModelMetadata, Output
 from app.core.predictor import Predictor
 from app.core.schema import INT64_MAX, INT64_MIN, Feature, Schema
+from app.http.answer_size import LISTED
 from app.protocols.protocol import Protocol
 
 _REF = "#/components/schemas/"

@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from app.auth.keys import API_KEY_HEADER
-from app.core.answer_size import fits
 from app.core.predictor import Predictor
+from app.http.answer_size import fits
 from app.openapi.common import API_KEY_SCHEME, Model
 from app.openapi.common import schemas as shared_schemas
 from app.protocols.mlflow.openapi import part as mlflow_part

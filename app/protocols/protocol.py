@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint
 
-from app.core.answer_size import Answers
 from app.core.errors import ErrorShape
+from app.http.answer_size import Answers
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from functools import lru_cache
 
 from flask import Flask
 
-from app.core.answer_size import Answers, rows_that_fit
 from app.core.errors import ApiError, Detail
 from app.core.predictor import Outcome, Predictor, Refusal, RowsRefused
 from app.core.validation import MAX_DETAILS, Problems, Rows
+from app.http.access_log import note_model, note_rows
+from app.http.answer_size import Answers, rows_that_fit
 from app.http.components import install, part_of
-from app.http.request_log import note_model, note_rows
 from app.service.model_slot import ModelSlot
 from app.service.settings import Settings
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.core.answer_size import Encoded
 from app.core.answers import json_body, predictions_json
 from app.core.decoding import JSON_TYPE, NonFiniteNumber, parse_csv, parse_json
 from app.core.errors import ApiError, Detail, cut
@@ -35,6 +34,7 @@ from app.core.validation import (
     validate_columns,
     validate_rows,
 )
+from app.http.answer_size import Encoded
 from app.http.body import media_type, read_body
 from app.http.components import part_of
 from app.http.server_info import SERVER_VERSION

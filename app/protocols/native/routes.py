@@ -14,16 +14,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.core.answer_size import LISTED, Encoded, fits
 from app.core.answers import json_body, predictions_json, probabilities_json
 from app.core.decoding import JSON_TYPE
 from app.core.errors import ApiError, Detail
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Schema
 from app.core.validation import Problems, Rows, kind_of, member, validate_rows
+from app.http.access_log import note_error, note_model
+from app.http.answer_size import LISTED, Encoded, fits
 from app.http.body import read_json
 from app.http.components import part_of
-from app.http.request_log import note_error, note_model
 from app.protocols.protocol import Protocol
 from app.protocols.serving import (
     batch_limit,

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, Response, jsonify, request
 
-from app.core.answer_size import WORST_CHARACTER, Encoded
 from app.core.answers import json_body, json_text, label_key, plain_values
 from app.core.decoding import JSON_TYPE, NonFiniteNumber, parse_json
 from app.core.errors import ApiError, Detail, cut
@@ -38,9 +37,10 @@ from app.core.validation import (
     validate_columns,
     validate_rows,
 )
+from app.http.access_log import note_error
+from app.http.answer_size import WORST_CHARACTER, Encoded
 from app.http.body import media_type, read_body
 from app.http.components import part_of
-from app.http.request_log import note_error
 from app.http.server_info import SERVER_NAME, SERVER_VERSION
 from app.protocols.protocol import Protocol
 from app.protocols.serving import (
@@ -234,7 +234,7 @@ def parse_infer_request(
     if request_id is not None and not isinstance(request_id, str):
         problems.add("id", f"expected a string, got {kind_of(request_id)}")
     elif request_id is not None and len(request_id) > MAX_ID_LENGTH:
-        # The answer echoes it: its size counts against the rows' (app.core.answer_size).
+        # The answer echoes it: its size counts against the rows' (app.http.answer_size).
         problems.add("id", f"expected at most {MAX_ID_LENGTH} characters, got {len(request_id)}")
     parameters = _object(payload.get("parameters"), "parameters", problems)
     binary_default = _flag(parameters, "binary_data_output", "parameters", problems)

@@ -1,0 +1,50 @@
+"""The request's id: Lambda's, the caller's when it is safe to echo, or a fresh one.
+
+On Lambda the id is the invocation's `aws_request_id`, so a client's X-Request-Id finds
+the same lines in CloudWatch; elsewhere the caller's X-Request-Id is kept if it is a
+short plain token and no API key (neither the request's own nor one the app accepts),
+or a fresh one made. The access log writes it, and every answer carries it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import current_app, g, request
+
+from app.auth.api_keys import is_api_key
+from app.auth.keys import API_KEY_HEADER
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# Echo a caller's id only if it cannot forge log lines or headers: a short plain token,
+# as long as a UUID or a trace id and then some.
+MAX_REQUEST_ID_LENGTH = 64
+_SAFE_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        g.request_id = _derive_request_id()
+    rid: str = g.request_id  # g holds Any; this function alone sets it
+    return rid
+
+
+def _derive_request_id() -> str:
+    context = request.environ.get("serverless.context")
+    lambda_id = getattr(context, "aws_request_id", None)
+    if lambda_id:
+        return str(lambda_id)
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    if _SAFE_ID.fullmatch(incoming) and not _is_a_key(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+def _is_a_key(value: str) -> bool:
+    """Whether `value` is this request's own key (which API Gateway may be checking, with
+    the app's keys off) or one the app accepts (compared in constant time)."""
+    # The caller sent both: comparing them plainly tells it nothing it does not know.
+    if value == request.headers.get(API_KEY_HEADER, "").strip():
+        return True
+    return is_api_key(current_app, value)
