@@ -51,24 +51,45 @@ def os_reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
-def use_code_archive(archive: Path, expected: str, vouched_by: str) -> None:
-    """Verify the user's code archive against the hash that vouches for it (settled by
-    app.core.pins), then make its modules importable."""
+def verify_sha256(
+    path: Path,
+    expected: str,
+    *,
+    what: str,
+    vouched_by: str,
+    missing: ModelUnavailable,
+    advice: str = "",
+) -> None:
+    """Refuse `path` (`what`: "model artifact", ...) unless its bytes hash to `expected`,
+    the hash `vouched_by` records: bytes nobody vouched for are never unpickled or
+    imported. `missing` is raised when there is no such file."""
     try:
-        actual = sha256_of(archive)
+        actual = sha256_of(path)
     except FileNotFoundError:
-        raise ModelUnavailable(
-            f"the model's code archive {archive.name} is not beside its artifact"
-        ) from None
+        raise missing from None
     except OSError as error:
         raise ModelUnavailable(
-            f"model code archive unreadable: {archive.name}: {os_reason(error)}", str(error)
+            f"{what} unreadable: {path.name}: {os_reason(error)}", str(error)
         ) from None
     if actual != expected:
         raise ModelUnavailable(
-            f"model code archive {archive.name} has sha256 {actual}, but {vouched_by} records "
-            f"{expected}; refusing to load it"
+            f"{what} {path.name} has sha256 {actual}, but {vouched_by} records {expected}; "
+            f"refusing to load it{advice}"
         )
+
+
+def use_code_archive(archive: Path, expected: str, vouched_by: str) -> None:
+    """Verify the user's code archive against the hash that vouches for it (settled by
+    app.core.pins), then make its modules importable."""
+    verify_sha256(
+        archive,
+        expected,
+        what="model code archive",
+        vouched_by=vouched_by,
+        missing=ModelUnavailable(
+            f"the model's code archive {archive.name} is not beside its artifact"
+        ),
+    )
     # Last on the path: the archive adds the user's modules and can shadow nothing.
     if str(archive) not in sys.path:
         sys.path.append(str(archive))

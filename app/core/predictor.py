@@ -21,13 +21,13 @@ import numpy as np
 import sklearn
 
 from app.core.answers import first_difference, label_key, plain_values, predictions_json
-from app.core.artifact import library_versions, sha256_of
+from app.core.artifact import library_versions
 from app.core.artifact_loader import (
     ModelUnavailable,
     import_references,
     load_artifact,
-    os_reason,
     use_code_archive,
+    verify_sha256,
 )
 from app.core.metadata import ModelMetadata
 from app.core.model_input import PANDAS_MISSING, pandas_available, to_model_input
@@ -143,24 +143,16 @@ class Predictor:
     ) -> Predictor:
         """Verify the artifact and its code archive against the metadata (and the pins, if
         any), check what it references imports, load it, and prove it on its example."""
-        expected = expected_sha256(metadata, pinned_sha256)
-        try:
-            actual = sha256_of(artifact_path)
-        except FileNotFoundError:
-            raise ModelUnavailable(
+        verify_sha256(
+            artifact_path,
+            expected_sha256(metadata, pinned_sha256),
+            what="model artifact",
+            vouched_by=_vouched_by(pinned_sha256),
+            missing=ModelUnavailable(
                 f"model artifact not found: {artifact_path.name}", str(artifact_path)
-            ) from None
-        except OSError as error:
-            raise ModelUnavailable(
-                f"model artifact unreadable: {artifact_path.name}: {os_reason(error)}", str(error)
-            ) from None
-        if actual != expected:
-            # Never unpickle bytes nobody vouched for.
-            raise ModelUnavailable(
-                f"model artifact {artifact_path.name} has sha256 {actual}, "
-                f"but {_vouched_by(pinned_sha256)} records {expected}; refusing to load it "
-                "(after retraining, describe the new artifact again: python -m model.describe)"
-            )
+            ),
+            advice=" (after retraining, describe the new artifact again: python -m model.describe)",
+        )
         _check_versions(metadata, allow_version_mismatch)
         if metadata.schema.model_input == "dataframe" and not pandas_available():
             raise ModelUnavailable(PANDAS_MISSING)
