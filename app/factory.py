@@ -26,10 +26,10 @@ from app.http.cors import init_cors
 from app.http.emf import EmbeddedMetrics
 from app.http.no_redirects import refuse_redirects
 from app.http.response_headers import init_response_headers
+from app.http.serving import batch_limit
 from app.http.warm_up import warm_up
 from app.openapi.routes import init_openapi, openapi_document
 from app.protocols import init_protocols, protocol_for_path
-from app.protocols.serving import batch_limit
 from app.service.model_slot import ModelSlot
 from app.service.settings import Settings
 

@@ -44,7 +44,7 @@ from app.http.answer_size import (
     worst_outcomes,
 )
 from app.http.components import part_of
-from app.protocols.serving import ProtocolAnswers
+from app.http.serving import ProtocolAnswers
 from app.service.model_slot import ModelSlot
 from model.export import Description, save_model
 

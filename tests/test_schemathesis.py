@@ -30,8 +30,8 @@ from schemathesis.openapi.checks import RejectedPositiveData
 from werkzeug.serving import make_server
 
 from app.core.errors import ApiError
+from app.http.serving import MODEL_OVERFLOW
 from app.protocols import protocol_for_path
-from app.protocols.serving import MODEL_OVERFLOW
 
 CHURN_MODEL = Path(__file__).resolve().parent.parent / "model" / "examples" / "churn.joblib"
 

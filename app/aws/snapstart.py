@@ -37,9 +37,9 @@ from flask import Flask
 
 from app.auth.api_keys import replace_api_keys
 from app.auth.key_source import KeysUnavailable, load_api_keys
+from app.http.serving import batch_limit
 from app.http.starts import note_restore
 from app.http.warm_up import warm_up
-from app.protocols.serving import batch_limit
 from app.service.settings import Settings
 
 log = logging.getLogger(__name__)

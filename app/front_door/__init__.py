@@ -30,7 +30,7 @@ from werkzeug.exceptions import NotFound
 
 from app.http.components import install, part_of
 from app.http.server_info import SERVER_NAME, SERVER_VERSION
-from app.protocols.serving import model_slot
+from app.http.serving import model_slot
 
 _HERE = Path(__file__).resolve().parent
 ASSET_PREFIX = "/try-it/"

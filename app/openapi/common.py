@@ -42,7 +42,7 @@ def answer(schema: str, description: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Model:
     """What the document is built for: the loaded model (None when it is not), the
-    batch limit every protocol applies (app.protocols.serving.batch_limit), and what a document
+    batch limit every protocol applies (app.http.serving.batch_limit), and what a document
     cut short to fit through Lambda describes rather than lists: the features named in
     `summarised`, which refuse unknown categories, by their type and a few examples of
     their categories; with `classes_summarised`, each list of more than LISTED classes

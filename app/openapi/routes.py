@@ -11,8 +11,8 @@ from app.auth.api_keys import api_keys_required
 from app.core.predictor import Predictor
 from app.http.access_log import note_model
 from app.http.components import part_of
+from app.http.serving import batch_limit, model_slot
 from app.openapi.document import build_openapi
-from app.protocols.serving import batch_limit, model_slot
 from app.service.settings import Settings
 
 blueprint = Blueprint("openapi", __name__)

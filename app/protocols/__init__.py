@@ -2,7 +2,7 @@
 
 The native protocol (/predict), MLflow's scoring protocol (/invocations) and the Open
 Inference Protocol V2 (/v2/...) share the model, the schema's validation and the
-prediction (app.protocols.serving); each decodes its own bodies, encodes its own answers and
+prediction (app.http.serving); each decodes its own bodies, encodes its own answers and
 shapes its own errors. A path no other protocol owns is the native protocol's.
 """
 
@@ -12,10 +12,10 @@ from flask import Flask
 
 from app.core.errors import ErrorShape
 from app.http.errors import register_error_handlers
+from app.http.serving import register_answers
 from app.protocols.mlflow.routes import MLFLOW
 from app.protocols.native.routes import NATIVE
 from app.protocols.protocol import Protocol
-from app.protocols.serving import register_answers
 from app.protocols.v2.routes import V2
 
 PROTOCOLS = (MLFLOW, V2, NATIVE)  # the catch-all native one last

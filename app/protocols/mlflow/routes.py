@@ -38,9 +38,9 @@ from app.http.answer_size import Encoded
 from app.http.body import media_type, read_body
 from app.http.components import part_of
 from app.http.server_info import SERVER_VERSION
+from app.http.serving import batch_limit, check_row_count, current_predictor, invalid, predict
 from app.protocols.native.routes import health
 from app.protocols.protocol import Protocol
-from app.protocols.serving import batch_limit, check_row_count, current_predictor, invalid, predict
 from app.service.settings import Settings
 
 log = logging.getLogger(__name__)

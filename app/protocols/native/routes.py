@@ -24,8 +24,7 @@ from app.http.access_log import note_error, note_model
 from app.http.answer_size import LISTED, Encoded, fits
 from app.http.body import read_json
 from app.http.components import part_of
-from app.protocols.protocol import Protocol
-from app.protocols.serving import (
+from app.http.serving import (
     batch_limit,
     check_row_count,
     current_predictor,
@@ -33,6 +32,7 @@ from app.protocols.serving import (
     model_slot,
     predict,
 )
+from app.protocols.protocol import Protocol
 from app.service.settings import Settings
 
 ALLOWED_FIELDS = ("features", "instances", "return_probabilities")

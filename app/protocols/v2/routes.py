@@ -42,8 +42,7 @@ from app.http.answer_size import WORST_CHARACTER, Encoded
 from app.http.body import media_type, read_body
 from app.http.components import part_of
 from app.http.server_info import SERVER_NAME, SERVER_VERSION
-from app.protocols.protocol import Protocol
-from app.protocols.serving import (
+from app.http.serving import (
     batch_limit,
     check_row_count,
     current_predictor,
@@ -51,6 +50,7 @@ from app.protocols.serving import (
     model_slot,
     predict,
 )
+from app.protocols.protocol import Protocol
 from app.protocols.v2.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
