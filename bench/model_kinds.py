@@ -11,9 +11,9 @@ bench/cold_start.py times the bundle's cold start against its floor. The kinds:
 
 - own-code:  a pipeline with the user's transformer class and function (tests/user_project),
              joblib, shipped with --code;
-- lightgbm:  the README's example ("Your own code and packages"): the team's DataFrame
-             transformer, a ColumnTransformer and LightGBM, its two files taken from the
-             README itself;
+- lightgbm:  the example of docs/models.md ("Your own code and packages"): the team's
+             DataFrame transformer, a ColumnTransformer and LightGBM, its two files taken
+             from that page itself;
 - skops:     the own-code pipeline saved with skops, its two types trusted with --trust;
 - datetime:  a zoned date-time column read with `.dt` by the user's transformer
              (tests/date_features.py);
@@ -43,7 +43,8 @@ WORK = ROOT / "bench" / ".work" / "kinds"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 DESCRIBE = ROOT / "model" / "describe.py"
 USER_PROJECT = ROOT / "tests" / "user_project"
-README_SECTION = "### Your own code and packages"
+MODELS_PAGE = ROOT / "docs" / "models.md"
+EXAMPLE_SECTION = "### Your own code and packages"
 # Lambda's limit on a function's unzipped size, layers included.
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
 
@@ -77,18 +78,18 @@ def user_project(*flags: str, artifact: str) -> Callable[[Path], None]:
     return prepare
 
 
-def readme_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index(README_SECTION) :]
-    section = section[: section.index("\n### ", len(README_SECTION))]
+def example_blocks() -> list[str]:
+    text = MODELS_PAGE.read_text()
+    section = text[text.index(EXAMPLE_SECTION) :]
+    section = section[: section.index("\n### ", len(EXAMPLE_SECTION))]
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
 
-def readme_example(folder: Path) -> None:
-    features, train = readme_blocks()[:2]
+def documented_example(folder: Path) -> None:
+    features, train = example_blocks()[:2]
     (folder / "myfeatures.py").write_text(features)
     (folder / "train.py").write_text(train)
-    checked(python(folder, "train.py"), "training the README's example")
+    checked(python(folder, "train.py"), "training the example of docs/models.md")
 
 
 DATETIME_TRAINING = """
@@ -116,7 +117,7 @@ KINDS = [
     Kind(
         "lightgbm",
         "churn.joblib",
-        readme_example,
+        documented_example,
         ["--code", "myfeatures.py", "--name", "churn-lgbm"],
     ),
     Kind(

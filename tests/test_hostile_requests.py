@@ -623,7 +623,7 @@ def native_requests(draw: st.DrawFn) -> Hostile:
 
 
 def documented(protocol: str, answer: Answer) -> None:
-    """A 4xx the README's error table lists, in the protocol's own shape."""
+    """A 4xx the error table of docs/protocols.md lists, in the protocol's own shape."""
     assert 400 <= answer.status < 500, answer.body
     if protocol == "native":
         error = answer.body["error"]

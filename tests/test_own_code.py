@@ -4,7 +4,7 @@ file, the user's modules ship in a code archive, and every missing piece is name
 
 The user's project is tests/user_project (a `features` package with a transformer class
 and a function, and a training script), copied outside the repository; describe runs as
-a file from that folder, as the README says, and the app is built in this process with
+a file from that folder, as docs/models.md says, and the app is built in this process with
 nothing of the project on sys.path.
 """
 

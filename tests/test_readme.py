@@ -1,11 +1,23 @@
-"""The README's examples against a live server: each command and snippet prints what the
-README says it prints.
+"""The examples of README.md and of every page in docs/, against a live server: each
+command and snippet prints what its page says it prints.
 
-The sections with examples on the bundled model ("Calling it", "Use the client you
-already have") are read from README.md: every `$ curl` line of a console block (a
-`printf ... |` in front included) with the lines that follow it as its output, and
-every Python block followed by a text block with what it prints. They run against
-`flask run` on a free port, the README's 127.0.0.1:5000 swapped for it.
+Which examples run (anything else on a page is prose to this file):
+
+- In a console block (one indented inside a list item too), each `$ ` line that calls
+  http://127.0.0.1:5000 and has output lines after it (up to the next `$ ` line or the
+  block's end) is run by bash, a `printf ... |` in front included, with 127.0.0.1:5000
+  swapped for the server's address, and must print exactly that output.
+- Those calls go to `flask run` serving the bundled model, unless the block's first line
+  starts a server itself, `$ NAME=value ... make serve`: then to one started with those
+  variables (`MODEL_URI=model/examples/churn.joblib make serve` serves the churn
+  example). A value holding a `$` (`$PWD/plans.joblib`, `$KEY`) is the reader's own: a
+  model the reader trains, a key the reader makes. Such a block is the reader's session
+  and none of it runs.
+- A python block followed by a text block: a fresh interpreter runs the snippet against
+  the bundled model's server, and it must print the text.
+
+So an example that needs AWS, a deploy or a model of the reader's stays out by its form:
+a sh block, another address, or a `make serve` line with the reader's own values.
 """
 
 from __future__ import annotations
@@ -14,7 +26,10 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,73 +37,139 @@ import pytest
 from conftest import ROOT
 from servers import flask_server
 
-SECTIONS = ("## Calling it", "## Use the client you already have")
-README_HOST = "127.0.0.1:5000"
-_BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+HOST = "127.0.0.1:5000"
+# A fenced block, at any indentation; its closing fence at the same indentation.
+_BLOCK = re.compile(r"^([ \t]*)```(\w*)\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
+_SERVE = re.compile(r"((?:\w+=\S+ )+)make serve")
+
+Settings = tuple[tuple[str, str], ...]
 
 
-def section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index(title + "\n")
-    following = text.find("\n## ", start + len(title))
-    return text[start : following if following != -1 else len(text)]
+@dataclass(frozen=True)
+class Block:
+    page: str  # its path from the repository's root
+    line: int  # the line of its opening fence
+    kind: str
+    text: str  # dedented
 
 
-def console_examples() -> list[tuple[str, str]]:
-    """(command, expected output) for each curl command with its output shown."""
+@dataclass(frozen=True)
+class Example:
+    where: str  # page:line, the example's id
+    code: str  # a bash command, or a Python snippet
+    expected: str
+    settings: Settings = ()  # the server's environment, beside LOG_LEVEL
+
+
+def blocks(page: Path) -> list[Block]:
+    text = page.read_text()
+    found = []
+    for match in _BLOCK.finditer(text):
+        _, kind, body = match.groups()
+        line = text.count("\n", 0, match.start()) + 1
+        found.append(Block(str(page.relative_to(ROOT)), line, kind, textwrap.dedent(body)))
+    return found
+
+
+def server_settings(first_command: str) -> Settings | None:
+    """The environment a block's `make serve` line asks for: () if it has none, None if
+    the line holds the reader's own values."""
+    started = _SERVE.fullmatch(first_command.strip())
+    if started is None:
+        return ()
+    pairs = tuple(
+        (name, value) for name, _, value in (word.partition("=") for word in started[1].split())
+    )
+    return None if any("$" in value for _, value in pairs) else pairs
+
+
+def console_examples() -> list[Example]:
+    """Each call of a live server with its output shown, by the rule above."""
     examples = []
-    for title in SECTIONS:
-        for kind, body in _BLOCK.findall(section(title)):
-            if kind != "console":
+    for page in PAGES:
+        for block in blocks(page):
+            starts = [m.start() for m in re.finditer(r"^\$ ", block.text, re.MULTILINE)]
+            if block.kind != "console" or not starts:
                 continue
-            for chunk in re.split(r"^\$ ", body, flags=re.MULTILINE)[1:]:
+            chunks = [block.text[a + 2 : b] for a, b in pairwise([*starts, len(block.text)])]
+            settings = server_settings(chunks[0].partition("\n")[0])
+            if settings is None:
+                continue
+            for start, chunk in zip(starts, chunks, strict=True):
                 command, _, output = chunk.partition("\n")
-                if README_HOST in command and output.strip():
-                    examples.append((command, output.strip()))
+                if HOST in command and output.strip():
+                    line = block.line + 1 + block.text.count("\n", 0, start)
+                    where = f"{block.page}:{line}"
+                    examples.append(Example(where, command, output.strip(), settings))
     return examples
 
 
-def python_examples() -> list[tuple[str, str]]:
-    """(code, expected output) for each Python block followed by a text block."""
+def python_examples() -> list[Example]:
+    """Each Python block followed by a text block, with what it prints."""
     examples = []
-    for title in SECTIONS:
-        blocks = _BLOCK.findall(section(title))
-        for (kind, code), (next_kind, output) in pairwise(blocks):
-            if kind == "python" and next_kind == "text":
-                examples.append((code, output.strip()))
+    for page in PAGES:
+        for code, output in pairwise(blocks(page)):
+            if code.kind == "python" and output.kind == "text":
+                where = f"{code.page}:{code.line}"
+                examples.append(Example(where, code.text, output.text.strip()))
     return examples
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("readme") / "flask.log"
-    with flask_server(log, LOG_LEVEL="WARNING") as base:
-        yield base.removeprefix("http://")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[Settings], str]]:
+    """host:port of a server with the given settings, started on first use and kept for
+    the module."""
+    running: dict[Settings, str] = {}
+    with ExitStack() as stack:
+
+        def started(settings: Settings) -> str:
+            if settings not in running:
+                log = tmp_path_factory.mktemp("docs") / "flask.log"
+                base = stack.enter_context(flask_server(log, LOG_LEVEL="WARNING", **dict(settings)))
+                running[settings] = base.removeprefix("http://")
+            return running[settings]
+
+        yield started
 
 
-def test_the_sections_have_examples() -> None:
-    # A renamed section or a changed layout must not leave this file checking nothing.
-    assert len(console_examples()) >= 12
+def test_the_pages_have_examples() -> None:
+    # A changed layout or extraction must not leave this file checking nothing.
+    console = console_examples()
+    on_page = {page: [e for e in console if e.where.startswith(page + ":")] for page in
+               ("README.md", "docs/protocols.md", "docs/models.md")}  # fmt: skip
+    # The README: one call per protocol.
+    for route in ("/predict", "/invocations", "/v2/models/"):
+        assert any(f"{HOST}{route}" in e.code for e in on_page["README.md"]), route
+    assert len(on_page["docs/protocols.md"]) >= 16
+    # The churn example runs against its own model; the reader's own model does not.
+    assert {e.settings for e in on_page["docs/models.md"]} == {
+        (("MODEL_URI", "model/examples/churn.joblib"),)
+    }
     assert len(python_examples()) == 2
 
 
-@pytest.mark.parametrize(("command", "expected"), console_examples())
-def test_console_example(server: str, command: str, expected: str) -> None:
+@pytest.mark.parametrize("example", console_examples(), ids=lambda example: example.where)
+def test_console_example(server: Callable[[Settings], str], example: Example) -> None:
+    address = server(example.settings)
     result = subprocess.run(
-        ["bash", "-c", command.replace(README_HOST, server)],
+        ["bash", "-c", example.code.replace(HOST, address)],
         capture_output=True,
         text=True,
         check=True,
         timeout=30,
     )
-    assert result.stdout.strip() == expected
+    assert result.stdout.strip() == example.expected
 
 
-@pytest.mark.parametrize(("code", "expected"), python_examples())
-def test_python_example(server: str, code: str, expected: str, tmp_path: Path) -> None:
-    host, port = server.split(":")
-    code = code.replace(README_HOST, server).replace(f'"{host}", 5000', f'"{host}", {port}')
-    assert server in code or f", {port})" in code  # the snippet was pointed at the server
+@pytest.mark.parametrize("example", python_examples(), ids=lambda example: example.where)
+def test_python_example(
+    server: Callable[[Settings], str], example: Example, tmp_path: Path
+) -> None:
+    address = server(())
+    host, port = address.split(":")
+    code = example.code.replace(HOST, address).replace(f'"{host}", 5000', f'"{host}", {port}')
+    assert address in code or f", {port})" in code  # the snippet was pointed at the server
     script = tmp_path / "example.py"
     script.write_text(code)
     # A fresh interpreter in an empty folder, as a user would run it; MLflow may not
@@ -103,4 +184,4 @@ def test_python_example(server: str, code: str, expected: str, tmp_path: Path) -
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == expected
+    assert result.stdout.strip() == example.expected
