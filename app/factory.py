@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from app.auth.api_keys import require_api_keys
+from app.auth.api_keys import is_api_key, require_api_keys
 from app.auth.key_source import load_api_keys
+from app.auth.keys import API_KEY_HEADER
 from app.aws import lazy_imports
 from app.front_door import init_front_door
 from app.http.access_log import init_access_log
@@ -25,11 +26,12 @@ from app.http.components import install
 from app.http.cors import init_cors
 from app.http.emf import EmbeddedMetrics
 from app.http.no_redirects import refuse_redirects
+from app.http.request_ids import init_request_ids
 from app.http.response_headers import init_response_headers
 from app.http.serving import batch_limit
 from app.http.warm_up import warm_up
 from app.openapi.routes import init_openapi, openapi_document
-from app.protocols import init_protocols, protocol_for_path
+from app.protocols import OPENAPI_PARTS, init_protocols, protocol_for_path
 from app.service.model_slot import ModelSlot
 from app.service.settings import Settings
 
@@ -70,8 +72,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     install(app, ModelSlot(settings))
 
     init_protocols(app)
-    init_openapi(app)
+    init_openapi(app, OPENAPI_PARTS)
     init_front_door(app, settings.try_it_page, openapi_document)
+    init_request_ids(app, API_KEY_HEADER, is_api_key)
     init_access_log(
         app,
         EmbeddedMetrics(settings.metrics_namespace, settings.service),
@@ -80,7 +83,7 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     require_api_keys(app, api_keys)
     # After the key check: with keys on, a path that is no route needs a key first.
     refuse_redirects(app)
-    init_cors(app, settings.cors_allowed_origins)
+    init_cors(app, settings.cors_allowed_origins, API_KEY_HEADER)
     init_response_headers(app)
     # Last, once every hook is in place: the warm-up takes the path a request takes.
     warm_up(app, batch_limit)

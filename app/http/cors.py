@@ -10,17 +10,16 @@ from __future__ import annotations
 from flask import Flask, Response
 from flask_cors import CORS
 
-from app.auth.keys import API_KEY_HEADER
 from app.http.request_ids import REQUEST_ID_HEADER
 from app.service.settings import ANY_ORIGIN
 
 ALLOWED_METHODS = ("GET", "POST")
-ALLOWED_HEADERS = ("Content-Type", API_KEY_HEADER, REQUEST_ID_HEADER)
 # Browsers cap it lower (Chromium: 2 h); an hour spares most preflights.
 PREFLIGHT_MAX_AGE_SECONDS = 3600
 
 
-def init_cors(app: Flask, origins: tuple[str, ...]) -> None:
+def init_cors(app: Flask, origins: tuple[str, ...], key_header: str) -> None:
+    """CORS for `origins`, letting a page send its API key in `key_header`."""
     if not origins:
         return
     any_origin = origins == (ANY_ORIGIN,)
@@ -29,7 +28,7 @@ def init_cors(app: Flask, origins: tuple[str, ...]) -> None:
         resources={r"/*": {}},
         origins=ANY_ORIGIN if any_origin else list(origins),
         methods=list(ALLOWED_METHODS),
-        allow_headers=list(ALLOWED_HEADERS),
+        allow_headers=["Content-Type", key_header, REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
         max_age=PREFLIGHT_MAX_AGE_SECONDS,
         supports_credentials=False,

@@ -10,17 +10,34 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
-from app.auth.api_keys import is_api_key
-from app.auth.keys import API_KEY_HEADER
+from app.http.components import install, part_of
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # Echo a caller's id only if it cannot forge log lines or headers: a short plain token,
 # as long as a UUID or a trace id and then some.
 MAX_REQUEST_ID_LENGTH = 64
 _SAFE_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
+
+
+@dataclass(frozen=True)
+class NotAKey:
+    """What a caller's id must not be: the request's own key (sent in `header`, which
+    API Gateway may be checking with the app's keys off), or a key the app accepts now
+    (`accepts`, in constant time: keys can be replaced at run time)."""
+
+    header: str
+    accepts: Callable[[Flask, str], bool]
+
+
+def init_request_ids(
+    app: Flask, key_header: str, accepts_key: Callable[[Flask, str], bool]
+) -> None:
+    install(app, NotAKey(key_header, accepts_key))
 
 
 def request_id() -> str:
@@ -44,7 +61,8 @@ def _derive_request_id() -> str:
 def _is_a_key(value: str) -> bool:
     """Whether `value` is this request's own key (which API Gateway may be checking, with
     the app's keys off) or one the app accepts (compared in constant time)."""
+    rule = part_of(NotAKey)
     # The caller sent both: comparing them plainly tells it nothing it does not know.
-    if value == request.headers.get(API_KEY_HEADER, "").strip():
+    if value == request.headers.get(rule.header, "").strip():
         return True
-    return is_api_key(current_app, value)
+    return rule.accepts(current_app, value)

@@ -20,7 +20,6 @@ from app.core.metadata import OUTLIER_LABELS, ModelMetadata, Output
 from app.core.predictor import Predictor
 from app.core.schema import INT64_MAX, INT64_MIN, Feature, Schema
 from app.http.answer_size import LISTED
-from app.protocols.protocol import Protocol
 
 _REF = "#/components/schemas/"
 API_KEY_SCHEME = "ApiKey"
@@ -138,16 +137,14 @@ CAUSES = {
 
 @dataclass(frozen=True)
 class ErrorStyle:
-    """How a protocol's errors look in the document: the component of its error body,
-    and the code that body carries for one of ours (None when it carries none)."""
+    """How a protocol's errors look in the document: the protocol (its name tags its
+    operations), the shape it answers errors in, the component of its error body, and
+    the code that body carries for one of ours (None when it carries none)."""
 
-    protocol: Protocol
+    protocol: str
+    shape: ErrorShape
     component: str
     label: Callable[[object], str | None]
-
-    @property
-    def shape(self) -> ErrorShape:
-        return self.protocol.error_shape
 
     def status(self, code: str) -> int:
         return self.shape(ApiError(code, ""))[1]
@@ -174,7 +171,7 @@ class Operation:
             errors["unauthorized"] = None
         operation: dict[str, Any] = {
             "operationId": self.operation_id,
-            "tags": [style.protocol.name],
+            "tags": [style.protocol],
             "summary": self.summary,
         }
         if self.description is not None:

@@ -10,25 +10,26 @@ With API keys on, every operation needs one except the open routes (app.auth.ope
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.auth.keys import API_KEY_HEADER
 from app.core.predictor import Predictor
 from app.http.answer_size import fits
-from app.openapi.common import API_KEY_SCHEME, Model
+from app.openapi.common import API_KEY_SCHEME, Model, Part
 from app.openapi.common import schemas as shared_schemas
-from app.protocols.mlflow.openapi import part as mlflow_part
-from app.protocols.native.openapi import part as native_part
-from app.protocols.v2.openapi import part as v2_part
 
 log = logging.getLogger(__name__)
 
-# Each protocol's part of the document, in the order its tags are listed.
-PARTS = (native_part, mlflow_part, v2_part)
+# A protocol's part of the document, for one model.
+PartOf = Callable[[Model], Part]
 
 
 def build_openapi(
-    predictor: Predictor | None, max_batch_rows: int, api_key_required: bool = False
+    parts: Sequence[PartOf],
+    predictor: Predictor | None,
+    max_batch_rows: int,
+    api_key_required: bool = False,
 ) -> dict[str, Any]:
     """The document; cut short (app.openapi.common.Model) if it would not fit through
     Lambda whole, rather than not served at all."""
@@ -36,7 +37,7 @@ def build_openapi(
     document: dict[str, Any] = {}
     described = 1
     while model is not None:
-        document = _document(model, api_key_required)
+        document = _document(parts, model, api_key_required)
         if fits(document):
             return document
         # The longest lists of categories or classes described instead, 1, then 2 more,
@@ -47,9 +48,9 @@ def build_openapi(
     return document
 
 
-def _document(model: Model, api_key_required: bool) -> dict[str, Any]:
+def _document(parts_of: Sequence[PartOf], model: Model, api_key_required: bool) -> dict[str, Any]:
     predictor = model.predictor
-    parts = [part(model) for part in PARTS]
+    parts = [part_of(model) for part_of in parts_of]
     paths: dict[str, Any] = {}
     schemas = shared_schemas(model)
     for part in parts:
@@ -63,9 +64,7 @@ def _document(model: Model, api_key_required: bool) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": _info(predictor, model.cut_short),
-        "tags": [
-            {"name": part.style.protocol.name, "description": part.description} for part in parts
-        ],
+        "tags": [{"name": part.style.protocol, "description": part.description} for part in parts],
         "paths": paths,
         "components": components,
     }

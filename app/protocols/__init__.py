@@ -13,13 +13,18 @@ from flask import Flask
 from app.core.errors import ErrorShape
 from app.http.errors import register_error_handlers
 from app.http.serving import register_answers
+from app.protocols.mlflow.openapi import part as mlflow_openapi
 from app.protocols.mlflow.routes import MLFLOW
+from app.protocols.native.openapi import part as native_openapi
 from app.protocols.native.routes import NATIVE
 from app.protocols.protocol import Protocol
+from app.protocols.v2.openapi import part as v2_openapi
 from app.protocols.v2.routes import V2
 
 PROTOCOLS = (MLFLOW, V2, NATIVE)  # the catch-all native one last
 PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)
+# Each protocol's part of the OpenAPI document, in the order its tags are listed.
+OPENAPI_PARTS = (native_openapi, mlflow_openapi, v2_openapi)
 
 
 def protocol_for_path(path: str) -> Protocol:

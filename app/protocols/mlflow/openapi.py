@@ -47,7 +47,7 @@ def _error_code(body: Any) -> str:
     return code
 
 
-STYLE = ErrorStyle(MLFLOW, "MlflowError", _error_code)
+STYLE = ErrorStyle(MLFLOW.name, MLFLOW.error_shape, "MlflowError", _error_code)
 _FORMAT_SCHEMAS = dict(
     zip(
         INPUT_FORMATS,

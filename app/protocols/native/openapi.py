@@ -30,7 +30,7 @@ def _code(body: Any) -> str:
     return code
 
 
-STYLE = ErrorStyle(NATIVE, "Error", _code)
+STYLE = ErrorStyle(NATIVE.name, NATIVE.error_shape, "Error", _code)
 _PREDICT_ERRORS = errors(
     "invalid_json",
     "method_not_allowed",

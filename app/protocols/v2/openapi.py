@@ -54,7 +54,7 @@ from app.protocols.v2.tensors import (
     INTEGER_TYPES,
 )
 
-STYLE = ErrorStyle(V2, "V2Error", lambda body: None)
+STYLE = ErrorStyle(V2.name, V2.error_shape, "V2Error", lambda body: None)
 _OUTPUT_SCHEMAS = {PREDICT: "V2PredictOutput", PREDICT_PROBA: "V2PredictProbaOutput"}
 
 _MODEL_ERRORS = errors(
