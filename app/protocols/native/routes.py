@@ -17,14 +17,15 @@ from flask import Blueprint, Response, jsonify, request
 from app.core.answer_size import LISTED, Encoded, fits
 from app.core.answers import json_body, predictions_json, probabilities_json
 from app.core.decoding import JSON_TYPE
-from app.core.errors import ApiError, Detail
+from app.core.errors import ApiError
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Schema
-from app.core.validation import Problems, Rows, kind_of, member, validate_rows
+from app.core.validation import Problems, Rows, kind_of, validate_rows
 from app.http.body import read_json
 from app.http.components import part_of
 from app.http.request_log import note_error, note_model
 from app.protocols.protocol import Protocol
+from app.protocols.request_shape import flag, json_object, unknown_members
 from app.protocols.serving import (
     batch_limit,
     check_row_count,
@@ -62,22 +63,11 @@ class PredictRequest:
 def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest:
     """Validate a decoded body against the model's schema; 422 lists every problem."""
     problems = Problems()
-    if not isinstance(payload, dict):
-        raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
+    payload = json_object(payload)
+    unknown_members(payload, None, ALLOWED_FIELDS, problems)
 
-    for key in payload:
-        if key not in ALLOWED_FIELDS:
-            problems.add(member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
-            if not problems.accepts():
-                break
-
-    return_probabilities = payload.get("return_probabilities", False)
-    if not isinstance(return_probabilities, bool):
-        problems.add(
-            "return_probabilities", f"expected true or false, got {kind_of(return_probabilities)}"
-        )
-        return_probabilities = False
-    elif return_probabilities and not expected.supports_probabilities:
+    return_probabilities = flag(payload, "return_probabilities", None, problems)
+    if return_probabilities and not expected.supports_probabilities:
         problems.add("return_probabilities", "this model is not a classifier with predict_proba")
 
     rows: Sequence[Any] = []
