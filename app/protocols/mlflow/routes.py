@@ -22,7 +22,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.core.answer_size import Encoded
 from app.core.answers import json_body, predictions_json
 from app.core.decoding import JSON_TYPE, NonFiniteNumber, parse_csv, parse_json
-from app.core.errors import ApiError, Detail, cut
+from app.core.errors import ApiError, cut
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Feature, Schema
 from app.core.validation import (
@@ -40,6 +40,7 @@ from app.http.components import part_of
 from app.http.server_info import SERVER_VERSION
 from app.protocols.native.routes import health
 from app.protocols.protocol import Protocol
+from app.protocols.request_shape import json_object, optional_object, unknown_members
 from app.protocols.serving import batch_limit, check_row_count, current_predictor, invalid, predict
 from app.service.settings import Settings
 
@@ -53,6 +54,7 @@ INPUT_FORMATS = (DATAFRAME_SPLIT, DATAFRAME_RECORDS, INSTANCES, INPUTS)
 PARAMS = "params"
 CSV_TYPE = "text/csv"
 _SPLIT_FIELDS = ("columns", "data", "index")
+_UNKNOWN_SPLIT_FIELD = "unknown field; expected columns, data and index"
 
 # MLflow's error codes (its ErrorCode names) for ours; its statuses are ours, except
 # that input which does not fit is a 400, as MLflow answers it.
@@ -125,20 +127,13 @@ def version() -> Response:
 def json_rows(payload: Any, schema: Schema, max_rows: int) -> tuple[Rows, Callable[[int], str]]:
     """The rows of a JSON body in one of INPUT_FORMATS, validated; 422 lists every problem."""
     problems = Problems()
-    if not isinstance(payload, dict):
-        raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
+    payload = json_object(payload)
     formats = [key for key in payload if key in INPUT_FORMATS]
-    for key in payload:
-        if key not in INPUT_FORMATS and key != PARAMS:
-            problems.add(member(None, key), f"unknown field; {_ONE_FORMAT}")
-            if not problems.accepts():
-                break
+    unknown_members(payload, None, _BODY_FIELDS, problems, f"unknown field; {_ONE_FORMAT}")
     if len(formats) != 1:
         problems.add("body", _ONE_FORMAT)
-    params = payload.get(PARAMS)
-    if params is not None and not isinstance(params, dict):
-        problems.add(PARAMS, f"expected an object, got {kind_of(params)}")
-    elif params:
+    params = optional_object(payload.get(PARAMS), PARAMS, problems)
+    if params:
         # As MLflow does for a model whose signature declares no params: not used.
         log.info("ignored %d param(s): scikit-learn models take none", len(params))
     if problems:
@@ -170,6 +165,7 @@ def json_rows(payload: Any, schema: Schema, max_rows: int) -> tuple[Rows, Callab
     return rows, row_loc
 
 
+_BODY_FIELDS = (*INPUT_FORMATS, PARAMS)
 _ONE_FORMAT = f"expected exactly one of {', '.join(INPUT_FORMATS)}, and optionally {PARAMS}"
 
 
@@ -185,11 +181,7 @@ def _split_rows(
     if not isinstance(split, dict):
         problems.add(here, f"expected an object with columns and data, got {kind_of(split)}")
         return None, row_loc
-    for key in split:
-        if key not in _SPLIT_FIELDS:
-            problems.add(member(here, key), "unknown field; expected columns, data and index")
-            if not problems.accepts():
-                break
+    unknown_members(split, here, _SPLIT_FIELDS, problems, _UNKNOWN_SPLIT_FIELD)
     columns = split.get("columns", list(schema.names))
     order = _column_order(columns, f"{here}.columns", schema, problems)
     data = split.get("data")
@@ -220,11 +212,9 @@ def _column_rows(
     columns: dict[str, Any], schema: Schema, max_rows: int, problems: Problems
 ) -> Rows | None:
     """`{"inputs": {"city": [...], ...}}`: one array of values per feature."""
-    for name in columns:
-        if name not in schema.names:
-            problems.add(member(INPUTS, name), f"unknown feature; expected {_names(schema)}")
-            if not problems.accepts():
-                break
+    unknown_members(
+        columns, INPUTS, schema.names, problems, f"unknown feature; expected {_names(schema)}"
+    )
     lengths = set()
     for name in schema.names:
         values = columns.get(name)

@@ -24,7 +24,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.core.answer_size import WORST_CHARACTER, Encoded
 from app.core.answers import json_body, json_text, label_key, plain_values
 from app.core.decoding import JSON_TYPE, NonFiniteNumber, parse_json
-from app.core.errors import ApiError, Detail, cut
+from app.core.errors import ApiError, cut
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Feature, Schema
 from app.core.validation import (
@@ -34,7 +34,6 @@ from app.core.validation import (
     Rows,
     kind_of,
     listed,
-    member,
     validate_columns,
     validate_rows,
 )
@@ -43,6 +42,7 @@ from app.http.components import part_of
 from app.http.request_log import note_error
 from app.http.server_info import SERVER_NAME, SERVER_VERSION
 from app.protocols.protocol import Protocol
+from app.protocols.request_shape import flag, json_object, optional_object, unknown_members
 from app.protocols.serving import (
     batch_limit,
     check_row_count,
@@ -223,21 +223,16 @@ def parse_infer_request(
     """Validate an infer request against the model; 422 (400 on the wire) lists its
     problems. `max_body` is the most bytes a body may have: no tensor holds more values."""
     problems = Problems()
-    if not isinstance(payload, dict):
-        raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
-    for key in payload:
-        if key not in _REQUEST_FIELDS:
-            problems.add(member(None, key), f"unknown field; allowed: {', '.join(_REQUEST_FIELDS)}")
-            if not problems.accepts():
-                break
+    payload = json_object(payload)
+    unknown_members(payload, None, _REQUEST_FIELDS, problems)
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         problems.add("id", f"expected a string, got {kind_of(request_id)}")
     elif request_id is not None and len(request_id) > MAX_ID_LENGTH:
         # The answer echoes it: its size counts against the rows' (app.core.answer_size).
         problems.add("id", f"expected at most {MAX_ID_LENGTH} characters, got {len(request_id)}")
-    parameters = _object(payload.get("parameters"), "parameters", problems)
-    binary_default = _flag(parameters, "binary_data_output", "parameters", problems)
+    parameters = optional_object(payload.get("parameters"), "parameters", problems)
+    binary_default = flag(parameters, "binary_data_output", "parameters", problems)
     outputs = _outputs(payload.get("outputs"), predictor, binary_default, problems)
     schema = predictor.schema
     inputs = _inputs(payload.get("inputs"), tensors, len(schema.names), max_body, problems)
@@ -251,23 +246,6 @@ def parse_infer_request(
     if problems or rows is None:
         raise invalid(problems)
     return InferRequest(request_id, rows, row_loc, outputs)
-
-
-def _object(value: Any, loc: str, problems: Problems) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.add(loc, f"expected an object, got {kind_of(value)}")
-        return {}
-    return value
-
-
-def _flag(parameters: dict[str, Any], name: str, loc: str, problems: Problems) -> bool:
-    value = parameters.get(name, False)
-    if not isinstance(value, bool):
-        problems.add(f"{loc}.{name}", f"expected true or false, got {kind_of(value)}")
-        return False
-    return value
 
 
 def _outputs(
@@ -293,22 +271,16 @@ def _outputs(
         if not isinstance(output, dict) or not isinstance(output.get("name"), str):
             problems.add(loc, "expected an object with a name")
             continue
-        for key in output:
-            if key not in _OUTPUT_FIELDS:
-                problems.add(
-                    member(loc, key), f"unknown field; allowed: {', '.join(_OUTPUT_FIELDS)}"
-                )
-                if not problems.accepts():
-                    break
+        unknown_members(output, loc, _OUTPUT_FIELDS, problems)
         name = output["name"]
         if name not in offered:
             problems.add(f"{loc}.name", f"unknown output; this model offers {', '.join(offered)}")
         elif name in (seen for seen, _ in chosen):
             problems.add(f"{loc}.name", "the output is asked for twice")
-        parameters = _object(output.get("parameters"), f"{loc}.parameters", problems)
+        parameters = optional_object(output.get("parameters"), f"{loc}.parameters", problems)
         binary = binary_default
         if "binary_data" in parameters:
-            binary = _flag(parameters, "binary_data", f"{loc}.parameters", problems)
+            binary = flag(parameters, "binary_data", f"{loc}.parameters", problems)
         chosen.append((name, binary))
     return chosen
 
@@ -349,13 +321,7 @@ def _inputs(
             problems.add(loc, f"expected a tensor object, got {kind_of(tensor)}")
             lost_offset = True
             continue
-        for key in tensor:
-            if key not in _INPUT_FIELDS:
-                problems.add(
-                    member(loc, key), f"unknown field; allowed: {', '.join(_INPUT_FIELDS)}"
-                )
-                if not problems.accepts():
-                    break
+        unknown_members(tensor, loc, _INPUT_FIELDS, problems)
         name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
         if not isinstance(name, str):
             problems.add(f"{loc}.name", f"expected a string, got {kind_of(name)}")
@@ -374,7 +340,7 @@ def _inputs(
             lost_offset = True
             continue
         count = math.prod(shape)
-        parameters = _object(tensor.get("parameters"), f"{loc}.parameters", problems)
+        parameters = optional_object(tensor.get("parameters"), f"{loc}.parameters", problems)
         size = parameters.get("binary_data_size")
         if size is not None:
             if type(size) is not int or size < 0 or offset + size > len(tensors):
