@@ -32,18 +32,15 @@ from app.openapi.common import (
     ref,
     untitled_schema,
 )
-from app.protocols.v2.routes import (
+from app.protocols.v2.decoding import MAX_ID_LENGTH, PREDICT, PREDICT_PROBA, available_outputs
+from app.protocols.v2.encoding import (
     MATRIX_INPUT,
     MAX_BATCH_ROWS_PARAMETER,
-    MAX_ID_LENGTH,
     PLATFORM,
-    PREDICT,
-    PREDICT_PROBA,
-    V2,
-    available_outputs,
     input_metadata,
     output_metadata,
 )
+from app.protocols.v2.routes import V2
 from app.protocols.v2.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
