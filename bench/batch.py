@@ -173,7 +173,7 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
     from app.core.model_input import to_model_input
     from app.factory import create_app
     from app.http.components import part_of
-    from app.protocols.native.routes import InputSchema, parse_predict_request
+    from app.protocols.native.decoding import InputSchema, parse_predict_request
     from app.service.model_slot import ModelSlot
     from app.service.settings import Settings
 

@@ -30,7 +30,7 @@ from app.core.model_input import to_model_input
 from app.core.schema import Schema
 from app.core.validation import MAX_DETAILS
 from app.factory import create_app
-from app.protocols.native.routes import (
+from app.protocols.native.decoding import (
     ALLOWED_FIELDS,
     InputSchema,
     PredictRequest,

@@ -30,6 +30,7 @@ from servers import flask_server
 from sklearn.datasets import load_iris
 from werkzeug.test import TestResponse
 
+import app.protocols.mlflow.decoding
 import app.protocols.mlflow.routes
 from app.http.components import part_of
 from app.http.server_info import SERVER_VERSION
@@ -347,8 +348,8 @@ def test_csv_fields_are_read_by_their_features_types(churn: FlaskClient) -> None
     # Not only the same answers: the same values, of the same types, reach the model.
     schema = part_of(ModelSlot, churn.application).current().schema
     fields = list(csv.reader([header, *lines]))
-    from_csv, _ = app.protocols.mlflow.routes.csv_rows(fields[0], fields[1:], schema, 10)
-    from_json, _ = app.protocols.mlflow.routes.json_rows({"dataframe_records": rows}, schema, 10)
+    from_csv, _ = app.protocols.mlflow.decoding.csv_rows(fields[0], fields[1:], schema, 10)
+    from_json, _ = app.protocols.mlflow.decoding.json_rows({"dataframe_records": rows}, schema, 10)
     assert from_csv.count == from_json.count == 4
     for read, expected in zip(from_csv.columns, from_json.columns, strict=True):
         if isinstance(expected, np.ndarray):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from app.core.errors import ApiError
 from app.core.schema import INT64_MAX, INT64_MIN, Feature, Schema
 from app.core.validation import member
-from app.protocols.native.routes import InputSchema, parse_predict_request
+from app.protocols.native.decoding import InputSchema, parse_predict_request
 
 settings.register_profile(
     "typed-properties",

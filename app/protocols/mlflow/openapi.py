@@ -30,16 +30,16 @@ from app.openapi.common import (
     ref,
     untitled_schema,
 )
-from app.protocols.mlflow.routes import (
+from app.protocols.mlflow.decoding import (
     CSV_TYPE,
     DATAFRAME_RECORDS,
     DATAFRAME_SPLIT,
     INPUT_FORMATS,
     INPUTS,
     INSTANCES,
-    MLFLOW,
     PARAMS,
 )
+from app.protocols.mlflow.routes import MLFLOW
 
 
 def _error_code(body: Any) -> str:

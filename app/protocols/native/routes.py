@@ -1,14 +1,12 @@
 """The native protocol: /predict, /health and /model.
 
 /predict takes `features` (one row) or `instances` (a batch), with optional
-`return_probabilities`; its own fields are checked here, its rows by the schema's
-validator, and every problem in a body is reported with where it is and why.
+`return_probabilities`, read into rows by app.protocols.native.decoding, and answers the
+predictions (and probabilities when asked for) with the model's version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -16,90 +14,18 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.core.answers import json_body, predictions_json, probabilities_json
 from app.core.decoding import JSON_TYPE
-from app.core.errors import ApiError, Detail
+from app.core.errors import ApiError
 from app.core.predictor import Outcome, Predictor
-from app.core.schema import Schema
-from app.core.validation import Problems, Rows, kind_of, member, validate_rows
 from app.http.access_log import note_error, note_model
 from app.http.answer_size import LISTED, Encoded, fits
 from app.http.body import read_json
 from app.http.components import part_of
-from app.http.serving import (
-    batch_limit,
-    check_row_count,
-    current_predictor,
-    invalid,
-    model_slot,
-    predict,
-)
+from app.http.serving import batch_limit, current_predictor, model_slot, predict
+from app.protocols.native.decoding import InputSchema, parse_predict_request
 from app.protocols.protocol import Protocol
 from app.service.settings import Settings
 
-ALLOWED_FIELDS = ("features", "instances", "return_probabilities")
-
 blueprint = Blueprint("native", __name__)
-
-
-@dataclass(frozen=True)
-class InputSchema:
-    """What a valid request looks like for the loaded model."""
-
-    schema: Schema
-    supports_probabilities: bool
-    max_rows: int
-
-
-@dataclass(frozen=True)
-class PredictRequest:
-    rows: Rows
-    batch: bool
-    return_probabilities: bool
-
-    def row_loc(self, index: int) -> str:
-        return f"instances[{index}]" if self.batch else "features"
-
-
-def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest:
-    """Validate a decoded body against the model's schema; 422 lists every problem."""
-    problems = Problems()
-    if not isinstance(payload, dict):
-        raise invalid([Detail("body", f"expected a JSON object, got {kind_of(payload)}")])
-
-    for key in payload:
-        if key not in ALLOWED_FIELDS:
-            problems.add(member(None, key), f"unknown field; allowed: {', '.join(ALLOWED_FIELDS)}")
-            if not problems.accepts():
-                break
-
-    return_probabilities = payload.get("return_probabilities", False)
-    if not isinstance(return_probabilities, bool):
-        problems.add(
-            "return_probabilities", f"expected true or false, got {kind_of(return_probabilities)}"
-        )
-        return_probabilities = False
-    elif return_probabilities and not expected.supports_probabilities:
-        problems.add("return_probabilities", "this model is not a classifier with predict_proba")
-
-    rows: Sequence[Any] = []
-    has_features, has_instances = "features" in payload, "instances" in payload
-    if has_features == has_instances:
-        problems.add(
-            "body", "expected exactly one of 'features' (one row) or 'instances' (a batch of rows)"
-        )
-    elif has_features:
-        rows = [payload["features"]]
-    else:
-        instances = payload["instances"]
-        if not isinstance(instances, list):
-            problems.add("instances", f"expected an array of rows, got {kind_of(instances)}")
-        elif check_row_count(len(instances), expected.max_rows, "instances", problems):
-            rows = instances
-
-    parsed = PredictRequest(Rows(0), has_instances, return_probabilities)
-    checked = validate_rows(rows, parsed.row_loc, expected.schema, problems) if rows else None
-    if problems or checked is None:
-        raise invalid(problems)
-    return PredictRequest(checked, has_instances, return_probabilities)
 
 
 @blueprint.post("/predict")

@@ -14,6 +14,7 @@ from typing import Any
 from app.core.answers import label_key
 from app.core.decoding import JSON_TYPE
 from app.core.metadata import ModelMetadata
+from app.core.predictor import Predictor
 from app.core.schema import Feature, Schema
 from app.http.server_info import SERVER_NAME, SERVER_VERSION
 from app.openapi.common import (
@@ -32,18 +33,15 @@ from app.openapi.common import (
     ref,
     untitled_schema,
 )
-from app.protocols.v2.routes import (
+from app.protocols.v2.decoding import MAX_ID_LENGTH, PREDICT, PREDICT_PROBA, available_outputs
+from app.protocols.v2.encoding import (
     MATRIX_INPUT,
     MAX_BATCH_ROWS_PARAMETER,
-    MAX_ID_LENGTH,
     PLATFORM,
-    PREDICT,
-    PREDICT_PROBA,
-    V2,
-    available_outputs,
     input_metadata,
     output_metadata,
 )
+from app.protocols.v2.routes import V2
 from app.protocols.v2.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
@@ -109,32 +107,27 @@ _INFER = (
 
 def part(model: Model) -> Part:
     name, version = _path_parameters(model)
-    metadata = {
-        "200": answer("V2ModelMetadata", "The model's metadata: its inputs and outputs."),
-    }
-    ready = {"200": answer("V2ModelReady", "The model is ready.")}
-    infer = {
-        "200": {
-            "description": (
-                f"The outputs asked for. When any is asked for as binary data, a {BINARY_TYPE} "
-                f"answer: the JSON header ({JSON_TYPE}, {BINARY_HEADER} bytes long), then each "
-                "binary output's bytes."
-            ),
-            "headers": {
-                BINARY_HEADER: {
-                    "description": f"The JSON header's length, in a {BINARY_TYPE} answer.",
-                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                }
-            },
-            "content": {
-                **content(ref("V2InferResponse")),
-                # Bytes: no schema, as OpenAPI 3.1 describes binary content.
-                BINARY_TYPE: {},
-            },
-        }
-    }
-    infer_body = {"required": True, "content": content(ref("V2InferRequest"))}
-    paths: dict[str, dict[str, Operation]] = {
+    paths = _server_paths()
+    # Each model operation at the model's path, and again at its version's.
+    for prefix, parameters, suffix in (
+        ("/v2/models/{name}", [name], ""),
+        ("/v2/models/{name}/versions/{version}", [name, version], "_version"),
+    ):
+        paths[prefix] = {"get": _model_metadata(suffix, parameters)}
+        paths[f"{prefix}/ready"] = {"get": _model_ready(suffix, parameters)}
+        paths[f"{prefix}/infer"] = {"post": _infer(suffix, parameters)}
+    return Part(
+        STYLE,
+        "The Open Inference Protocol V2 (KServe, MLServer, Triton), over REST, with Triton's "
+        "binary tensor extension.",
+        paths,
+        _schemas(model),
+    )
+
+
+def _server_paths() -> dict[str, dict[str, Operation]]:
+    """The server's own operations: its metadata, whether it is live, whether it is ready."""
+    return {
         "/v2": {
             "get": Operation(
                 "v2_server_metadata",
@@ -163,45 +156,58 @@ def part(model: Model) -> Part:
             )
         },
     }
-    for prefix, parameters, suffix in (
-        ("/v2/models/{name}", [name], ""),
-        ("/v2/models/{name}/versions/{version}", [name, version], "_version"),
-    ):
-        paths[prefix] = {
-            "get": Operation(
-                f"v2_model{suffix}_metadata",
-                "The model's metadata",
-                parameters=parameters,
-                responses=metadata,
-                errors=_MODEL_ERRORS,
-            )
-        }
-        paths[f"{prefix}/ready"] = {
-            "get": Operation(
-                f"v2_model{suffix}_ready",
-                "Whether the model is ready",
-                parameters=parameters,
-                responses=ready,
-                errors=_MODEL_ERRORS,
-            )
-        }
-        paths[f"{prefix}/infer"] = {
-            "post": Operation(
-                f"v2_model{suffix}_infer",
-                "Predict a batch of rows, given as tensors",
-                description=_INFER,
-                parameters=parameters,
-                request_body=infer_body,
-                responses=infer,
-                errors=_INFER_ERRORS,
-            )
-        }
-    return Part(
-        STYLE,
-        "The Open Inference Protocol V2 (KServe, MLServer, Triton), over REST, with Triton's "
-        "binary tensor extension.",
-        paths,
-        _schemas(model),
+
+
+def _model_metadata(suffix: str, parameters: list[dict[str, Any]]) -> Operation:
+    return Operation(
+        f"v2_model{suffix}_metadata",
+        "The model's metadata",
+        parameters=parameters,
+        responses={
+            "200": answer("V2ModelMetadata", "The model's metadata: its inputs and outputs."),
+        },
+        errors=_MODEL_ERRORS,
+    )
+
+
+def _model_ready(suffix: str, parameters: list[dict[str, Any]]) -> Operation:
+    return Operation(
+        f"v2_model{suffix}_ready",
+        "Whether the model is ready",
+        parameters=parameters,
+        responses={"200": answer("V2ModelReady", "The model is ready.")},
+        errors=_MODEL_ERRORS,
+    )
+
+
+def _infer(suffix: str, parameters: list[dict[str, Any]]) -> Operation:
+    return Operation(
+        f"v2_model{suffix}_infer",
+        "Predict a batch of rows, given as tensors",
+        description=_INFER,
+        parameters=parameters,
+        request_body={"required": True, "content": content(ref("V2InferRequest"))},
+        responses={
+            "200": {
+                "description": (
+                    f"The outputs asked for. When any is asked for as binary data, a "
+                    f"{BINARY_TYPE} answer: the JSON header ({JSON_TYPE}, {BINARY_HEADER} "
+                    "bytes long), then each binary output's bytes."
+                ),
+                "headers": {
+                    BINARY_HEADER: {
+                        "description": f"The JSON header's length, in a {BINARY_TYPE} answer.",
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    }
+                },
+                "content": {
+                    **content(ref("V2InferResponse")),
+                    # Bytes: no schema, as OpenAPI 3.1 describes binary content.
+                    BINARY_TYPE: {},
+                },
+            }
+        },
+        errors=_INFER_ERRORS,
     )
 
 
@@ -230,6 +236,40 @@ def _path_parameters(model: Model) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _schemas(model: Model) -> dict[str, Any]:
+    return {
+        **_server_schemas(),
+        **_model_schemas(model),
+        **_infer_schemas(model),
+        "V2Error": {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "string",
+                    "description": "What went wrong; every problem in the input, at its place.",
+                },
+                "details": ERROR_DETAILS,
+            },
+            "required": ["error"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _server_schemas() -> dict[str, Any]:
+    return {
+        "V2ServerMetadata": _exactly(
+            name={"const": SERVER_NAME},
+            version={"const": SERVER_VERSION},
+            extensions={"const": [EXTENSION]},
+        ),
+        "V2Live": _exactly(live={"const": True}),
+        "V2Ready": _exactly(ready={"const": True}),
+        "V2NotReady": _exactly(ready={"const": False}, error={"type": "string"}),
+    }
+
+
+def _model_schemas(model: Model) -> dict[str, Any]:
+    """The model's metadata, its tensors' and whether it is ready."""
     tensor_metadata = {
         "type": "object",
         "properties": {
@@ -249,33 +289,12 @@ def _schemas(model: Model) -> dict[str, Any]:
         "additionalProperties": False,
     }
     return {
-        "V2ServerMetadata": _exactly(
-            name={"const": SERVER_NAME},
-            version={"const": SERVER_VERSION},
-            extensions={"const": [EXTENSION]},
-        ),
-        "V2Live": _exactly(live={"const": True}),
-        "V2Ready": _exactly(ready={"const": True}),
-        "V2NotReady": _exactly(ready={"const": False}, error={"type": "string"}),
         "V2TensorMetadata": tensor_metadata,
-        "V2ModelMetadata": _model_metadata(model),
+        "V2ModelMetadata": _model_metadata_schema(model),
         "V2ModelReady": _exactly(
             name=_served_name(model.metadata),
             ready={"const": True},
         ),
-        **_infer_schemas(model),
-        "V2Error": {
-            "type": "object",
-            "properties": {
-                "error": {
-                    "type": "string",
-                    "description": "What went wrong; every problem in the input, at its place.",
-                },
-                "details": ERROR_DETAILS,
-            },
-            "required": ["error"],
-            "additionalProperties": False,
-        },
     }
 
 
@@ -293,7 +312,7 @@ def _served_name(metadata: ModelMetadata | None) -> dict[str, Any]:
     return {"type": "string"} if metadata is None else {"const": metadata.name}
 
 
-def _model_metadata(model: Model) -> dict[str, Any]:
+def _model_metadata_schema(model: Model) -> dict[str, Any]:
     tensors: dict[str, Any] = {"type": "array", "items": ref("V2TensorMetadata")}
     if model.predictor is None:
         inputs, outputs = tensors, tensors
@@ -322,6 +341,7 @@ def _model_metadata(model: Model) -> dict[str, Any]:
 
 
 def _infer_schemas(model: Model) -> dict[str, Any]:
+    """The infer request (its JSON form) and its answer, each output's tensor its own."""
     predictor = model.predictor
     if predictor is None:
         return {
@@ -331,9 +351,46 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
     schema = model.schema
     assert schema is not None
     offered = available_outputs(predictor)
-    shapes = [_columnar(schema, model.max_rows)]
+    return {
+        "V2InferRequest": _infer_request(schema, offered, model.max_rows),
+        "V2InferResponse": _infer_response(predictor, offered),
+        **_output_tensors(model, predictor),
+    }
+
+
+def _infer_request(schema: Schema, offered: list[str], max_rows: int) -> dict[str, Any]:
+    shapes = [_columnar(schema, max_rows)]
     if schema.all_numeric:
-        shapes.insert(0, _matrix(schema, model.max_rows))
+        shapes.insert(0, _matrix(schema, max_rows))
+    return {
+        "type": "object",
+        "properties": {
+            "id": {
+                "type": ["string", "null"],
+                "description": (
+                    f"Echoed in the answer; at most {MAX_ID_LENGTH} characters, a longer "
+                    "one is refused at `id`."
+                ),
+            },
+            "parameters": {
+                "type": ["object", "null"],
+                "properties": {
+                    "binary_data_output": {
+                        "type": "boolean",
+                        "description": "Answer every output as binary data.",
+                    }
+                },
+            },
+            "inputs": shapes[0] if len(shapes) == 1 else {"oneOf": shapes},
+            "outputs": _requested_outputs(offered),
+        },
+        "required": ["inputs"],
+        "additionalProperties": False,
+    }
+
+
+def _requested_outputs(offered: list[str]) -> dict[str, Any]:
+    """The outputs a request asks for: any of those offered, each at most once."""
     requested_output = {
         "type": "object",
         "properties": {
@@ -351,63 +408,45 @@ def _infer_schemas(model: Model) -> dict[str, Any]:
         "required": ["name"],
         "additionalProperties": False,
     }
-    schemas: dict[str, Any] = {
-        "V2InferRequest": {
-            "type": "object",
-            "properties": {
-                "id": {
-                    "type": ["string", "null"],
-                    "description": (
-                        f"Echoed in the answer; at most {MAX_ID_LENGTH} characters, a longer "
-                        "one is refused at `id`."
-                    ),
-                },
-                "parameters": {
-                    "type": ["object", "null"],
-                    "properties": {
-                        "binary_data_output": {
-                            "type": "boolean",
-                            "description": "Answer every output as binary data.",
-                        }
-                    },
-                },
-                "inputs": shapes[0] if len(shapes) == 1 else {"oneOf": shapes},
-                "outputs": {
-                    "type": ["array", "null"],
-                    "description": f"The outputs to answer, each once; `{PREDICT}` when left out.",
-                    "items": requested_output,
-                    "minItems": 1,
-                    "maxItems": len(offered),
-                    "allOf": [
-                        {
-                            "contains": {"properties": {"name": {"const": name}}},
-                            "minContains": 0,
-                            "maxContains": 1,
-                        }
-                        for name in offered
-                    ],
-                },
-            },
-            "required": ["inputs"],
-            "additionalProperties": False,
-        },
-        "V2InferResponse": {
-            "type": "object",
-            "properties": {
-                "model_name": {"const": predictor.metadata.name},
-                "model_version": {"const": predictor.version},
-                "id": {"type": "string"},
-                "outputs": {
-                    "type": "array",
-                    "items": {"oneOf": [ref(_OUTPUT_SCHEMAS[name]) for name in offered]},
-                    "minItems": 1,
-                    "maxItems": len(offered),
-                },
-            },
-            "required": ["model_name", "model_version", "outputs"],
-            "additionalProperties": False,
-        },
+    return {
+        "type": ["array", "null"],
+        "description": f"The outputs to answer, each once; `{PREDICT}` when left out.",
+        "items": requested_output,
+        "minItems": 1,
+        "maxItems": len(offered),
+        "allOf": [
+            {
+                "contains": {"properties": {"name": {"const": name}}},
+                "minContains": 0,
+                "maxContains": 1,
+            }
+            for name in offered
+        ],
     }
+
+
+def _infer_response(predictor: Predictor, offered: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "model_name": {"const": predictor.metadata.name},
+            "model_version": {"const": predictor.version},
+            "id": {"type": "string"},
+            "outputs": {
+                "type": "array",
+                "items": {"oneOf": [ref(_OUTPUT_SCHEMAS[name]) for name in offered]},
+                "minItems": 1,
+                "maxItems": len(offered),
+            },
+        },
+        "required": ["model_name", "model_version", "outputs"],
+        "additionalProperties": False,
+    }
+
+
+def _output_tensors(model: Model, predictor: Predictor) -> dict[str, Any]:
+    """Each output's tensor in the answer, as the model's metadata describes it."""
+    schemas: dict[str, Any] = {}
     for tensor in output_metadata(predictor):
         name = tensor["name"]
         value = _predicted(model, tensor["datatype"]) if name == PREDICT else PROBABILITY
