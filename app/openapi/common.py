@@ -186,6 +186,15 @@ class Operation:
         return operation
 
 
+def read_only(
+    operation_id: str, summary: str, responses: dict[str, Any], *codes: str
+) -> dict[str, Operation]:
+    """A path's one GET operation: besides `codes`, it may answer 405 to any other method
+    and 500, as every route may."""
+    errors_ = errors("method_not_allowed", "internal_error", *codes)
+    return {"get": Operation(operation_id, summary, responses=responses, errors=errors_)}
+
+
 def errors(*codes: str, **causes: str) -> dict[str, str | None]:
     """Error codes, each with the default cause or one given by name."""
     listed: dict[str, str | None] = dict.fromkeys(codes)

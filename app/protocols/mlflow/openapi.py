@@ -27,6 +27,7 @@ from app.openapi.common import (
     errors,
     feature_schema,
     health_responses,
+    read_only,
     ref,
     untitled_schema,
 )
@@ -95,27 +96,21 @@ def part(model: Model) -> Part:
                 ),
             )
         },
-        "/ping": {
-            "get": Operation(
-                "mlflow_ping",
-                "Whether the model is loaded, as MLflow's /ping and SageMaker's health check ask",
-                responses=health_responses("The model is loaded."),
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
-        "/version": {
-            "get": Operation(
-                "mlflow_version",
-                "The server's version",
-                responses={
-                    "200": {
-                        "description": "The server's version, as the whole body.",
-                        "content": content({"const": SERVER_VERSION}, "text/plain"),
-                    }
-                },
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
+        "/ping": read_only(
+            "mlflow_ping",
+            "Whether the model is loaded, as MLflow's /ping and SageMaker's health check ask",
+            health_responses("The model is loaded."),
+        ),
+        "/version": read_only(
+            "mlflow_version",
+            "The server's version",
+            {
+                "200": {
+                    "description": "The server's version, as the whole body.",
+                    "content": content({"const": SERVER_VERSION}, "text/plain"),
+                }
+            },
+        ),
     }
     return Part(
         STYLE,

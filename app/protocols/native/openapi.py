@@ -20,6 +20,7 @@ from app.openapi.common import (
     content,
     errors,
     health_responses,
+    read_only,
     ref,
 )
 from app.protocols.native.routes import NATIVE
@@ -54,35 +55,27 @@ def part(model: Model) -> Part:
                 errors=_PREDICT_ERRORS,
             )
         },
-        "/health": {
-            "get": Operation(
-                "health",
-                "Whether the model is loaded",
-                responses=health_responses("The model is loaded."),
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
-        "/model": {
-            "get": Operation(
-                "model",
-                "The model's metadata and the versions serving it",
-                responses={"200": answer("ModelInfo", "Model metadata.")},
-                errors=errors("method_not_allowed", "internal_error", "model_unavailable"),
-            )
-        },
-        "/openapi.json": {
-            "get": Operation(
-                "openapi",
-                "This document",
-                responses={
-                    "200": {
-                        "description": "The OpenAPI 3.1 document.",
-                        "content": content({"type": "object"}),
-                    }
-                },
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
+        "/health": read_only(
+            "health",
+            "Whether the model is loaded",
+            health_responses("The model is loaded."),
+        ),
+        "/model": read_only(
+            "model",
+            "The model's metadata and the versions serving it",
+            {"200": answer("ModelInfo", "Model metadata.")},
+            "model_unavailable",
+        ),
+        "/openapi.json": read_only(
+            "openapi",
+            "This document",
+            {
+                "200": {
+                    "description": "The OpenAPI 3.1 document.",
+                    "content": content({"type": "object"}),
+                }
+            },
+        ),
     }
     paths.update(_front_door())
     return Part(

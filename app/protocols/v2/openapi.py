@@ -30,6 +30,7 @@ from app.openapi.common import (
     feature_schema,
     labels_schema,
     predictions_of,
+    read_only,
     ref,
     untitled_schema,
 )
@@ -128,33 +129,24 @@ def part(model: Model) -> Part:
 def _server_paths() -> dict[str, dict[str, Operation]]:
     """The server's own operations: its metadata, whether it is live, whether it is ready."""
     return {
-        "/v2": {
-            "get": Operation(
-                "v2_server_metadata",
-                "The server's name, version and protocol extensions",
-                responses={"200": answer("V2ServerMetadata", "Server metadata.")},
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
-        "/v2/health/live": {
-            "get": Operation(
-                "v2_live",
-                "Whether the server is live",
-                responses={"200": answer("V2Live", "The server is live.")},
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
-        "/v2/health/ready": {
-            "get": Operation(
-                "v2_ready",
-                "Whether the server is ready: its model is loaded",
-                responses={
-                    "200": answer("V2Ready", "The model is loaded."),
-                    "503": answer("V2NotReady", "The model is not loaded, and why."),
-                },
-                errors=errors("method_not_allowed", "internal_error"),
-            )
-        },
+        "/v2": read_only(
+            "v2_server_metadata",
+            "The server's name, version and protocol extensions",
+            {"200": answer("V2ServerMetadata", "Server metadata.")},
+        ),
+        "/v2/health/live": read_only(
+            "v2_live",
+            "Whether the server is live",
+            {"200": answer("V2Live", "The server is live.")},
+        ),
+        "/v2/health/ready": read_only(
+            "v2_ready",
+            "Whether the server is ready: its model is loaded",
+            {
+                "200": answer("V2Ready", "The model is loaded."),
+                "503": answer("V2NotReady", "The model is not loaded, and why."),
+            },
+        ),
     }
 
 
