@@ -368,7 +368,7 @@ def main() -> None:
             script = sizes_script(served.event, args.calls, args.spaced)
             # Untimed at full CPU first: the floor's answer is the one every request must
             # get, and the page cache then holds the bundle for every size alike.
-            floor = floor_script(served.model, served.row, served.dataframe)
+            floor = floor_script(served)
             expected = one_run(folder, floor, served, {})[1]
             runs: dict[int, list[dict[str, Any]]] = {size: [] for size in sizes}
             for _ in range(args.runs):
