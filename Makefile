@@ -92,14 +92,14 @@ offline: $(SERVE_STAMP) $(NODE_STAMP)
 
 # `sls deploy` against moto's server on 127.0.0.1, never AWS: fake credentials, and
 # the endpoint must be local. With AWS_ENDPOINT_URL unset it starts (and stops) its own,
-# through tests/moto_server.py, whose CloudFormation also creates the alias of a stack
-# with SnapStart or provisioned concurrency.
+# through tests/support/moto_server.py, whose CloudFormation also creates the alias of a
+# stack with SnapStart or provisioned concurrency.
 deploy-local: $(DEV_STAMP) $(NODE_STAMP)
 	@set -e; \
 	export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing; \
 	export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1; unset AWS_PROFILE; \
 	if [ -z "$$AWS_ENDPOINT_URL" ]; then \
-	  $(BIN)/python tests/moto_server.py -H 127.0.0.1 -p $(MOTO_PORT) > /dev/null 2>&1 & moto=$$!; \
+	  $(BIN)/python tests/support/moto_server.py -H 127.0.0.1 -p $(MOTO_PORT) > /dev/null 2>&1 & moto=$$!; \
 	  trap 'kill $$moto' EXIT; \
 	  export AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT); \
 	  for _ in $$(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/$(MOTO_PORT)) 2>/dev/null && break; sleep 0.2; done; \
