@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -30,6 +31,7 @@ from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from support.s3 import models_bucket
 from support.servers import LiveServer, Offline, flask_server, sls_offline
 
 from app import create_app
@@ -87,6 +89,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def s3(aws_env: None) -> Iterator[Any]:
+    """An S3 client of moto's in-process AWS, with the bucket support.s3.BUCKET made."""
+    with models_bucket() as client:
+        yield client
 
 
 @pytest.fixture

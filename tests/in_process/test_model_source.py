@@ -11,18 +11,17 @@ import pickle
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 from support.attacks import CreatesMarkerWhenUnpickled, swapped_features
 from support.iris import SETOSA
 from support.paths import ROOT
+from support.s3 import BUCKET, models_bucket
 
 import app.model_slot
 from app.artifact import code_path_for, metadata_path_for, sha256_of
@@ -32,17 +31,8 @@ from app.model_source import locate
 from app.predictor import ModelUnavailable
 from model.publish import publish
 
-BUCKET = "models"
 KEY = "iris/model.joblib"
 URI = f"s3://{BUCKET}/{KEY}"
-
-
-@pytest.fixture
-def s3(aws_env: None) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture
@@ -169,9 +159,7 @@ def test_malformed_metadata(
 def test_access_denied(
     aws_env: None, model_copy: Path, s3_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
+    with models_bucket() as s3:
         publish(model_copy, URI, s3)  # two calls: artifact and metadata
         # A function whose role has no policy: it may not read the bucket.
         iam = boto3.client("iam", region_name="us-east-1")

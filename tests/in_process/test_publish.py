@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+from support.s3 import BUCKET
 
 from app.artifact import code_path_for, metadata_path_for, sha256_of
 from app.metadata import CodeArchive, ModelMetadata
 from model.export import ExportError
 from model.publish import main, publish
 
-BUCKET = "models"
 URI = f"s3://{BUCKET}/plans/1.0.0.joblib"
-
-
-@pytest.fixture
-def s3(aws_env: None) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def uploads(s3: Any) -> list[str]:
