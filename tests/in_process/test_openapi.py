@@ -71,9 +71,16 @@ def openapi(doc: dict[str, Any]) -> OpenAPI:
     return OpenAPI.from_dict(doc, config=config)
 
 
-@pytest.fixture
-def spec(client: FlaskClient) -> OpenAPI:
-    return openapi(document(client))
+@pytest.fixture(scope="module")
+def spec() -> OpenAPI:
+    """The document of an app with the default settings, as openapi-core reads it: the
+    same for every such app, and reading it costs more than most tests here, so it is
+    read once for the module."""
+    from app import create_app
+
+    app = create_app({})
+    app.testing = True
+    return openapi(document(app.test_client()))
 
 
 def test_document_is_valid_openapi_3_1(client: FlaskClient) -> None:

@@ -68,10 +68,37 @@ def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def train(project: Path, name: str, *flags: str) -> Path:
-    result = run(project, "train.py", name, *flags)
-    assert result.returncode == 0, result.stderr
-    return project / name
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`trained(name, *flags)`: a copy of the project where `python train.py name *flags`
+    ran, as a user trains. Run once per name and flags for the module: it writes the
+    same files every time, and each test takes copies into its own project."""
+    made: dict[tuple[str, ...], Path] = {}
+
+    def train_once(name: str, *flags: str) -> Path:
+        if (name, *flags) not in made:
+            folder = tmp_path_factory.mktemp("trained") / "project"
+            shutil.copytree(USER_PROJECT, folder, ignore=shutil.ignore_patterns("__pycache__"))
+            result = run(folder, "train.py", name, *flags)
+            assert result.returncode == 0, result.stderr
+            made[(name, *flags)] = folder
+        return made[(name, *flags)]
+
+    return train_once
+
+
+@pytest.fixture
+def train(trained: Callable[..., Path]) -> Callable[..., Path]:
+    """`train(project, name, *flags)`: the artifact and example.json the training script
+    writes, in `project`; returns the artifact."""
+
+    def into(project: Path, name: str, *flags: str) -> Path:
+        source = trained(name, *flags)
+        for file in (name, "example.json"):
+            shutil.copy(source / file, project / file)
+        return project / name
+
+    return into
 
 
 def describe(project: Path, artifact: Path, *options: str) -> subprocess.CompletedProcess[str]:
@@ -97,7 +124,7 @@ def serve(make_app: Callable[..., Flask], artifact: Path, **settings: str) -> Fl
 
 
 def test_the_users_transformer_ships_in_a_code_archive(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     artifact = train(project, "churn.joblib")
     result = describe(project, artifact, "--code", "features")
@@ -128,7 +155,9 @@ def test_the_users_transformer_ships_in_a_code_archive(
     assert client.get("/model").get_json()["code"] == metadata["code"]
 
 
-def test_the_archive_is_the_same_bytes_for_the_same_sources(project: Path) -> None:
+def test_the_archive_is_the_same_bytes_for_the_same_sources(
+    project: Path, train: Callable[..., Path]
+) -> None:
     artifact = train(project, "model.joblib")
     hashes = []
     for _ in range(2):
@@ -137,7 +166,9 @@ def test_the_archive_is_the_same_bytes_for_the_same_sources(project: Path) -> No
     assert hashes[0] == hashes[1]
 
 
-def test_without_code_describe_names_the_module_and_the_fix(project: Path) -> None:
+def test_without_code_describe_names_the_module_and_the_fix(
+    project: Path, train: Callable[..., Path]
+) -> None:
     artifact = train(project, "model.joblib")
     result = describe(project, artifact)
     assert_one_line_error(
@@ -150,7 +181,9 @@ def test_without_code_describe_names_the_module_and_the_fix(project: Path) -> No
     assert not code_path_for(artifact).exists()
 
 
-def test_a_module_that_does_not_import_is_named_with_the_fix(project: Path) -> None:
+def test_a_module_that_does_not_import_is_named_with_the_fix(
+    project: Path, train: Callable[..., Path]
+) -> None:
     artifact = train(project, "model.joblib")
     shutil.rmtree(project / "features")
     assert_one_line_error(
@@ -161,7 +194,9 @@ def test_a_module_that_does_not_import_is_named_with_the_fix(project: Path) -> N
     )
 
 
-def test_a_function_from_the_training_script_is_refused(project: Path) -> None:
+def test_a_function_from_the_training_script_is_refused(
+    project: Path, train: Callable[..., Path]
+) -> None:
     artifact = train(project, "model.joblib", "--main-function")
     assert_one_line_error(
         describe(project, artifact, "--code", "features"),
@@ -171,7 +206,7 @@ def test_a_function_from_the_training_script_is_refused(project: Path) -> None:
     )
 
 
-def test_a_file_of_no_known_format_is_refused(project: Path) -> None:
+def test_a_file_of_no_known_format_is_refused(project: Path, train: Callable[..., Path]) -> None:
     artifact = train(project, "model.joblib")
     renamed = artifact.rename(project / "model.bin")
     assert_one_line_error(
@@ -181,7 +216,9 @@ def test_a_file_of_no_known_format_is_refused(project: Path) -> None:
     )
 
 
-def test_a_file_that_is_not_what_its_extension_says_is_refused(project: Path) -> None:
+def test_a_file_that_is_not_what_its_extension_says_is_refused(
+    project: Path, train: Callable[..., Path]
+) -> None:
     artifact = train(project, "model.skops")
     renamed = artifact.rename(project / "model.joblib")
     assert_one_line_error(
@@ -189,7 +226,9 @@ def test_a_file_that_is_not_what_its_extension_says_is_refused(project: Path) ->
     )
 
 
-def test_a_plain_pickle_is_served(project: Path, make_app: Callable[..., Flask]) -> None:
+def test_a_plain_pickle_is_served(
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
+) -> None:
     artifact = train(project, "model.pkl")
     assert describe(project, artifact, "--code", "features").returncode == 0
     metadata = metadata_of(artifact)
@@ -201,7 +240,7 @@ def test_a_plain_pickle_is_served(project: Path, make_app: Callable[..., Flask])
 
 
 def test_skops_loads_exactly_the_types_trusted_at_describe(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     artifact = train(project, "model.skops")
     refused = describe(project, artifact, "--code", "features")
@@ -241,7 +280,7 @@ def test_skops_loads_exactly_the_types_trusted_at_describe(
 
 
 def test_the_version_that_fitted_the_model_is_read_from_the_artifact(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     artifact = train(project, "old.joblib", "--sklearn-version", "1.5.2")
     result = describe(project, artifact, "--code", "features")
@@ -259,7 +298,7 @@ def test_the_version_that_fitted_the_model_is_read_from_the_artifact(
 
 
 def test_a_missing_distribution_is_a_503_naming_it_before_unpickling(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     """An artifact whose reduce would write a marker, needing a package not installed here:
     the import check stops it before the pickle runs."""
@@ -298,7 +337,7 @@ def test_a_missing_distribution_is_a_503_naming_it_before_unpickling(
 
 
 def test_a_rewritten_code_archive_is_refused_before_anything_is_unpickled(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     artifact = train(project, "model.joblib")
     assert describe(project, artifact, "--code", "features").returncode == 0
@@ -317,7 +356,7 @@ def test_a_rewritten_code_archive_is_refused_before_anything_is_unpickled(
 
 
 def test_an_archive_that_lacks_a_module_is_named(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     artifact = train(project, "model.joblib")
     assert describe(project, artifact, "--code", "features").returncode == 0
@@ -337,7 +376,7 @@ def test_an_archive_that_lacks_a_module_is_named(
 
 
 def test_answers_other_than_the_recorded_ones_make_the_model_unavailable(
-    project: Path, make_app: Callable[..., Flask]
+    project: Path, train: Callable[..., Path], make_app: Callable[..., Flask]
 ) -> None:
     artifact = train(project, "model.joblib")
     assert describe(project, artifact, "--code", "features").returncode == 0
@@ -432,7 +471,9 @@ def test_a_pipeline_starting_with_a_dataframe_transformer_is_handed_a_dataframe(
     assert answer.get_json()["predictions"] == metadata["example_predictions"]
 
 
-def test_a_model_failing_on_its_example_is_one_line_with_the_error(project: Path) -> None:
+def test_a_model_failing_on_its_example_is_one_line_with_the_error(
+    project: Path, train: Callable[..., Path]
+) -> None:
     artifact = train(project, "model.joblib")
     rows = json.loads((project / "example.json").read_text())
     rows[0]["b"] = 5e6
