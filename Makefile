@@ -28,11 +28,12 @@ BENCH_WORK := bench/.work
 # The mixed-type example the bench also packages (with pandas) and serves.
 CHURN_MODEL := model/examples/churn.joblib
 
-.PHONY: help serve test lint format train package offline deploy-local bench clean
+.PHONY: help serve test test-fast lint format train package offline deploy-local bench clean
 
 help:
 	@echo "make serve   serve the bundled model on http://$(HOST):$(PORT)"
 	@echo "make test    lint, type-check and run every test"
+	@echo "make test-fast      the in-process tests alone (tests/in_process)"
 	@echo "make train   retrain the bundled model (model/model.joblib, model/model.json)"
 	@echo "make format  format the code with ruff"
 	@echo "make package        build the Lambda bundle: .serverless/model-prediction-api.zip"
@@ -62,8 +63,14 @@ $(BROWSER) &:
 serve: $(SERVE_STAMP)
 	$(BIN)/python -m app.local_server --host $(HOST) --port $(PORT)
 
+# Every tier, cheapest first (tests/conftest.py orders them): what CI runs.
 test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
+
+# The in-process tier alone: no server, package, browser or node_modules. Spread over
+# one worker per core, each module kept on one worker for its module-scoped fixtures.
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest -n auto --dist loadscope tests/in_process
 
 # mypy checks the files pyproject.toml names: app/, handler.py, model/ and the
 # packaging plugins' Python helpers.
