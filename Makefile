@@ -63,7 +63,7 @@ $(BROWSER) &:
 serve: $(SERVE_STAMP)
 	$(BIN)/python -m app.local_server --host $(HOST) --port $(PORT)
 
-# Every tier, cheapest first (tests/conftest.py orders them): what CI runs.
+# Every tier, the quick ones first (tests/conftest.py orders them): what CI runs.
 test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
 

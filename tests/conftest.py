@@ -1,11 +1,11 @@
 """The tiers, and what tests of every tier share.
 
 A test's tier is the folder it lives in (TIERS): in_process (the test client, handler
-events, unit tests, CLI runs of model/), fuzz (schemathesis and Hypothesis properties),
-live_server (flask run, serverless-offline), browser (headless Chromium) and bundle
-(Lambda packages, the unzipped bundle, moto deploys). Helpers are in support/.
-Every test builds its own app through the factory; a live server is shared by the tests
-that ask for the same settings.
+events, unit tests, runs of model/'s commands), live_server (flask run, gunicorn,
+serverless-offline), browser (headless Chromium), fuzz (schemathesis and Hypothesis
+properties) and bundle (Lambda packages, the unzipped bundle, the packaging plugins'
+hooks, moto deploys). Helpers are in support/. Every test builds its own app through
+the factory; a live server is shared by the tests that ask for the same settings.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ from app.artifact import metadata_path_for
 from app.config import BUNDLED_MODEL
 from model.export import Description, save_model
 
-TIERS = ("in_process", "fuzz", "live_server", "browser", "bundle")
+# In the order they run: the quick ones first, fuzzing and packaging last.
+TIERS = ("in_process", "live_server", "browser", "fuzz", "bundle")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers given here
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its tier, the folder it lives in, and run the tiers cheapest
-    first. A test outside a tier folder stops the run: nothing is left untiered."""
+    """Mark each test with its tier, the folder it lives in, and run the tiers in TIERS'
+    order. A test outside a tier folder stops the run: nothing is left untiered."""
     tests = Path(__file__).resolve().parent
     tier_of: dict[str, str] = {}
     untiered = []
