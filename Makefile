@@ -28,11 +28,12 @@ BENCH_WORK := bench/.work
 # The mixed-type example the bench also packages (with pandas) and serves.
 CHURN_MODEL := model/examples/churn.joblib
 
-.PHONY: help serve test lint format train package offline deploy-local bench clean
+.PHONY: help serve test test-fast lint format train package offline deploy-local bench clean
 
 help:
 	@echo "make serve   serve the bundled model on http://$(HOST):$(PORT)"
 	@echo "make test    lint, type-check and run every test"
+	@echo "make test-fast      the in-process tests alone (tests/in_process)"
 	@echo "make train   retrain the bundled model (model/model.joblib, model/model.json)"
 	@echo "make format  format the code with ruff"
 	@echo "make package        build the Lambda bundle: .serverless/model-prediction-api.zip"
@@ -62,8 +63,14 @@ $(BROWSER) &:
 serve: $(SERVE_STAMP)
 	$(BIN)/python -m app.local_server --host $(HOST) --port $(PORT)
 
+# Every tier, the quick ones first (tests/conftest.py orders them): what CI runs.
 test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
 	$(BIN)/python -m pytest
+
+# The in-process tier alone: no server, package, browser or node_modules. Spread over
+# one worker per core, each module kept on one worker for its module-scoped fixtures.
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest -n auto --dist loadscope tests/in_process
 
 # mypy checks the files pyproject.toml names: app/, handler.py, model/ and the
 # packaging plugins' Python helpers.
@@ -92,14 +99,14 @@ offline: $(SERVE_STAMP) $(NODE_STAMP)
 
 # `sls deploy` against moto's server on 127.0.0.1, never AWS: fake credentials, and
 # the endpoint must be local. With AWS_ENDPOINT_URL unset it starts (and stops) its own,
-# through tests/moto_server.py, whose CloudFormation also creates the alias of a stack
-# with SnapStart or provisioned concurrency.
+# through tests/support/moto_server.py, whose CloudFormation also creates the alias of a
+# stack with SnapStart or provisioned concurrency.
 deploy-local: $(DEV_STAMP) $(NODE_STAMP)
 	@set -e; \
 	export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing; \
 	export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1; unset AWS_PROFILE; \
 	if [ -z "$$AWS_ENDPOINT_URL" ]; then \
-	  $(BIN)/python tests/moto_server.py -H 127.0.0.1 -p $(MOTO_PORT) > /dev/null 2>&1 & moto=$$!; \
+	  $(BIN)/python tests/support/moto_server.py -H 127.0.0.1 -p $(MOTO_PORT) > /dev/null 2>&1 & moto=$$!; \
 	  trap 'kill $$moto' EXIT; \
 	  export AWS_ENDPOINT_URL=http://127.0.0.1:$(MOTO_PORT); \
 	  for _ in $$(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/$(MOTO_PORT)) 2>/dev/null && break; sleep 0.2; done; \

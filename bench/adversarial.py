@@ -28,7 +28,7 @@ route answered once first), with one BLAS thread and one malloc arena:
   high-water mark reset by writing 5 to /proc/PID/clear_refs. A server that still holds
   more than 4 MB beyond its warm-up after that trim is replaced by a fresh one, started
   while the cases before ran. Its predict is the handler's for the same case.
-- handler: handler.handler fed API Gateway REST events (tests/event_payloads.py; a body
+- handler: handler.handler fed API Gateway REST events (tests/support/event_payloads.py; a body
   that is not UTF-8 goes base64-encoded, as for a binary media type), each case in a
   fork of a warm process, measuring itself the same way with time.process_time, so that
   every case starts from the same state. Predictor.run is timed there, wrapped by this
@@ -934,7 +934,7 @@ def worker_main(timeout: float) -> None:
     # The request lines go where Lambda's would, without a terminal to slow them.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     sys.path.insert(0, str(ROOT / "tests"))
-    from event_payloads import LambdaContext, event_for
+    from support.event_payloads import LambdaContext, event_for
 
     import handler
     from app.core.predictor import Predictor

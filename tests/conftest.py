@@ -1,4 +1,12 @@
-"""Every test builds its own app through the factory; nothing is shared but files."""
+"""The tiers, and what tests of every tier share.
+
+A test's tier is the folder it lives in (TIERS): in_process (the test client, handler
+events, unit tests, runs of model/'s commands), live_server (flask run, gunicorn,
+serverless-offline), browser (headless Chromium), fuzz (schemathesis and Hypothesis
+properties) and bundle (Lambda packages, the unzipped bundle, the packaging plugins'
+hooks, moto deploys). Helpers are in support/. Every test builds its own app through
+the factory; a live server is shared by the tests that ask for the same settings.
+"""
 
 # ruff: noqa: E402 -- the lazy imports go in before any other import
 
@@ -12,12 +20,11 @@ from app.aws import lazy_imports
 
 lazy_imports.install()
 # isort: on
-import json
 import shutil
-import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -28,15 +35,38 @@ from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from support.s3 import models_bucket
+from support.servers import LiveServer, Offline, flask_server, sls_offline
 
 from app.core.artifact import metadata_path_for
 from app.factory import create_app
 from app.service.settings import BUNDLED_MODEL
 from model.export import Description, save_model
 
-IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-SETOSA = [5.1, 3.5, 1.4, 0.2]
-VIRGINICA = [6.7, 3.0, 5.2, 2.3]
+# In the order they run: the quick ones first, fuzzing and packaging last.
+TIERS = ("in_process", "live_server", "browser", "fuzz", "bundle")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers given here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, the folder it lives in, and run the tiers in TIERS'
+    order. A test outside a tier folder stops the run: nothing is left untiered."""
+    tests = Path(__file__).resolve().parent
+    tier_of: dict[str, str] = {}
+    untiered = []
+    for item in items:
+        path = item.path.resolve()
+        folder = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
+        if folder in TIERS:
+            item.add_marker(folder)
+            tier_of[item.nodeid] = folder
+        else:
+            untiered.append(item.nodeid)
+    if untiered:
+        raise pytest.UsageError(
+            f"tests outside a tier folder ({', '.join(TIERS)}): {', '.join(untiered)}"
+        )
+    items.sort(key=lambda item: TIERS.index(tier_of[item.nodeid]))
 
 
 @pytest.fixture
@@ -64,6 +94,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def s3(aws_env: None) -> Iterator[Any]:
+    """An S3 client of moto's in-process AWS, with the bucket support.s3.BUCKET made."""
+    with models_bucket() as client:
+        yield client
 
 
 @pytest.fixture
@@ -100,102 +137,36 @@ def regressor_client(make_app: Callable[..., Flask], regressor_artifact: Path) -
     return make_app(MODEL_PATH=str(regressor_artifact)).test_client()
 
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVICE = "model-prediction-api"
-# The example model fitted on a pandas DataFrame; its metadata says "model_input": "dataframe".
-CHURN_MODEL = "model/examples/churn.joblib"
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """`live_server(**settings)`: the app under `flask run`, as `make serve` runs it, with
+    settings as environment variables (MODEL_URI=...), once it answers. Started when first
+    asked for, then shared by every test that asks for the same settings, and stopped at
+    the end of the run. Its output goes to its `log`."""
+    with ExitStack() as servers:
+        started: dict[frozenset[tuple[str, str]], LiveServer] = {}
 
+        def serve(**settings: str) -> LiveServer:
+            key = frozenset(settings.items())
+            if key not in started:
+                log = tmp_path_factory.mktemp("flask-run") / "flask.log"
+                started[key] = servers.enter_context(flask_server(log, **settings))
+            return started[key]
 
-@dataclass(frozen=True)
-class Package:
-    """What `make package` produced: the zip and the CloudFormation template; `output`,
-    what packaging printed."""
-
-    folder: Path
-    output: str = field(default="", compare=False)
-
-    @property
-    def zip(self) -> Path:
-        return self.folder / f"{SERVICE}.zip"
-
-    def template(self) -> dict:
-        return json.loads((self.folder / "cloudformation-template-update-stack.json").read_text())
-
-    def function(self) -> dict:
-        return self.template()["Resources"]["ApiLambdaFunction"]["Properties"]
-
-
-def run_package(
-    folder: Path, *params: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`make package` into `folder`, whatever its outcome; `params` are deploy
-    parameters, name=value. Its output, stderr included, is in `stdout`."""
-    arguments = " ".join([f"--package {folder}", *(f"--param={p}" for p in params)])
-    return subprocess.run(
-        ["make", "--no-print-directory", "package", f"SLS_ARGS={arguments}"],
-        cwd=ROOT,
-        env=env,
-        check=False,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=900,
-    )
-
-
-def build_package(folder: Path, *params: str) -> Package:
-    """`make package` into `folder`, offline; `params` are deploy parameters, name=value."""
-    result = run_package(folder, *params)
-    assert result.returncode == 0, result.stdout
-    built = Package(folder, result.stdout)
-    assert built.zip.is_file()
-    return built
+        yield serve
 
 
 @pytest.fixture(scope="session")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The deployment package with the default parameters, built once per run."""
-    return build_package(tmp_path_factory.mktemp("package"))
+def offline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Offline]]:
+    """`offline_server(*params)`: `make offline` with deploy parameters (name=value), once
+    the function answers; shared like `live_server`."""
+    with ExitStack() as servers:
+        started: dict[tuple[str, ...], Offline] = {}
 
+        def serve(*params: str) -> Offline:
+            if params not in started:
+                log = tmp_path_factory.mktemp("offline") / "offline.log"
+                started[params] = servers.enter_context(sls_offline(log, *params))
+            return started[params]
 
-@pytest.fixture(scope="session")
-def dataframe_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The package that serves the example DataFrame model instead: pandas=auto bundles
-    pandas for it. Built once per run."""
-    return build_package(tmp_path_factory.mktemp("dataframe-package"), f"modelUri={CHURN_MODEL}")
-
-
-# Every optional stack setting at once, so that one build serves all their tests
-# (tests/test_package_security.py, tests/test_bundle_pandas.py): API Gateway's own key
-# and usage plan, the app's keys secret and CORS origin, and pandas forced into the
-# bundled numeric model's package.
-KEYS_SECRET = "prod/model-api/keys"
-CORS_ORIGIN = "https://app.example.com"
-KEYED_PARAMS = (
-    "requireApiKey=true",
-    "apiKeyRateLimit=7",
-    "apiKeyBurstLimit=9",
-    "apiKeyQuotaLimit=1234",
-    "apiKeyQuotaPeriod=WEEK",
-    f"apiKeysSecret={KEYS_SECRET}",
-    f"corsAllowedOrigins={CORS_ORIGIN}",
-    "pandas=true",
-)
-
-
-@pytest.fixture(scope="session")
-def keyed_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The package with KEYED_PARAMS. Built once per run."""
-    return build_package(tmp_path_factory.mktemp("keyed-package"), *KEYED_PARAMS)
-
-
-@pytest.fixture(scope="session")
-def snapstart_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The package with SnapStart on (snapStart=true). Built once per run."""
-    return build_package(tmp_path_factory.mktemp("snapstart-package"), "snapStart=true")
-
-
-@pytest.fixture(scope="session")
-def provisioned_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    """The package with two environments of provisioned concurrency. Built once per run."""
-    return build_package(tmp_path_factory.mktemp("provisioned-package"), "provisionedConcurrency=2")
+        yield serve
