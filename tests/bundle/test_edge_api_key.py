@@ -55,7 +55,7 @@ def test_on_adds_a_key_and_a_usage_plan(required: object) -> None:
     }
 
 
-OPEN = json.loads((ROOT / "app" / "open_routes.json").read_text())["open_routes"]
+OPEN = json.loads((ROOT / "app" / "auth" / "open_routes.json").read_text())["open_routes"]
 
 
 def test_on_keys_every_method_but_the_open_routes_and_the_preflights() -> None:
