@@ -234,7 +234,9 @@ def test_holds_only_what_runs(package: Package) -> None:
 def test_carries_the_try_it_page(package: Package) -> None:
     with zipfile.ZipFile(package.zip) as archive:
         names = set(archive.namelist())
-    page = {p.as_posix() for p in Path("app/front_door").iterdir() if p.suffix != ".py" and p.is_file()}
+    page = {
+        p.as_posix() for p in Path("app/front_door").iterdir() if p.suffix != ".py" and p.is_file()
+    }
     assert {"app/front_door/page.html", "app/front_door/page.js", "app/front_door/page.css"} <= page
     assert page <= names
     assert package.function()["Environment"]["Variables"]["TRY_IT_PAGE"] == "true"
