@@ -6,7 +6,14 @@ the app by its type (app.http.components); the order of the hooks is the order a
 meets them.
 """
 
+# ruff: noqa: E402 -- the lazy imports go in before any other import
 from __future__ import annotations
+
+# This module is the entry point of `flask run` and gunicorn (app.factory:create_app()):
+# the hook goes in first, before its imports bring in scikit-learn.
+from app.aws import lazy_imports
+
+lazy_imports.install()
 
 import logging
 import os
@@ -19,7 +26,6 @@ from flask.json.provider import DefaultJSONProvider
 from app.auth.api_keys import is_api_key, require_api_keys
 from app.auth.key_source import load_api_keys
 from app.auth.keys import API_KEY_HEADER
-from app.aws import lazy_imports
 from app.front_door import init_front_door
 from app.http.access_log import init_access_log
 from app.http.components import install
@@ -51,9 +57,6 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     `config` is a Settings, or a mapping of the same names as the environment
     variables (used instead of the environment), or None for the environment.
     """
-    # Before the model loads scikit-learn: what serving never uses loads on first use.
-    # Installed by the entry points (this factory and handler.py), never by an import.
-    lazy_imports.install()
     if config is None:
         settings = Settings.from_environ(os.environ)
     elif isinstance(config, Settings):
