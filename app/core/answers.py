@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from app.core.metadata import Output
@@ -76,13 +78,37 @@ def _agree(first: Any, second: Any) -> bool:
 
 def json_text(value: Any) -> str:
     """Plain values as the app writes JSON: compact, ASCII only, in the fields' order."""
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return json_body(value)[:-1].decode("ascii")
 
 
 def json_body(value: Any) -> bytes:
-    """A JSON answer's body, as the app's JSON provider writes it (app._FieldOrderJSON):
-    the text and a final newline. Answers are measured by it (app.http.answer_size)."""
-    return (json_text(value) + "\n").encode("ascii")
+    """A JSON answer's body, as the app's JSON provider writes it (app.factory): the
+    text and a final newline. Answers are measured by it (app.http.answer_size).
+
+    The text is the standard library's `json.dumps(value, ensure_ascii=True,
+    separators=(",", ":"))`, byte for byte; msgspec writes it several times faster, and
+    writes the same bytes but for what it is checked for: a character beyond ASCII, or
+    DEL (written as itself, not escaped), and a float below 1e-4 or from 1e16 on (in
+    another notation: `0.00001`, `1e16`). An answer with any is written by the standard
+    library instead; so is one msgspec cannot write (a key that is not a string, a
+    lone surrogate).
+    """
+    try:
+        encoded = _encode(value)
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        pass
+    else:
+        if encoded.isascii() and _OTHER_NOTATION.search(encoded) is None:
+            return encoded + b"\n"
+    return (json.dumps(value, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+_encode = msgspec.json.Encoder().encode
+# How msgspec writes a float the standard library writes otherwise: an exponent right
+# after a digit (`1e16`, `1e-7`; Python: `1e+16`, `1e-07`), or four zeros after the
+# point (`0.0000123`; Python: `1.23e-05`); and DEL, which Python escapes. A string
+# holding the same characters only sends the answer the slower way.
+_OTHER_NOTATION = re.compile(rb"[0-9]e|0\.0000|\x7f")
 
 
 def label_key(label: Any) -> str:

@@ -3,6 +3,12 @@
 Numbers keep to float64: literals beyond it, of any length, become NonFiniteNumber
 markers, so the validator can say where they are instead of failing the whole body.
 Nesting is bounded before parsing, since the parser recurses once per level.
+
+msgspec's decoder reads a body first: three to four times as fast as the standard
+library's, and it refuses what the strict rules refuse (NaN and Infinity literals, a
+float beyond float64). Whatever it refuses, and any body that may hold an integer
+beyond float64 (which it would read exactly), is read again by the standard library
+with hooks on every literal: it gives the same values, and the exact error or marker.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+import msgspec
+
 from app.core.errors import ApiError
 from app.core.json_depth import (
     BYTES_PER_CONTAINER,
     DEFAULT_MAX_JSON_DEPTH,
     nests_deeper_than,
+    opening_brackets,
     too_many_containers,
 )
 
@@ -43,6 +52,10 @@ _SHAPE = bytes(
     for c in range(256)
 )
 _BEYOND_FLOAT64_SHAPES = (b"e000", b"e+000", b"0" * 200)
+# An integer literal of 309 digits or more is beyond float64 (1.8e308 has 309): msgspec
+# reads it as an exact int, where the strict rules make it a NonFiniteNumber.
+_LONG_INTEGER = b"0" * 309
+_FAST = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True)
@@ -109,21 +122,28 @@ def parse_json(
     NaN, Infinity and -Infinity, unless `parse_constant` reads them otherwise.
     """
     text = _utf8(body, "JSON")
-    if nests_deeper_than(body, max_depth):
+    opening = opening_brackets(body)
+    if nests_deeper_than(body, max_depth, opening):
         raise ApiError(
             "invalid_json",
             f"The request body nests too deep to parse: more than {max_depth} levels "
             "of arrays and objects.",
         )
-    containers = too_many_containers(body)
+    containers = too_many_containers(body, opening)
     if containers is not None:
         raise ApiError(
             "invalid_json",
             f"The request body holds {containers:,} arrays and objects in {len(body):,} "
             f"bytes: more than one per {BYTES_PER_CONTAINER} bytes, which no request needs.",
         )
+    shape = body.translate(_SHAPE)
+    if _LONG_INTEGER not in shape:
+        try:
+            return _FAST.decode(body)
+        except msgspec.DecodeError:
+            pass  # the standard library below says why, or reads what msgspec refused
     try:
-        if not _maybe_beyond_float64(body):
+        if not _maybe_beyond_float64(shape):
             return json.loads(text, parse_constant=parse_constant)
         return json.loads(
             text,
@@ -139,8 +159,7 @@ def parse_json(
         ) from None
 
 
-def _maybe_beyond_float64(body: bytes) -> bool:
-    shape = body.translate(_SHAPE)
+def _maybe_beyond_float64(shape: bytes) -> bool:
     return any(pattern in shape for pattern in _BEYOND_FLOAT64_SHAPES)
 
 

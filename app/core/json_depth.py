@@ -20,6 +20,9 @@ DEFAULT_MAX_JSON_DEPTH = 32
 _STRUCTURE = b'"[]{}'
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(_STRUCTURE)))
 _QUOTE = ord('"')
+_QUOTE_BYTE = b'"'
+# Objects read as arrays where only the depth matters.
+_SQUARE = bytes.maketrans(b"{}", b"[]")
 # +1 for a bracket that opens a level, -1 for one that closes it, 0 for a quote.
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[[ord("["), ord("{")]] = 1
@@ -44,12 +47,56 @@ def nesting_depth(text: bytes) -> int:
 def structure(text: bytes) -> tuple[int, int]:
     """The deepest nesting of arrays and objects, and how many arrays and objects there
     are, brackets inside strings not counted (estimates for text that is not JSON)."""
+    return _structure_of(_marks(text))
+
+
+def opening_brackets(text: bytes) -> int:
+    """How many `[` and `{` the text holds, in strings too: a bound on both its depth
+    and its number of arrays and objects, which most bodies are well within."""
+    return text.count(b"[") + text.count(b"{")
+
+
+def too_many_containers(text: bytes, opening: int | None = None) -> int | None:
+    """How many arrays and objects the text holds, if more than a request may: one per
+    BYTES_PER_CONTAINER bytes, beyond the first CONTAINER_ALLOWANCE; else None.
+    `opening` is opening_brackets(text), when the caller has it."""
+    allowed = len(text) // BYTES_PER_CONTAINER + CONTAINER_ALLOWANCE
+    # Never more than its count of opening brackets: most bodies need no scan.
+    if (opening_brackets(text) if opening is None else opening) <= allowed:
+        return None
+    containers = structure(text)[1]
+    return containers if containers > allowed else None
+
+
+def nests_deeper_than(text: bytes, limit: int, opening: int | None = None) -> bool:
+    """Whether the text nests arrays and objects more than `limit` levels deep.
+    `opening` is opening_brackets(text), when the caller has it."""
+    # Never deeper than its count of opening brackets: a small body needs no scan.
+    if (opening_brackets(text) if opening is None else opening) <= limit:
+        return False
+    marks = _marks(text)
+    if _QUOTE_BYTE not in marks:
+        depth = _peeled_depth(marks, limit)
+        if depth is not None:
+            return depth > limit
+    return _structure_of(marks)[0] > limit
+
+
+def _marks(text: bytes) -> bytes:
+    """The text's quotes and brackets alone, without the quotes of strings that hold no
+    bracket."""
     if b"\\" in text:
         # Escapes only occur in strings. Dropping escaped backslashes first (pairs, left
         # to right) leaves a backslash before a quote only where it escapes that quote.
         text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
     # Bytes of multi-byte UTF-8 characters are all >= 0x80: none is taken for these.
-    structure = np.frombuffer(text.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    # A string with no bracket in it leaves its two quotes side by side: dropping such
+    # pairs keeps every other quote's parity, so what is inside a string stays inside.
+    return text.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+
+
+def _structure_of(marks: bytes) -> tuple[int, int]:
+    structure = np.frombuffer(marks, dtype=np.uint8)
     if not structure.size:
         return 0, 0
     steps = _STEP[structure]
@@ -63,20 +110,18 @@ def structure(text: bytes) -> tuple[int, int]:
     return depth, int(np.count_nonzero(steps == 1))
 
 
-def too_many_containers(text: bytes) -> int | None:
-    """How many arrays and objects the text holds, if more than a request may: one per
-    BYTES_PER_CONTAINER bytes, beyond the first CONTAINER_ALLOWANCE; else None."""
-    allowed = len(text) // BYTES_PER_CONTAINER + CONTAINER_ALLOWANCE
-    # Never more than its count of opening brackets: most bodies need no scan.
-    if text.count(b"[") + text.count(b"{") <= allowed:
-        return None
-    containers = structure(text)[1]
-    return containers if containers > allowed else None
-
-
-def nests_deeper_than(text: bytes, limit: int) -> bool:
-    """Whether the text nests arrays and objects more than `limit` levels deep."""
-    # Never deeper than its count of opening brackets: a small body needs no scan.
-    if text.count(b"[") + text.count(b"{") <= limit:
-        return False
-    return nesting_depth(text) > limit
+def _peeled_depth(marks: bytes, limit: int) -> int | None:
+    """The depth of brackets alone, found by dropping the innermost pairs one level at a
+    time (`[[][]]` -> `[]` -> nothing): a few passes in C over a short text, for a body
+    within the limit. Past the limit, any depth above it; None when the brackets do not
+    pair up (not JSON), for the running sum to estimate."""
+    marks = marks.translate(_SQUARE)
+    level = 0
+    while marks:
+        if level > limit:
+            return level
+        peeled = marks.replace(b"[]", b"")
+        if len(peeled) == len(marks):
+            return None
+        marks, level = peeled, level + 1
+    return level

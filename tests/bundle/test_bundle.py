@@ -63,7 +63,7 @@ SETOSA = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 # The import names of requirements.txt's packages (and their compiled libraries).
 RUNTIME_TOP_LEVEL = {
     "blinker", "click", "cloudpickle", "flask", "flask_cors", "itsdangerous", "jinja2", "joblib",
-    "markupsafe", "narwhals", "numpy", "numpy.libs", "scipy", "scipy.libs", "sklearn",
+    "markupsafe", "msgspec", "narwhals", "numpy", "numpy.libs", "scipy", "scipy.libs", "sklearn",
     "scikit_learn.libs", "serverless_wsgi.py", "threadpoolctl.py", "werkzeug",
 }  # fmt: skip
 OWN_TOP_LEVEL = {"handler.py", "app", "model", "__pycache__"}
