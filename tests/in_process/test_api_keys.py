@@ -261,8 +261,7 @@ def test_keys_never_reach_a_log(
     assert statuses == [200, 401, 200, 401, 200, 400]
     captured = capfd.readouterr()
     logged = caplog.text + captured.out + captured.err
-    # The captures did see the requests: as log records, and as lines on stdout.
-    assert caplog.text.count('"status":401') == 2
+    # The capture did see the requests: as lines on stdout (not as log records).
     assert captured.out.count('"status":401') == 2
     for key in (KEY, OTHER_KEY, WRONG_KEY):
         assert key not in logged

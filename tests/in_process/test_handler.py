@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import serverless_wsgi
+from support.access_log import access_lines
 from support.event_payloads import HTTP_SHAPES, LambdaAnswer, LambdaContext, event_for, load_event
 from support.v2_tensors import (
     BINARY_HEADER,
@@ -73,13 +74,15 @@ def test_health_and_errors(shape: str) -> None:
 
 @pytest.mark.parametrize("shape", HTTP_SHAPES)
 def test_request_id_is_the_invocation_id_on_every_answer(
-    shape: str, caplog: pytest.LogCaptureFixture
+    shape: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with caplog.at_level(logging.INFO, logger="app.access"):
         ok = invoke(event_for(shape, "POST", "/predict", SETOSA_BODY))
         error = invoke(event_for(shape, "POST", "/predict", "{", content_type="application/json"))
     assert ok.headers["x-request-id"] == error.headers["x-request-id"] == CONTEXT.aws_request_id
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    lines = access_lines(capsys)
     assert [(line["request_id"], line["status"]) for line in lines] == [
         (CONTEXT.aws_request_id, 200),
         (CONTEXT.aws_request_id, 400),
@@ -279,7 +282,10 @@ def test_v2_binary_goes_out_base64_encoded(shape: str, content_type: str | None)
     ],
 )
 def test_v2_binary_behind_a_stage_or_base_path(
-    shape: str, seen: str, caplog: pytest.LogCaptureFixture
+    shape: str,
+    seen: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     event = event_for(
         shape, "POST", V2_INFER, BINARY_BODY, None, base64_body=True, headers=BINARY_HEADERS
@@ -287,7 +293,7 @@ def test_v2_binary_behind_a_stage_or_base_path(
     with caplog.at_level(logging.INFO, logger="app.access"):
         answer = invoke(event)
     assert (answer.status, answer.base64_encoded) == (200, True)
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    (line,) = access_lines(capsys)
     assert (line["path"], line["protocol"], line["rows"]) == (V2_INFER, "v2", 3)
     # The prefix the client saw is the app's script root, not part of the route.
     document = invoke(event_for(shape, "GET", "/openapi.json", content_type=None)).json()

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from support.access_log import access_lines
 from support.iris import IRIS_FEATURES, SETOSA, VIRGINICA
 from support.mlflow_users import (
     UNKNOWN_CONTRACT,
@@ -995,7 +996,9 @@ def test_other_paths_keep_the_native_shape(iris: FlaskClient) -> None:
 
 
 def test_the_request_log_names_the_protocol(
-    churn: FlaskClient, caplog: pytest.LogCaptureFixture
+    churn: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [{**CHURN_ROW, "payment_method": MARKER}] * 3
     with caplog.at_level(logging.INFO, logger="app.access"):
@@ -1008,7 +1011,7 @@ def test_the_request_log_names_the_protocol(
         churn.get("/invocations")
         churn.get("/invocations/extra")
         churn.get("/health")
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    lines = access_lines(capsys)
     seen = [
         (line["method"], line["path"], line["protocol"], line["status"], line["rows"],
          line["error_code"])

@@ -5,7 +5,6 @@ Under `flask run`: live_server/test_request_log_live.py.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from support.access_log import access_lines, parse_lines
 from support.event_payloads import LambdaContext, event_for, load_event
 from support.iris import SETOSA, VIRGINICA
 
@@ -26,14 +26,6 @@ LINE_FIELDS = [
     "request_id", "method", "path", "protocol", "status", "latency_ms",
     "model_version", "rows", "cold_start", "restore", "error_code",
 ]  # fmt: skip
-
-
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
-
-
-def stdout_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
 def test_each_answer_has_a_fresh_request_id(client: FlaskClient) -> None:
@@ -113,14 +105,17 @@ def test_a_key_the_app_accepts_is_never_a_request_id(
 
 
 def test_one_json_log_line_per_request(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Values no latency or id can contain: the body is never logged.
     body_values = [5.123456, 3.654321, 1.4, 0.2]
     with caplog.at_level(logging.INFO, logger="app.access"):
         ok = client.post("/predict", json={"features": body_values})
         bad = client.post("/predict", json={"features": [9.876543]})
-    lines = access_lines(caplog)
+    output = capsys.readouterr().out
+    lines = parse_lines(output)
     assert [line["status"] for line in lines] == [200, 422]
     assert [line["request_id"] for line in lines] == [
         ok.headers["X-Request-Id"],
@@ -128,7 +123,7 @@ def test_one_json_log_line_per_request(
     ]
     assert all(line["method"] == "POST" and line["path"] == "/predict" for line in lines)
     assert all(line["latency_ms"] >= 0 for line in lines)
-    assert not [v for v in ("5.123456", "3.654321", "9.876543") if v in caplog.text]
+    assert not [v for v in ("5.123456", "3.654321", "9.876543") if v in output + caplog.text]
 
 
 def test_the_line_is_written_to_stdout_once_and_never_to_the_root_logger(
@@ -146,7 +141,7 @@ def test_the_line_is_written_to_stdout_once_and_never_to_the_root_logger(
         client.get("/nowhere")
     finally:
         logging.getLogger().removeHandler(root_handler)
-    lines = stdout_lines(capsys)
+    lines = access_lines(capsys)
     assert [(line["path"], line["status"]) for line in lines] == [
         ("/predict", 200),
         ("/nowhere", 404),
@@ -154,11 +149,15 @@ def test_the_line_is_written_to_stdout_once_and_never_to_the_root_logger(
     assert [r for r in seen_by_root if r.name == "app.access"] == []
 
 
-def test_a_prediction_line(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_prediction_line(
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with caplog.at_level(logging.INFO, logger="app.access"):
         one = client.post("/predict", json={"features": SETOSA})
         batch = client.post("/predict", json={"instances": [SETOSA, VIRGINICA, SETOSA]})
-    first, second = access_lines(caplog)
+    first, second = access_lines(capsys)
     assert list(first)[: len(LINE_FIELDS)] == LINE_FIELDS
     expected = {
         "request_id": one.headers["X-Request-Id"],
@@ -193,6 +192,7 @@ def test_a_prediction_line(client: FlaskClient, caplog: pytest.LogCaptureFixture
 def test_error_codes_model_versions_and_rows(
     client: FlaskClient,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     call: Callable[[FlaskClient], object],
     status: int,
     error_code: str | None,
@@ -200,19 +200,22 @@ def test_error_codes_model_versions_and_rows(
 ) -> None:
     with caplog.at_level(logging.INFO, logger="app.access"):
         call(client)
-    (line,) = access_lines(caplog)
+    (line,) = access_lines(capsys)
     assert (line["status"], line["error_code"]) == (status, error_code)
     assert (line["model_version"], line["rows"]) == (model_version, 0)
 
 
 def test_without_a_model_no_version_and_a_503_code(
-    make_app: Callable[..., Flask], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     client = make_app(MODEL_PATH=str(tmp_path / "missing.joblib")).test_client()
     with caplog.at_level(logging.INFO, logger="app.access"):
         client.post("/predict", json={"features": SETOSA})
         client.get("/health")
-    lines = access_lines(caplog)
+    lines = access_lines(capsys)
     assert [(line["status"], line["error_code"]) for line in lines] == [
         (503, "model_unavailable"),
         (503, "model_unavailable"),
@@ -221,7 +224,9 @@ def test_without_a_model_no_version_and_a_503_code(
 
 
 def test_an_unexpected_error_is_logged_as_internal_error(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = make_app()
 
@@ -231,24 +236,28 @@ def test_an_unexpected_error_is_logged_as_internal_error(
 
     with caplog.at_level(logging.INFO, logger="app.access"):
         app.test_client().get("/boom")
-    (line,) = access_lines(caplog)
+    (line,) = access_lines(capsys)
     assert (line["status"], line["error_code"]) == (500, "internal_error")
 
 
 def test_cold_start_only_on_the_first_request_of_an_app(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     first_app, second_app = make_app().test_client(), make_app().test_client()
     with caplog.at_level(logging.INFO, logger="app.access"):
         for client in (first_app, first_app, first_app, second_app, second_app):
             client.get("/health")
-    assert [line["cold_start"] for line in access_lines(caplog)] == [
+    assert [line["cold_start"] for line in access_lines(capsys)] == [
         True, False, False, True, False,
     ]  # fmt: skip
 
 
 def test_cold_start_once_when_the_first_requests_arrive_together(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = make_app()
     barrier = threading.Barrier(8)
@@ -263,20 +272,21 @@ def test_cold_start_once_when_the_first_requests_arrive_together(
             thread.start()
         for thread in threads:
             thread.join()
-    assert sorted(line["cold_start"] for line in access_lines(caplog)) == [False] * 7 + [True]
+    assert sorted(line["cold_start"] for line in access_lines(capsys)) == [False] * 7 + [True]
 
 
 def test_a_warm_up_ping_takes_the_cold_start(
     make_app: Callable[..., Flask],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The container's first invocation was the ping; the request after it runs warm.
     monkeypatch.setattr(handler, "app", make_app())
     assert handler.handler(load_event("scheduled.json"), LambdaContext()) == {}
     with caplog.at_level(logging.INFO, logger="app.access"):
         handler.handler(event_for("rest-api.json", "GET", "/health"), LambdaContext())
-    (line,) = access_lines(caplog)
+    (line,) = access_lines(capsys)
     assert line["cold_start"] is False
 
 
@@ -284,26 +294,31 @@ def test_without_a_ping_the_first_invocation_is_the_cold_start(
     make_app: Callable[..., Flask],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(handler, "app", make_app())
     with caplog.at_level(logging.INFO, logger="app.access"):
         for _ in range(2):
             handler.handler(event_for("rest-api.json", "GET", "/health"), LambdaContext())
-    assert [line["cold_start"] for line in access_lines(caplog)] == [True, False]
+    assert [line["cold_start"] for line in access_lines(capsys)] == [True, False]
 
 
 def test_note_warm_up_ends_the_cold_start(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = make_app()
     note_warm_up(app)
     with caplog.at_level(logging.INFO, logger="app.access"):
         app.test_client().get("/health")
-    assert [line["cold_start"] for line in access_lines(caplog)] == [False]
+    assert [line["cold_start"] for line in access_lines(capsys)] == [False]
 
 
 def test_the_first_request_after_a_restore_is_the_restore_not_a_cold_start(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = make_app()
     note_restore(app)  # before any request: a snapshot's copy, restored
@@ -312,20 +327,22 @@ def test_the_first_request_after_a_restore_is_the_restore_not_a_cold_start(
         app.test_client().get("/health")
         note_restore(app)  # restored again (a later copy of the same snapshot)
         app.test_client().get("/health")
-    assert [(line["cold_start"], line["restore"]) for line in access_lines(caplog)] == [
+    assert [(line["cold_start"], line["restore"]) for line in access_lines(capsys)] == [
         (False, True), (False, False), (False, True),
     ]  # fmt: skip
 
 
 def test_a_warm_up_ping_after_a_restore_takes_the_restore(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = make_app()
     note_restore(app)
     note_warm_up(app)
     with caplog.at_level(logging.INFO, logger="app.access"):
         app.test_client().get("/health")
-    assert [(line["cold_start"], line["restore"]) for line in access_lines(caplog)] == [
+    assert [(line["cold_start"], line["restore"]) for line in access_lines(capsys)] == [
         (False, False)
     ]
 
@@ -361,5 +378,5 @@ def test_log_level_setting_silences_the_access_log(
     client = make_app(LOG_LEVEL="warning").test_client()
     capsys.readouterr()
     client.get("/health")
-    assert access_lines(caplog) == []
+    assert access_lines(capsys) == []
     assert capsys.readouterr().out == ""

@@ -26,6 +26,7 @@ import pytest
 import snapshot_restore_py
 from flask import Flask
 from moto import mock_aws
+from support.access_log import access_lines
 from support.event_payloads import event_for
 from support.iris import SETOSA, VIRGINICA
 from support.paths import ROOT, TESTS
@@ -91,10 +92,6 @@ def snapstarted(runtime: ModuleType, global_random: None) -> Callable[..., tuple
     return build
 
 
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
-
-
 def status_with(app: Flask, key: str | None) -> int:
     headers = {"x-api-key": key} if key else {}
     response = app.test_client().post("/predict", json={"features": SETOSA}, headers=headers)
@@ -122,6 +119,7 @@ def test_the_snapshot_holds_a_warmed_app_and_a_restore_serves_as_a_fresh_one(
     make_app: Callable[..., Flask],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app, _ = snapstarted()
     runs: list[int] = []
@@ -141,7 +139,7 @@ def test_the_snapshot_holds_a_warmed_app_and_a_restore_serves_as_a_fresh_one(
     with caplog.at_level(logging.INFO, logger="app.access"):
         first = app.test_client().post("/predict", json=body)
         second = app.test_client().post("/predict", json=body)
-    lines = access_lines(caplog)
+    lines = access_lines(capsys)
     expected = make_app().test_client().post("/predict", json=body)  # never snapshotted
     assert first.status_code == second.status_code == 200
     assert first.get_json() == second.get_json() == expected.get_json()
@@ -156,6 +154,7 @@ def test_each_restore_is_logged_once(
     snapstarted: Callable[..., tuple[Flask, Settings]],
     runtime: ModuleType,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     app, _ = snapstarted()
     take_snapshot(runtime)
@@ -164,8 +163,8 @@ def test_each_restore_is_logged_once(
             restore(runtime)
             app.test_client().get("/health")
             app.test_client().get("/health")
-    assert [line["restore"] for line in access_lines(caplog)] == [True, False, True, False]
-    assert not any(line["cold_start"] for line in access_lines(caplog))
+    assert [line["restore"] for line in access_lines(capsys)] == [True, False, True, False]
+    assert not any(line["cold_start"] for line in access_lines(capsys))
 
 
 @pytest.fixture

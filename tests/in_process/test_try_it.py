@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from support.access_log import access_lines
 from support.event_payloads import LambdaAnswer, LambdaContext, event_for
 
 import handler
@@ -239,11 +239,13 @@ def test_with_keys_on_the_page_loads_without_one_and_its_calls_need_it(
 
 
 def test_server_timing_is_the_logged_latency(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with caplog.at_level(logging.INFO, logger="app.access"):
         response = client.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    (line,) = access_lines(capsys)
     match = re.fullmatch(r"app;dur=([0-9.]+)", response.headers["Server-Timing"])
     assert match and float(match.group(1)) == line["latency_ms"]
 

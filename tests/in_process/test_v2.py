@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from support.access_log import access_lines
 from support.paths import ROOT
 from support.v2_tensors import (
     BINARY_HEADER,
@@ -497,14 +498,16 @@ def test_binary_bool_is_true_or_false(churn: FlaskClient) -> None:
 
 
 def test_the_request_log_line_names_the_v2_protocol(
-    iris: FlaskClient, caplog: pytest.LogCaptureFixture
+    iris: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with caplog.at_level(logging.INFO, logger="app.access"):
         infer(iris, {"inputs": [matrix(IRIS_ROWS)]})
         infer(iris, {"inputs": []}, status=400)
         iris.get("/v2/health/ready")
         iris.get("/v2/nowhere")
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
+    lines = access_lines(capsys)
     assert [(line["protocol"], line["path"], line["status"]) for line in lines] == [
         ("v2", infer_path(IRIS), 200),
         ("v2", infer_path(IRIS), 400),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from test_request_log import access_lines
+from support.access_log import access_lines
 
 from app.core.predictor import Predictor
 from app.http.components import part_of
@@ -42,15 +42,17 @@ def test_building_the_app_answers_the_example_through_predict(
 
 
 def test_the_warm_up_is_not_logged_and_leaves_the_cold_start_to_the_first_client(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level("INFO")
     app = make_app()
-    assert access_lines(caplog) == []
+    assert access_lines(capsys) == []
     client = app.test_client()
     client.get("/health")
     client.get("/health")
-    assert [line["cold_start"] for line in access_lines(caplog)] == [True, False]
+    assert [line["cold_start"] for line in access_lines(capsys)] == [True, False]
 
 
 def test_the_warm_up_passes_the_key_check_without_a_key(
