@@ -19,19 +19,22 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 
 from app.auth.api_keys import is_api_key, require_api_keys
 from app.auth.key_source import load_api_keys
 from app.auth.keys import API_KEY_HEADER
+from app.core.answers import json_body
 from app.front_door import init_front_door
 from app.http.access_log import init_access_log
+from app.http.body import bounded_request
 from app.http.components import install
 from app.http.cors import init_cors
 from app.http.emf import EmbeddedMetrics
-from app.http.no_redirects import refuse_redirects
+from app.http.flask_app import ServiceFlask
 from app.http.request_ids import init_request_ids
 from app.http.response_headers import init_response_headers
 from app.http.serving import batch_limit
@@ -44,11 +47,16 @@ from app.service.settings import Settings
 
 class _FieldOrderJSON(DefaultJSONProvider):
     """Flask's JSON, but keeping the documented field order in responses (no key sorting),
-    and compact in debug mode too: answers are written as app.core.answers.json_body writes
-    them, the size their row limit is measured at."""
+    compact in debug mode too, and written straight to bytes by
+    app.core.answers.json_body: the size every answer's row limit is measured at."""
 
     sort_keys = False
     compact = True
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        body = json_body(self._prepare_response_obj(args, kwargs))
+        # The app's response class is Flask's own: no subclass is set.
+        return Response(body, mimetype=self.mimetype)
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
@@ -67,9 +75,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     _configure_logging(settings.log_level)
     # Before the model: a service that cannot check keys must not start at all.
     api_keys = load_api_keys(settings.api_keys, settings.api_keys_secret)
-    app = Flask(__name__)
+    app = ServiceFlask(__name__)
     # Werkzeug's own limit, read by request.max_content_length and its 413.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.request_class = bounded_request(settings.max_content_length)
     app.json = _FieldOrderJSON(app)
     install(app, settings)
     install(app, ModelSlot(settings))
@@ -84,8 +92,6 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
         lambda path: protocol_for_path(path).name,
     )
     require_api_keys(app, api_keys)
-    # After the key check: with keys on, a path that is no route needs a key first.
-    refuse_redirects(app)
     init_cors(app, settings.cors_allowed_origins, API_KEY_HEADER)
     init_response_headers(app)
     # Last, once every hook is in place: the warm-up takes the path a request takes.

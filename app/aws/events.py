@@ -8,6 +8,7 @@ event holds, and what serverless_wsgi would make of it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 _PATH_PARAMETER = re.compile(r"\{([^{}+]+)\+?\}")
@@ -82,9 +83,19 @@ def _fill(template: str | None, parameters: dict[str, str] | None) -> str | None
     if not template:
         return None
     values = parameters or {}
-    if any(name not in values for name in _PATH_PARAMETER.findall(template)):
+    pieces = _pieces(template)
+    # Literal text at even places, parameter names at odd ones.
+    if any(name not in values for name in pieces[1::2]):
         return None
-    return _PATH_PARAMETER.sub(lambda match: values[match.group(1)], template)
+    filled = list(pieces)
+    filled[1::2] = [values[name] for name in pieces[1::2]]
+    return "".join(filled)
+
+
+@lru_cache(maxsize=64)
+def _pieces(template: str) -> tuple[str, ...]:
+    # A deployment has a few resource templates, met on every request: split once each.
+    return tuple(_PATH_PARAMETER.split(template))
 
 
 def _split(environ: dict[str, Any], inner: str, mapped: str | None, seen: str | None) -> None:

@@ -21,6 +21,17 @@ _BROWSER_SITES = frozenset({"cross-site", "same-site"})
 _BROWSER_MODES = frozenset({"cors", "no-cors"})
 
 
+def bounded_request(max_content_length: int) -> type[Request]:
+    """Flask's request class with the body limit fixed on it, for one app. Werkzeug reads
+    the limit for its own 413 and the stream's bound, and Flask would look it up in the
+    app's config through its proxies each time, three times a request."""
+
+    class BoundedRequest(Request):
+        _max_content_length = max_content_length
+
+    return BoundedRequest
+
+
 def media_type(request: Request, accepted: tuple[str, ...], untyped: str | None = None) -> str:
     """The request's media type if it is one of `accepted`, in UTF-8; else a 415.
 
@@ -84,5 +95,13 @@ def read_body(request: Request) -> bytes:
 
 def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
+    request = unproxied(request)
     media_type(request, (JSON_TYPE,))
     return parse_json(read_body(request), max_depth)
+
+
+def unproxied(request: Request) -> Request:
+    """The request itself, when handed Flask's `request`: a proxy that looks the request
+    up again on every attribute read, a dozen times while a body is read."""
+    current = getattr(request, "_get_current_object", None)
+    return request if current is None else current()

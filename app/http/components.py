@@ -30,5 +30,12 @@ def has_part(kind: type[object], app: Flask) -> bool:
     return isinstance(app.extensions.get(_key(kind)), kind)
 
 
+# One key per class, made once: requests look parts up all the time.
+_KEYS: dict[type[object], str] = {}
+
+
 def _key(kind: type[object]) -> str:
-    return _PREFIX + kind.__module__ + "." + kind.__qualname__
+    key = _KEYS.get(kind)
+    if key is None:
+        key = _KEYS[kind] = _PREFIX + kind.__module__ + "." + kind.__qualname__
+    return key

@@ -41,9 +41,10 @@ def init_request_ids(
 
 
 def request_id() -> str:
-    if "request_id" not in g:
-        g.request_id = _derive_request_id()
-    rid: str = g.request_id  # g holds Any; this function alone sets it
+    state = g._get_current_object()  # one lookup of the proxy, not three
+    rid: str | None = state.get("request_id")  # g holds Any; this function alone sets it
+    if rid is None:
+        rid = state.request_id = _derive_request_id()
     return rid
 
 

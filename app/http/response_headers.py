@@ -25,7 +25,9 @@ def init_response_headers(app: Flask) -> None:
 
 
 def _add_headers(response: Response) -> Response:
-    response.headers["X-Content-Type-Options"] = NOSNIFF
-    if "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = NO_STORE
+    headers = response.headers
+    # Appended: no view sets it, and setting first scans every header.
+    headers.add("X-Content-Type-Options", NOSNIFF)
+    if "Cache-Control" not in headers:
+        headers.add("Cache-Control", NO_STORE)
     return response

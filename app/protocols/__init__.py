@@ -8,6 +8,8 @@ shapes its own errors. A path no other protocol owns is the native protocol's.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Flask
 
 from app.core.errors import ErrorShape
@@ -27,6 +29,9 @@ PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)
 OPENAPI_PARTS = (native_openapi, mlflow_openapi, v2_openapi)
 
 
+# Asked on every request (its log line, its errors): the paths served are few, and a
+# bounded cache keeps a client's made-up paths from growing it.
+@lru_cache(maxsize=256)
 def protocol_for_path(path: str) -> Protocol:
     for protocol in PROTOCOLS:
         if protocol.owns(path):

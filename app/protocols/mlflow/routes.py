@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
+from flask import request as flask_request
 
 from app.core.answers import json_body, predictions_json
 from app.core.decoding import JSON_TYPE, parse_csv, parse_json
 from app.core.errors import ApiError, cut
 from app.core.predictor import Outcome, Predictor
 from app.http.answer_size import Encoded
-from app.http.body import media_type, read_body
+from app.http.body import media_type, read_body, unproxied
 from app.http.components import part_of
 from app.http.server_info import SERVER_VERSION
 from app.http.serving import batch_limit, current_predictor, predict
@@ -47,6 +48,7 @@ blueprint = Blueprint("mlflow", __name__)
 
 @blueprint.post("/invocations")
 def invocations() -> Response:
+    request = unproxied(flask_request)
     kind = media_type(request, (JSON_TYPE, CSV_TYPE))
     # As MLflow 2 and later: MLflow 1's format=pandas-split and the like are refused.
     others = sorted(set(request.mimetype_params) - {"charset"})

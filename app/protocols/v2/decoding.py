@@ -20,7 +20,7 @@ from app.core.decoding import JSON_TYPE, NonFiniteNumber
 from app.core.errors import ApiError
 from app.core.predictor import Predictor
 from app.core.validation import Problems, Rows, kind_of
-from app.http.body import media_type, read_body
+from app.http.body import media_type, read_body, unproxied
 from app.http.serving import invalid
 from app.protocols.request_shape import flag, json_object, optional_object, unknown_members
 from app.protocols.v2.rows import InputTensor, columnar_rows, matrix_rows
@@ -45,6 +45,7 @@ MAX_ID_LENGTH = 256
 
 def split_body(request: Request) -> tuple[bytes, bytes]:
     """The JSON header and the binary tensors after it (empty without the extension)."""
+    request = unproxied(request)
     length = request.headers.get(BINARY_HEADER)
     if length is None:
         if request.mimetype == BINARY_TYPE:
