@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,17 +97,23 @@ def json_body(value: Any) -> bytes:
     except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
         pass
     else:
-        if encoded.isascii() and _OTHER_NOTATION.search(encoded) is None:
+        if encoded.isascii() and not _other_notation(encoded):
             return encoded + b"\n"
     return (json.dumps(value, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
 _encode = msgspec.json.Encoder().encode
-# How msgspec writes a float the standard library writes otherwise: an exponent right
-# after a digit (`1e16`, `1e-7`; Python: `1e+16`, `1e-07`), or four zeros after the
-# point (`0.0000123`; Python: `1.23e-05`); and DEL, which Python escapes. A string
-# holding the same characters only sends the answer the slower way.
-_OTHER_NOTATION = re.compile(rb"[0-9]e|0\.0000|\x7f")
+# Every digit read as 0: a few passes in C over the text, where a regular expression
+# would take a step per byte.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _other_notation(encoded: bytes) -> bool:
+    """Whether msgspec's text may differ from the standard library's: an exponent right
+    after a digit (`1e16`, `1e-7`; Python writes `1e+16`, `1e-07`), four zeros after the
+    point (`0.0000123`; Python: `1.23e-05`), or DEL, which Python escapes. A string
+    holding the same characters only sends the answer the slower way."""
+    return b"0.0000" in encoded or b"\x7f" in encoded or b"0e" in encoded.translate(_DIGITS_AS_ZERO)
 
 
 def label_key(label: Any) -> str:
