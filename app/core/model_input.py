@@ -127,5 +127,6 @@ def _datetime_values(column: np.ndarray, time: DatetimeColumn, pd: Any) -> Any:
 
 def _has_missing(column: Any) -> bool:
     if isinstance(column, np.ndarray):
-        return bool(np.isnan(column).any())
+        # Only a float column marks a missing value, as NaN; int and bool ones have none.
+        return column.dtype.kind == "f" and bool(np.isnan(column).any())
     return None in column

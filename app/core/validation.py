@@ -7,7 +7,8 @@ None where a nullable feature is missing; date-times as a numpy datetime64 array
 their column's unit (NaT where missing), read by app.core.datetimes' time-zone rule. Columns
 are checked whole first, with C-level set and numpy operations; only a column that fails
 (or holds date-times, each parsed) is walked value by value, to say where and why. An
-all-number schema takes a faster path still: the rows become one float64 matrix directly.
+all-number schema takes a faster path still: msgspec checks the rows' shape and types in
+C, and they become one float64 matrix directly.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from app.core.datetimes import NAT, DatetimeColumn
@@ -91,7 +94,8 @@ class Rows:
 
     count: int
     matrix: np.ndarray | None = None
-    # A list of plain values, a float64 array for numbers, a datetime64 array for date-times.
+    # A list of plain values; a float64 array for numbers, a datetime64 array for
+    # date-times, and an int64 or bool array for integers or booleans with none missing.
     columns: tuple[Any, ...] = ()
 
 
@@ -100,7 +104,6 @@ class _Skip:
 
 
 SKIPPED = _Skip()
-_NUMBER_TYPES = frozenset({int, float})
 
 
 def validate_rows(
@@ -151,16 +154,28 @@ def validate_columns(
 
 
 def _numeric_matrix(rows: Sequence[Any], width: int) -> np.ndarray | None:
-    """Rows of finite numbers as a float64 matrix, or None for the general path to explain."""
-    if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:
-        return None
-    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
-        return None
+    """Rows of finite numbers as a float64 matrix, or None for the general path to explain.
+
+    msgspec checks in C that each row is an array of `width` numbers, booleans and
+    strings refused, and hands them back as floats (an integer as float() reads it);
+    numpy then reads them in one pass.
+    """
+    if not rows:
+        return None  # the general path says what an empty batch lacks
     try:
-        matrix = np.asarray(rows, dtype=np.float64)
-    except OverflowError:  # an int past float64, decoded by something other than ours
+        checked = msgspec.convert(rows, _rows_of(width), strict=True)
+    except msgspec.ValidationError:  # not all numbers, a row of another width, ...
         return None
-    return matrix if np.isfinite(matrix).all() else None
+    values = chain.from_iterable(checked)
+    flat = np.fromiter(values, dtype=np.float64, count=len(checked) * width)
+    matrix = flat.reshape(len(checked), width)
+    return matrix if np.isfinite(flat).all() else None
+
+
+@lru_cache(maxsize=16)
+def _rows_of(width: int) -> Any:
+    """The type msgspec checks rows against: a list of `width`-tuples of floats."""
+    return list[tuple[(float,) * width]]  # type: ignore[misc]
 
 
 def _columns(
@@ -172,13 +187,16 @@ def _columns(
     # The two common shapes, turned into columns without a Python step per value.
     if row_types == {list} and set(map(len, rows)) == {width}:
         return [list(column) for column in zip(*rows, strict=True)], lambda index: False
-    known = set(names)
-    if row_types == {dict} and all(row.keys() == known for row in rows):
-        if width == 1:
-            return [[row[names[0]] for row in rows]], lambda index: True
-        # itemgetter reads a row's values in C; zip turns the rows into columns.
-        by_row = map(itemgetter(*names), rows)
-        return [list(column) for column in zip(*by_row, strict=True)], lambda index: True
+    if row_types == {dict} and set(map(len, rows)) == {width}:
+        # As many members as features: a row that has every feature has nothing else.
+        try:
+            if width == 1:
+                return [[row[names[0]] for row in rows]], lambda index: True
+            # itemgetter reads a row's values in C; zip turns the rows into columns.
+            by_row = map(itemgetter(*names), rows)
+            return [list(column) for column in zip(*by_row, strict=True)], lambda index: True
+        except KeyError:
+            pass  # an unknown member in place of a feature: each row is read below
     normalized = []
     for index, row in enumerate(rows):
         if not problems.accepts(index):
@@ -251,7 +269,8 @@ def _checked_column(
             if not problems.accepts(index + 1, position):
                 break  # the rest of the column could add no problem that is reported
         checked.append(plain)
-    return checked
+    complete = _complete_array(checked, feature)
+    return checked if complete is None else complete
 
 
 def _datetime_column(
@@ -312,12 +331,32 @@ def _whole_column(values: list[Any], feature: Feature) -> Any:
         ):
             return None
     elif feature.type == "integer":
-        present = [v for v in values if v is not None] if type(None) in types else values
-        if present and (min(present) < INT64_MIN or max(present) > INT64_MAX):
-            return None
+        if type(None) in types:
+            present = [v for v in values if v is not None]
+            if present and (min(present) < INT64_MIN or max(present) > INT64_MAX):
+                return None
+        else:
+            try:  # the model's own input, checked in passing
+                column = _complete_array(values, feature)
+            except OverflowError:  # beyond int64
+                return None
+    elif feature.type == "boolean" and type(None) not in types:
+        column = _complete_array(values, feature)
     if feature.closed and not (set(values) - {None}) <= feature.known:
         return None
     return column
+
+
+_COMPLETE_DTYPES = {"integer": np.int64, "boolean": np.bool_}
+
+
+def _complete_array(values: list[Any], feature: Feature) -> np.ndarray | None:
+    """An integer or boolean column with no value missing as the array the model is
+    handed (int64, bool), whichever path checked it; None for any other column."""
+    dtype = _COMPLETE_DTYPES.get(feature.type)
+    if dtype is None or None in values:
+        return None
+    return np.asarray(values, dtype=dtype)
 
 
 def _missing_mask(values: list[Any]) -> np.ndarray:
