@@ -1,9 +1,10 @@
-"""Batches and mixed-type rows, in process: our handler against a naive app, same body.
+"""One row, batches and mixed-type rows, in process: our handler against a naive app, same body.
 
     python bench/batch.py [--rounds 30] [--calls 20] [--profile-calls 200] [--json out.json]
 
-Three cases, each sent to both sides as the same API Gateway REST event:
+Four cases, each sent to both sides as the same API Gateway REST event:
 
+- iris, 1 row:       the bundled model, `{"features": row}`; the naive app as below
 - iris, 1,000 rows:  the bundled model, rows as arrays of numbers; the naive app is
                      bench/peers/naive_app.py (np.array -> predict -> jsonify)
 - churn, 1 row:      the mixed-type example model/examples/churn.joblib (a DataFrame
@@ -63,6 +64,7 @@ BATCH_ROWS = 1000
 CHURN_SEED = 2026
 
 CASES = {
+    "iris_1": "iris, 1 row",
     "iris_1000": "iris, 1,000 rows",
     "churn_1": "churn, 1 row",
     "churn_1000": "churn, 1,000 rows",
@@ -132,6 +134,7 @@ def variants() -> dict[str, dict[str, Callable[[], object]]]:
     iris = iris_rows(BATCH_ROWS)
     customers = churn_rows(BATCH_ROWS)
     bodies = {
+        "iris_1": (handler, naive_app, {"features": iris[0]}),
         "iris_1000": (handler, naive_app, {"instances": iris}),
         "churn_1": (churn_handler, naive_pandas_app, {"features": customers[0]}),
         "churn_1000": (churn_handler, naive_pandas_app, {"instances": customers}),
@@ -149,10 +152,11 @@ def variants() -> dict[str, dict[str, Callable[[], object]]]:
         def naive(module: ModuleType = naive_module, event: dict[str, Any] = event) -> object:
             return serverless_wsgi.handle_request(module.app, event, context)
 
-        if case == "iris_1000":
+        if case.startswith("iris"):
+            rows_in_case = len(payload["instances"]) if "instances" in payload else 1
 
-            def model_only() -> object:
-                return iris_model.predict(iris_matrix)
+            def model_only(matrix: np.ndarray = iris_matrix[:rows_in_case]) -> object:
+                return iris_model.predict(matrix)
 
         else:
 
@@ -200,7 +204,7 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
             build, naive_input = "naive: pd.DataFrame(rows)", pd.DataFrame(rows)
         builder = np.array if case == "iris_1000" else pd.DataFrame
         stages[case] = {
-            "ours: strict parse (app/http/body.py)": lambda b=body, d=depth: parse_json(b, d),
+            "ours: strict parse (app/core/decoding.py)": lambda b=body, d=depth: parse_json(b, d),
             "ours: validation (app/core/validation.py)": (
                 lambda p=payload, e=expected: parse_predict_request(p, e)
             ),
@@ -271,7 +275,10 @@ def summarise(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
 PARTS = (
     ("validation (app/core/validation.py)", ("/app/core/validation.py",)),
     ("conversion (app/core/model_input.py)", ("/app/core/model_input.py",)),
-    ("JSON parse, strict (app/http/body.py)", ("/app/http/body.py", "/app/core/json_depth.py")),
+    (
+        "JSON parse, strict (app/core/decoding.py)",
+        ("/app/core/decoding.py", "/app/http/body.py", "/app/core/json_depth.py"),
+    ),
     ("ours, other (app/, handler.py)", ("/app/", "/handler.py")),
     ("naive app", ("/naive_pandas_app.py",)),
     ("model (scikit-learn, scipy, narwhals)", ("/sklearn/", "/scipy/", "/narwhals/")),

@@ -55,6 +55,17 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+# Ours against the naive apps (bench/peers), case by case: p50 in process, and
+# requests per second under gunicorn. Every check on, the request line written.
+REQUEST_PATH_GOALS = (
+    ("iris_1", "iris, 1 row, p50 vs naive app", 1.0),
+    ("iris_1000", "iris, 1,000 rows, p50 vs naive app", 0.8),
+    ("churn_1", "churn (DataFrame model), 1 row, p50 vs naive pandas app", 1.0),
+    ("churn_1000", "churn, 1,000 rows, p50 vs naive pandas app", 0.9),
+)
+THROUGHPUT_GOAL = 1.0
+
+
 def headline_row(what: str, figure: str, reference: str, ratio: float, goal: str, ok: bool) -> str:
     return f"| {what} | {figure} | {reference} | {ratio:.2f}x | {goal} | {verdict(ok)} |"
 
@@ -156,7 +167,7 @@ def batch_section(batch: dict[str, Any]) -> list[str]:
     cases = {key: value for key, value in batch.items() if "variants" in value}
     calls = next(iter(cases.values()))["variants"]["ours"]["calls"]
     lines = [
-        "## Batches and mixed-type rows, in process",
+        "## One row, batches and mixed-type rows against the naive apps, in process",
         "",
         f"Interleaved rounds, {calls:,} calls per variant and case after warm-up; the same",
         "API Gateway event through our handler and through the naive app (iris:",
@@ -682,26 +693,15 @@ def build(folder: Path) -> str:
         "≤ 1.5x",
         warm_ratio <= 1.5,
     )
-    naive_ratio = warm["handler"]["p50_us"] / warm["naive app"]["p50_us"]
-    row(
-        "warm request p50 vs naive app (iris, 1 row)",
-        f"{warm['handler']['p50_us']:.0f} µs",
-        f"naive {warm['naive app']['p50_us']:.0f} µs",
-        naive_ratio,
-        "≤ 1.15x",
-        naive_ratio <= 1.15,
-    )
-    for case, what, peer, goal in (
-        ("iris_1000", "iris, 1,000 rows, p50 vs naive app", "naive", 1.25),
-        ("churn_1", "churn (DataFrame model), 1 row, p50 vs naive pandas app", "naive", 1.2),
-        ("churn_1000", "churn, 1,000 rows, p50 vs naive pandas app", "naive", 1.2),
-    ):
+    # The request path against the naive apps: the four cases of one interleaved run
+    # (bench/batch.py), each goal the ratio of p50s.
+    for case, what, goal in REQUEST_PATH_GOALS:
         figures = batch[case]["variants"]
         ratio = batch[case]["x_naive_p50"]
         row(
             what,
             f"{figures['ours']['p50_us']:,.0f} µs",
-            f"{peer} {figures['naive']['p50_us']:,.0f} µs",
+            f"naive {figures['naive']['p50_us']:,.0f} µs",
             ratio,
             f"≤ {goal}x",
             ratio <= goal,
@@ -763,8 +763,8 @@ def build(folder: Path) -> str:
             f"{ours[c]['requests_per_s']:.0f} req/s",
             f"naive {naive[c]['requests_per_s']:.0f} req/s",
             ratio,
-            "≥ 0.9x",
-            ratio >= 0.9,
+            f"≥ {THROUGHPUT_GOAL}x",
+            ratio >= THROUGHPUT_GOAL,
         )
         if "mlserver" in summary:
             ml = summary["mlserver"][c]
