@@ -58,6 +58,7 @@ NEVER_SERVED = (
     "numpy/random/_examples/",
     "narwhals/testing/",
     "werkzeug/debug/shared/",
+    "scipy/stats/_sobol_direction_numbers.npz",
 )
 SETOSA = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]})
 # The import names of requirements.txt's packages (and their compiled libraries).
