@@ -19,15 +19,13 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
 
-from flask import Flask, Response
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from app.auth.api_keys import is_api_key, require_api_keys
 from app.auth.key_source import load_api_keys
 from app.auth.keys import API_KEY_HEADER
-from app.core.answers import json_body
 from app.front_door import init_front_door
 from app.http.access_log import init_access_log
 from app.http.body import bounded_request
@@ -47,16 +45,11 @@ from app.service.settings import Settings
 
 class _FieldOrderJSON(DefaultJSONProvider):
     """Flask's JSON, but keeping the documented field order in responses (no key sorting),
-    compact in debug mode too, and written straight to bytes by
-    app.core.answers.json_body: the size every answer's row limit is measured at."""
+    and compact in debug mode too: answers are written as app.core.answers.json_body writes
+    them, the size their row limit is measured at."""
 
     sort_keys = False
     compact = True
-
-    def response(self, *args: Any, **kwargs: Any) -> Response:
-        body = json_body(self._prepare_response_obj(args, kwargs))
-        # The app's response class is Flask's own: no subclass is set.
-        return Response(body, mimetype=self.mimetype)
 
 
 def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:

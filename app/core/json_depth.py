@@ -21,6 +21,8 @@ _STRUCTURE = b'"[]{}'
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(_STRUCTURE)))
 _QUOTE = ord('"')
 _QUOTE_BYTE = b'"'
+# Levels peeled before the running sum takes over: requests nest three or four deep.
+PEELS = 6
 # Objects read as arrays where only the depth matters.
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 # +1 for a bracket that opens a level, -1 for one that closes it, 0 for a quote.
@@ -76,7 +78,7 @@ def nests_deeper_than(text: bytes, limit: int, opening: int | None = None) -> bo
         return False
     marks = _marks(text)
     if _QUOTE_BYTE not in marks:
-        depth = _peeled_depth(marks, limit)
+        depth = _peeled_depth(marks)
         if depth is not None:
             return depth > limit
     return _structure_of(marks)[0] > limit
@@ -110,18 +112,17 @@ def _structure_of(marks: bytes) -> tuple[int, int]:
     return depth, int(np.count_nonzero(steps == 1))
 
 
-def _peeled_depth(marks: bytes, limit: int) -> int | None:
+def _peeled_depth(marks: bytes) -> int | None:
     """The depth of brackets alone, found by dropping the innermost pairs one level at a
-    time (`[[][]]` -> `[]` -> nothing): a few passes in C over a short text, for a body
-    within the limit. Past the limit, any depth above it; None when the brackets do not
-    pair up (not JSON), for the running sum to estimate."""
+    time (`[[][]]` -> `[]` -> nothing): a few passes in C over a short text, for the
+    shallow bodies requests are. None when that does not empty them within PEELS passes
+    (deeper, or brackets that do not pair up), for the running sum to measure."""
     marks = marks.translate(_SQUARE)
-    level = 0
-    while marks:
-        if level > limit:
+    for level in range(PEELS + 1):
+        if not marks:
             return level
         peeled = marks.replace(b"[]", b"")
         if len(peeled) == len(marks):
             return None
-        marks, level = peeled, level + 1
-    return level
+        marks = peeled
+    return None

@@ -1,12 +1,13 @@
 """The fast JSON paths give exactly what the standard library gives.
 
-Bodies are read by msgspec first and answers written by it (app.core.decoding,
-app.core.answers), with the standard library behind each for what msgspec reads or
-writes otherwise. Hypothesis generates values and texts of every kind, the awkward ones
-weighted in (floats at both ends of float64, integers past 64 bits and past float64,
-lone surrogates, escapes, text beyond ASCII, invalid bytes), and each is compared with
-the standard library's result: the same value of the same type, or the same error.
-Derandomized, with no example database.
+Bodies are read by msgspec first and a model's answers written by it
+(app.core.decoding, app.core.answers.answer_body: finite floats only), with the
+standard library behind each for what msgspec reads or writes otherwise. Hypothesis
+generates values and texts of every kind, the awkward ones weighted in (floats at both
+ends of float64, integers past 64 bits and past float64, lone surrogates, escapes, text
+beyond ASCII, invalid bytes), and each is compared with the standard library's result:
+the same value of the same type, or the same error. Derandomized, with no example
+database.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app.core import decoding
-from app.core.answers import json_body
+from app.core.answers import answer_body
 from app.core.decoding import parse_json
 from app.core.errors import ApiError
 
@@ -134,14 +135,14 @@ PLAIN = st.recursive(
 @example(value=[2**64, -(2**63) - 1, 10**400])
 def test_writing_an_answer(value: Any) -> None:
     expected = json.dumps(value, ensure_ascii=True, separators=(",", ":")) + "\n"
-    assert json_body(value) == expected.encode("ascii")
+    assert answer_body(value) == expected.encode("ascii")
 
 
 @pytest.mark.parametrize("key", [1, 2.5, True, None])
 def test_an_answer_with_keys_that_are_not_strings(key: Any) -> None:
     # The standard library writes such keys as strings; msgspec refuses them.
     expected = json.dumps({key: 1}, separators=(",", ":")) + "\n"
-    assert json_body({key: 1}) == expected.encode("ascii")
+    assert answer_body({key: 1}) == expected.encode("ascii")
 
 
 def test_the_int_digit_limit_is_the_interpreter_s() -> None:
@@ -149,3 +150,12 @@ def test_the_int_digit_limit_is_the_interpreter_s() -> None:
     assert sys.get_int_max_str_digits() == 4300
     body = b"[" + b"1" * 5000 + b"]"
     assert outcome(parse_json, body) == outcome(standard, body)
+
+
+@pytest.mark.parametrize("limit", [3, 32])
+def test_unpaired_brackets_deeper_than_the_peels_are_measured_as_before(limit: int) -> None:
+    # Not JSON: the running sum decides, as it always did, and the parser says why.
+    body = b"]" + b"[" * (limit + 1) + b"]" * (limit + 1)
+    kind, (code, message) = outcome(lambda b: parse_json(b, limit), body)
+    assert (kind, code) == ("error", "invalid_json")
+    assert message.startswith("The request body is not valid JSON: Expecting value"), message

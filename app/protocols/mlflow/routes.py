@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from flask import request as flask_request
 
-from app.core.answers import json_body, predictions_json
+from app.core.answers import answer_body, json_body, predictions_json
 from app.core.decoding import JSON_TYPE, parse_csv, parse_json
 from app.core.errors import ApiError, cut
 from app.core.predictor import Outcome, Predictor
@@ -67,7 +67,7 @@ def invocations() -> Response:
         predictor = current_predictor()
         rows, row_loc = json_rows(payload, predictor.schema, batch_limit(predictor))
     outcome = predict(predictor, rows, row_loc)
-    return jsonify(_predictions(predictor, outcome))
+    return Response(answer_body(_predictions(predictor, outcome)), mimetype=JSON_TYPE)
 
 
 def _predictions(predictor: Predictor, outcome: Outcome) -> dict[str, Any]:

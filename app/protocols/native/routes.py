@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.core.answers import json_body, predictions_json, probabilities_json
+from app.core.answers import answer_body, json_body, predictions_json, probabilities_json
 from app.core.decoding import JSON_TYPE
 from app.core.errors import ApiError
 from app.core.predictor import Outcome, Predictor
@@ -39,7 +39,8 @@ def predict_route() -> Response:
     )
     parsed = parse_predict_request(payload, expected)
     outcome = predict(predictor, parsed.rows, parsed.row_loc, parsed.return_probabilities)
-    return jsonify(predict_answer(predictor, outcome, parsed.batch))
+    answer = predict_answer(predictor, outcome, parsed.batch)
+    return Response(answer_body(answer), mimetype=JSON_TYPE)
 
 
 def predict_answer(predictor: Predictor, outcome: Outcome, batch: bool) -> dict[str, Any]:

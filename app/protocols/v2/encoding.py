@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from itertools import combinations, product
 from typing import Any
 
-from app.core.answers import json_body, json_text, label_key, plain_values
+from app.core.answers import answer_body, json_text, label_key, plain_values
 from app.core.decoding import JSON_TYPE
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Feature, Schema
@@ -69,7 +69,7 @@ def encoded_answer(
             tensor["data"] = flat
     head["outputs"] = [tensor for tensor, _, _ in tensors]
     if not blobs:
-        return Encoded(json_body(head), JSON_TYPE), None
+        return Encoded(answer_body(head), JSON_TYPE), None
     header = json_text(head).encode("ascii")
     return Encoded(b"".join([header, *blobs]), BINARY_TYPE), len(header)
 
