@@ -37,8 +37,8 @@ log = logging.getLogger("app.access")
 # The app's own time for the request, in milliseconds, as browsers read it: app;dur=1.234
 SERVER_TIMING_HEADER = "Server-Timing"
 # Compact JSON straight to bytes: the line's values are strings, numbers, booleans and
-# null, which any encoder writes as JSON. A line with a character beyond ASCII (a path
-# can hold one) is written escaped, as ASCII, whatever the stream's encoding.
+# null, which any encoder writes as JSON. A line with a character beyond ASCII or DEL
+# (a path can hold either) is written escaped, as ASCII, whatever the stream's encoding.
 _encode = msgspec.json.Encoder().encode
 _encode_escaped = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -116,15 +116,21 @@ def _finish(response: Response) -> Response:
         }
         access_log.metrics.add_to(line)
         encoded = _encode(line)
-        _write(encoded.decode() if encoded.isascii() else _encode_escaped(line))
+        plain = encoded.isascii() and b"\x7f" not in encoded
+        _write(encoded.decode() if plain else _encode_escaped(line))
     return response
 
 
 def _write(line: str) -> None:
     # Whatever sys.stdout is now: a runner or a test that redirects it receives the line.
     stdout = sys.stdout
-    stdout.write(line + "\n")
-    stdout.flush()
+    try:
+        stdout.write(line + "\n")
+        stdout.flush()
+    except (OSError, ValueError):
+        # A closed or broken stdout (a server piped into a reader that went away) loses
+        # the line, never the answer.
+        pass
 
 
 def _error_code(status: int, noted: str | None) -> str | None:

@@ -25,6 +25,8 @@ from flask.wrappers import Request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
 
+_KEPT_FUNCTIONS = 256
+
 
 class ServiceFlask(Flask):
     """Flask, whose router never redirects and whose views' kind is looked up once."""
@@ -44,5 +46,9 @@ class ServiceFlask(Flask):
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         found = self._synchronous.get(func)
         if found is None:
-            found = self._synchronous[func] = super().ensure_sync(func)
+            found = super().ensure_sync(func)
+            # Views, hooks and error handlers are a fixed set; a function made per request
+            # (none here today) would only be looked up again once this is full.
+            if len(self._synchronous) < _KEPT_FUNCTIONS:
+                self._synchronous[func] = found
         return found

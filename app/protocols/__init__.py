@@ -29,14 +29,25 @@ PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)
 OPENAPI_PARTS = (native_openapi, mlflow_openapi, v2_openapi)
 
 
-# Asked on every request (its log line, its errors): the paths served are few, and a
-# bounded cache keeps a client's made-up paths from growing it.
-@lru_cache(maxsize=256)
 def protocol_for_path(path: str) -> Protocol:
+    # Asked on every request (its log line, its errors): the paths served are few and
+    # short, and are kept; a long one, made up by a client, is not.
+    if len(path) > _KEPT_PATH_LENGTH:
+        return _protocol_owning(path)
+    return _kept_protocol_owning(path)
+
+
+_KEPT_PATH_LENGTH = 256
+
+
+def _protocol_owning(path: str) -> Protocol:
     for protocol in PROTOCOLS:
         if protocol.owns(path):
             return protocol
     return NATIVE
+
+
+_kept_protocol_owning = lru_cache(maxsize=256)(_protocol_owning)
 
 
 def init_protocols(app: Flask) -> None:

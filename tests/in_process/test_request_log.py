@@ -380,3 +380,32 @@ def test_log_level_setting_silences_the_access_log(
     client.get("/health")
     assert access_lines(capsys) == []
     assert capsys.readouterr().out == ""
+
+
+def test_a_path_with_del_or_beyond_ascii_is_logged_escaped(
+    client: FlaskClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    client.get("/a%7Fb")
+    client.get("/caf%C3%A9")
+    output = capsys.readouterr().out
+    assert output.isascii() and "\x7f" not in output
+    assert "\\u007f" in output and "\\u00e9" in output
+    assert [line["path"] for line in parse_lines(output)] == ["/a\x7fb", "/café"]
+
+
+class _BrokenStdout:
+    def write(self, text: str) -> int:
+        raise BrokenPipeError("the reader went away")
+
+    def flush(self) -> None:
+        raise BrokenPipeError("the reader went away")
+
+
+def test_a_broken_stdout_loses_the_line_not_the_answer(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdout", _BrokenStdout())
+    answer = client.post("/predict", json={"features": SETOSA})
+    assert answer.status_code == 200
+    assert answer.get_json()["prediction"] == "setosa"
