@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Response, g, request
 
+from app.http.body import unproxied
 from app.http.components import install, part_of
 from app.http.emf import EmbeddedMetrics
 from app.http.request_ids import REQUEST_ID_HEADER, request_id
@@ -84,7 +85,7 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     # Flask's request and g are proxies that look their object up on every attribute
     # read: read them once each.
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    req = unproxied(request)
     state = g._get_current_object()
     rid = request_id()
     # The one measure of the request's time: the log line's latency, and the header's.
