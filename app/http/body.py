@@ -7,13 +7,10 @@ app.core.decoding.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Request
 
-from app.core.decoding import JSON_TYPE, UTF8_CHARSETS, parse_json
+from app.core.decoding import JSON_TYPE, UTF8_CHARSETS
 from app.core.errors import ApiError, too_large_message
-from app.core.json_depth import DEFAULT_MAX_JSON_DEPTH
 
 _READ_CHUNK = 64 * 1024
 # Fetch Metadata values that only a browser's cross-site or CORS-mode request carries.
@@ -93,11 +90,11 @@ def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def read_json(request: Request, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
-    """The request's JSON document: 415 if it is not JSON, 400 if it does not parse."""
+def read_json_body(request: Request) -> bytes:
+    """The bytes of a request that says it holds JSON; 415 if it says otherwise."""
     request = unproxied(request)
     media_type(request, (JSON_TYPE,))
-    return parse_json(read_body(request), max_depth)
+    return read_body(request)
 
 
 def unproxied(request: Request) -> Request:

@@ -13,15 +13,19 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.core.answers import answer_body, json_body, predictions_json, probabilities_json
-from app.core.decoding import JSON_TYPE
+from app.core.decoding import JSON_TYPE, parse_json
 from app.core.errors import ApiError
 from app.core.predictor import Outcome, Predictor
 from app.http.access_log import note_error, note_model
 from app.http.answer_size import LISTED, Encoded, fits
-from app.http.body import read_json
+from app.http.body import read_json_body
 from app.http.components import part_of
 from app.http.serving import batch_limit, current_predictor, model_slot, predict
-from app.protocols.native.decoding import InputSchema, parse_predict_request
+from app.protocols.native.decoding import (
+    InputSchema,
+    parse_predict_request,
+    typed_predict_request,
+)
 from app.protocols.protocol import Protocol
 from app.service.settings import Settings
 
@@ -30,17 +34,29 @@ blueprint = Blueprint("native", __name__)
 
 @blueprint.post("/predict")
 def predict_route() -> Response:
-    payload = read_json(request, part_of(Settings).max_json_depth)
-    predictor = current_predictor()
-    expected = InputSchema(
+    body = read_json_body(request)
+    loaded = model_slot().current()
+    # A valid body of the usual shape is read and checked in one pass; anything else,
+    # or any body while no model is loaded, in the general path's order of refusals.
+    parsed = None if loaded is None else typed_predict_request(body, _expected(loaded))
+    if loaded is not None and parsed is not None:
+        predictor = loaded
+        note_model(predictor.version)
+    else:
+        payload = parse_json(body, part_of(Settings).max_json_depth)
+        predictor = current_predictor()
+        parsed = parse_predict_request(payload, _expected(predictor))
+    outcome = predict(predictor, parsed.rows, parsed.row_loc, parsed.return_probabilities)
+    answer = predict_answer(predictor, outcome, parsed.batch)
+    return Response(answer_body(answer), mimetype=JSON_TYPE)
+
+
+def _expected(predictor: Predictor) -> InputSchema:
+    return InputSchema(
         schema=predictor.schema,
         supports_probabilities=predictor.supports_probabilities,
         max_rows=batch_limit(predictor),
     )
-    parsed = parse_predict_request(payload, expected)
-    outcome = predict(predictor, parsed.rows, parsed.row_loc, parsed.return_probabilities)
-    answer = predict_answer(predictor, outcome, parsed.batch)
-    return Response(answer_body(answer), mimetype=JSON_TYPE)
 
 
 def predict_answer(predictor: Predictor, outcome: Outcome, batch: bool) -> dict[str, Any]:
