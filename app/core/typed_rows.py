@@ -40,9 +40,15 @@ _ARRAY_DTYPES = {"number": np.float64, "integer": np.int64, "boolean": np.bool_}
 class RowType:
     """The msgspec type of one valid row, and how decoded rows become `Rows`."""
 
-    row: Any  # an array of the values in order, or an object keyed by feature name
+    array: Any  # a row as an array of the values in feature order
+    named: Any  # a row as an object keyed by feature name
     schema: Schema
     _values_of: Any  # a named row's values in feature order, as a tuple
+
+    @property
+    def row(self) -> Any:
+        """A row as either."""
+        return self.array | self.named
 
     def rows(self, decoded: Sequence[Any]) -> Rows:
         """The decoded rows as validate_rows would return them."""
@@ -108,7 +114,7 @@ def row_type(schema: Schema) -> RowType | None:
     except ValueError:  # a name msgspec cannot match (a quote, a backslash, a control)
         return None
     values_of = attrgetter(*fields) if len(fields) > 1 else _one_value(fields[0])
-    return RowType(tuple[tuple(types)] | named, schema, values_of)  # type: ignore[misc]
+    return RowType(tuple[tuple(types)], named, schema, values_of)  # type: ignore[misc]
 
 
 def _one_value(field: str) -> Any:

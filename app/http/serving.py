@@ -51,6 +51,21 @@ def current_predictor() -> Predictor:
     return predictor
 
 
+def read_by_loaded_model[T](read: Callable[[Predictor], T | None]) -> tuple[Predictor, T] | None:
+    """The loaded model and what `read` makes of the body with it; None when no model is
+    loaded or `read` declines. A protocol's typed reading of a valid body (one pass, see
+    app.core.typed_rows) goes first; None leaves the body to its general path, which
+    refuses in its own order: a body that is not JSON before a missing model."""
+    predictor = model_slot().current()
+    if predictor is None:
+        return None
+    result = read(predictor)
+    if result is None:
+        return None
+    note_model(predictor.version)
+    return predictor, result
+
+
 @dataclass(frozen=True)
 class ProtocolAnswers:
     """Every protocol's answers to a batch, which every model's row limit is measured on."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,15 +26,19 @@ from support.schema_strategies import schemas, valid_value, wrong_value
 
 from app.core.decoding import parse_json
 from app.core.errors import ApiError
+from app.core.metadata import ModelMetadata
+from app.core.predictor import Predictor
 from app.core.schema import Feature, Schema
 from app.core.typed_rows import row_type
 from app.core.validation import Rows
+from app.protocols.mlflow.decoding import json_rows, nan_is_missing, typed_json_rows
 from app.protocols.native.decoding import (
     InputSchema,
     PredictRequest,
     parse_predict_request,
     typed_predict_request,
 )
+from app.protocols.v2.decoding import parse_infer_request, typed_infer_request
 
 settings.register_profile(
     "typed-rows",
@@ -52,8 +57,8 @@ AWKWARD_LITERALS = ["1e400", "-1e400", "1e-400", "NaN", "Infinity", "-0", "-0.0"
 
 
 @st.composite
-def value_text(draw: st.DrawFn, feature: Feature) -> str:
-    choice = draw(st.integers(0, 9))
+def value_text(draw: st.DrawFn, feature: Feature, clean: bool = False) -> str:
+    choice = 9 if clean else draw(st.integers(0, 9))
     if choice == 0:
         return draw(st.sampled_from(AWKWARD_LITERALS))
     value = draw(wrong_value(feature) if choice == 1 else valid_value(feature))
@@ -61,17 +66,20 @@ def value_text(draw: st.DrawFn, feature: Feature) -> str:
 
 
 @st.composite
-def row_text(draw: st.DrawFn, schema: Schema) -> str:
-    values = [draw(value_text(feature)) for feature in schema.features]
-    if draw(st.integers(0, 9)) == 0:  # a value too many or too few
+def row_text(
+    draw: st.DrawFn, schema: Schema, clean: bool = False, keyed: bool | None = None
+) -> str:
+    """A row; a clean one is valid, with every feature once and nothing else."""
+    values = [draw(value_text(feature, clean)) for feature in schema.features]
+    if not clean and draw(st.integers(0, 9)) == 0:  # a value too many or too few
         values = values[:-1] if draw(st.booleans()) else [*values, "1"]
-    if draw(st.booleans()):
+    if not (draw(st.booleans()) if keyed is None else keyed):
         return "[" + ",".join(values) + "]"
     names = [json.dumps(name) for name in schema.names]
     members = list(zip(names, values, strict=False))
-    if draw(st.integers(0, 9)) == 0:  # a member repeated, with another value
+    if not clean and draw(st.integers(0, 9)) == 0:  # a member repeated, another value
         members.append((names[0], draw(value_text(schema.features[0]))))
-    if draw(st.integers(0, 9)) == 0:
+    if not clean and draw(st.integers(0, 9)) == 0:
         members.append(('"unknown"', "1"))
     members = draw(st.permutations(members))
     return "{" + ", ".join(f"{key}: {value}" for key, value in members) + "}"
@@ -79,14 +87,17 @@ def row_text(draw: st.DrawFn, schema: Schema) -> str:
 
 @st.composite
 def body_text(draw: st.DrawFn, schema: Schema) -> bytes:
+    """A /predict body; half are valid, to be read by the typed path."""
+    clean = draw(st.booleans())
     members = []
-    shape = draw(st.sampled_from(["features", "instances", "instances", "both", "neither"]))
+    shapes = ["features", "instances"] + ([] if clean else ["both", "neither"])
+    shape = draw(st.sampled_from(shapes))
     if shape in ("features", "both"):
-        members.append('"features": ' + draw(row_text(schema)))
+        members.append('"features": ' + draw(row_text(schema, clean)))
     if shape in ("instances", "both"):
-        rows = draw(st.lists(row_text(schema), max_size=4))
+        rows = draw(st.lists(row_text(schema, clean), min_size=int(clean), max_size=4))
         members.append('"instances": [' + ", ".join(rows) + "]")
-    flag = draw(st.sampled_from([None, "true", "false", "null", "1"]))
+    flag = draw(st.sampled_from([None, "true", "false"] + ([] if clean else ["null", "1"])))
     if flag is not None:
         members.append(f'"return_probabilities": {flag}')
     members = draw(st.permutations(members))
@@ -146,6 +157,53 @@ def test_the_typed_path_reads_only_what_the_general_path_accepts_and_the_same(
         reference.return_probabilities,
     )
     assert_same_rows(typed.rows, reference.rows)
+
+
+@st.composite
+def invocations_text(draw: st.DrawFn, schema: Schema) -> bytes:
+    """An /invocations body; half are valid, to be read by the typed path."""
+    clean = draw(st.booleans())
+    members = []
+    formats = ["dataframe_split", "dataframe_records", "instances"]
+    keys = (
+        [draw(st.sampled_from(formats))]
+        if clean
+        else draw(st.lists(st.sampled_from([*formats, "params"]), max_size=2))
+    )
+    for key in keys:
+        keyed = {"dataframe_split": False, "dataframe_records": True}.get(key) if clean else None
+        row = row_text(schema, clean, keyed)
+        rows = draw(st.lists(row, min_size=int(clean), max_size=4))
+        if key == "dataframe_split":
+            split = ['"data": [' + ", ".join(rows) + "]"]
+            names = list(schema.names)
+            wrong = [] if clean else [names[::-1], [*names, "extra"]]
+            columns = draw(st.sampled_from([None, names, *wrong]))
+            if columns is not None:
+                split.append('"columns": ' + json.dumps(columns))
+            members.append('"dataframe_split": {' + ", ".join(draw(st.permutations(split))) + "}")
+        elif key == "params":
+            members.append('"params": {"a": 1}')
+        else:
+            members.append(f'"{key}": [' + ", ".join(rows) + "]")
+    return ("{" + ", ".join(members) + "}").encode("utf-8", "surrogatepass")
+
+
+@TYPED_ROWS
+@given(data=st.data(), schema=schemas())
+def test_the_typed_path_of_invocations_reads_as_the_general_path(
+    data: st.DataObject, schema: Schema
+) -> None:
+    body = data.draw(invocations_text(schema))
+    typed = typed_json_rows(body, schema, max_rows=3)
+    if typed is None:
+        return
+    try:
+        rows, row_loc = json_rows(parse_json(body, parse_constant=nan_is_missing), schema, 3)
+    except ApiError as error:
+        raise AssertionError((body, error.code, error.message)) from None
+    assert_same_rows(typed[0], rows)
+    assert [typed[1](index) for index in range(rows.count)] == list(map(row_loc, range(rows.count)))
 
 
 IRIS = Schema.numeric(["sepal_length", "sepal_width", "petal_length", "petal_width"])
@@ -216,3 +274,73 @@ def test_a_float_of_many_digits_is_read_by_the_standard_library(digits: int) -> 
     reference = general(body, expected)
     assert isinstance(reference, PredictRequest) and reference.rows.matrix is not None
     assert reference.rows.matrix[0, 0] == 0.1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_split": {"columns": list(IRIS.names), "data": [[5.1, 3.5, 1.4, 0.2]] * 2}},
+        {"dataframe_split": {"data": [[5.1, 3.5, 1.4, 0.2]]}},
+        {"dataframe_records": [dict(zip(IRIS.names, [5, 3, 1, 0], strict=True))]},
+        {"instances": [[5.1, 3.5, 1.4, 0.2], dict(zip(IRIS.names, [5, 3, 1, 0], strict=True))]},
+    ],
+)
+def test_a_valid_invocations_body_of_the_usual_shape_takes_the_typed_path(
+    body: dict[str, Any],
+) -> None:
+    text = json.dumps(body).encode()
+    typed = typed_json_rows(text, IRIS, max_rows=10)
+    assert typed is not None
+    rows, row_loc = json_rows(parse_json(text, parse_constant=nan_is_missing), IRIS, 10)
+    assert_same_rows(typed[0], rows)
+    assert typed[1](1) == row_loc(1)
+
+
+@pytest.fixture(scope="module")
+def iris_predictor() -> Predictor:
+    model = Path(__file__).parents[2] / "model"
+    return Predictor.load(model / "model.joblib", ModelMetadata.read(model / "model.json"))
+
+
+@st.composite
+def infer_text(draw: st.DrawFn, width: int) -> bytes:
+    """An infer request's JSON; half are of the usual shape, to be read by the typed path."""
+    clean = draw(st.booleans())
+    rows = draw(st.integers(1 if clean else 0, 4))
+    values = [draw(value_text(Feature("x"), clean)) for _ in range(rows * width)]
+    if not clean and draw(st.integers(0, 4)) == 0:
+        values = values[1:]
+    shapes = [[rows, width], [rows], [width, rows], [rows, width, 1], [-rows, width]]
+    shape = [rows, width] if clean else draw(st.sampled_from(shapes))
+    tensor = [f'"name": {json.dumps(draw(st.sampled_from(["input-0", "sepal_length", "x"])))}',
+              f'"shape": {json.dumps(shape)}',
+              f'"datatype": {json.dumps(draw(st.sampled_from(["FP64"] * 3 + ["FP32", "INT64"])))}',
+              '"data": [' + ", ".join(values) + "]"]  # fmt: skip
+    if not clean and draw(st.integers(0, 4)) == 0:
+        tensor.append('"parameters": {}')
+    members = ['"inputs": [{' + ", ".join(draw(st.permutations(tensor))) + "}]"]
+    if draw(st.booleans()):
+        members.append('"id": ' + json.dumps(draw(st.text(max_size=4) | st.just("a" * 257))))
+    if draw(st.booleans()):
+        names = st.sampled_from(["predict", "predict_proba"] + ([] if clean else ["other"]))
+        outputs = draw(st.lists(names, max_size=3, unique=clean))
+        members.append('"outputs": ' + json.dumps([{"name": name} for name in outputs]))
+    return ("{" + ", ".join(draw(st.permutations(members))) + "}").encode()
+
+
+@TYPED_ROWS
+@given(data=st.data())
+def test_the_typed_path_of_infer_reads_as_the_general_path(
+    data: st.DataObject, iris_predictor: Predictor
+) -> None:
+    header = data.draw(infer_text(len(iris_predictor.schema.names)))
+    typed = typed_infer_request(header, b"", iris_predictor, max_rows=3)
+    if typed is None:
+        return
+    try:
+        reference = parse_infer_request(parse_json(header), b"", iris_predictor, 3, 10**6)
+    except ApiError as error:
+        raise AssertionError((header, error.code, error.message)) from None
+    assert (typed.id, typed.outputs) == (reference.id, reference.outputs)
+    assert_same_rows(typed.rows, reference.rows)
+    assert [typed.row_loc(i) for i in range(3)] == [reference.row_loc(i) for i in range(3)]

@@ -21,8 +21,14 @@ from app.http.answer_size import Encoded
 from app.http.body import media_type, read_body, unproxied
 from app.http.components import part_of
 from app.http.server_info import SERVER_VERSION
-from app.http.serving import batch_limit, current_predictor, predict
-from app.protocols.mlflow.decoding import CSV_TYPE, csv_rows, json_rows, nan_is_missing
+from app.http.serving import batch_limit, current_predictor, predict, read_by_loaded_model
+from app.protocols.mlflow.decoding import (
+    CSV_TYPE,
+    csv_rows,
+    json_rows,
+    nan_is_missing,
+    typed_json_rows,
+)
 from app.protocols.native.routes import health
 from app.protocols.protocol import Protocol
 from app.service.settings import Settings
@@ -63,9 +69,15 @@ def invocations() -> Response:
         predictor = current_predictor()
         rows, row_loc = csv_rows(header, records, predictor.schema, batch_limit(predictor), count)
     else:
-        payload = parse_json(body, part_of(Settings).max_json_depth, nan_is_missing)
-        predictor = current_predictor()
-        rows, row_loc = json_rows(payload, predictor.schema, batch_limit(predictor))
+        typed = read_by_loaded_model(
+            lambda loaded: typed_json_rows(body, loaded.schema, batch_limit(loaded))
+        )
+        if typed is not None:
+            predictor, (rows, row_loc) = typed
+        else:
+            payload = parse_json(body, part_of(Settings).max_json_depth, nan_is_missing)
+            predictor = current_predictor()
+            rows, row_loc = json_rows(payload, predictor.schema, batch_limit(predictor))
     outcome = predict(predictor, rows, row_loc)
     return Response(answer_body(_predictions(predictor, outcome)), mimetype=JSON_TYPE)
 

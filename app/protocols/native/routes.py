@@ -20,7 +20,13 @@ from app.http.access_log import note_error, note_model
 from app.http.answer_size import LISTED, Encoded, fits
 from app.http.body import read_json_body
 from app.http.components import part_of
-from app.http.serving import batch_limit, current_predictor, model_slot, predict
+from app.http.serving import (
+    batch_limit,
+    current_predictor,
+    model_slot,
+    predict,
+    read_by_loaded_model,
+)
 from app.protocols.native.decoding import (
     InputSchema,
     parse_predict_request,
@@ -35,13 +41,9 @@ blueprint = Blueprint("native", __name__)
 @blueprint.post("/predict")
 def predict_route() -> Response:
     body = read_json_body(request)
-    loaded = model_slot().current()
-    # A valid body of the usual shape is read and checked in one pass; anything else,
-    # or any body while no model is loaded, in the general path's order of refusals.
-    parsed = None if loaded is None else typed_predict_request(body, _expected(loaded))
-    if loaded is not None and parsed is not None:
-        predictor = loaded
-        note_model(predictor.version)
+    typed = read_by_loaded_model(lambda loaded: typed_predict_request(body, _expected(loaded)))
+    if typed is not None:
+        predictor, parsed = typed
     else:
         payload = parse_json(body, part_of(Settings).max_json_depth)
         predictor = current_predictor()

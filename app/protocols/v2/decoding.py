@@ -12,18 +12,21 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
+import numpy as np
 from flask import Request
 
 from app.core.decoding import JSON_TYPE, NonFiniteNumber
 from app.core.errors import ApiError
 from app.core.predictor import Predictor
+from app.core.typed_rows import decode_typed
 from app.core.validation import Problems, Rows, kind_of
 from app.http.body import media_type, read_body, unproxied
 from app.http.serving import invalid
 from app.protocols.request_shape import flag, json_object, optional_object, unknown_members
-from app.protocols.v2.rows import InputTensor, columnar_rows, matrix_rows
+from app.protocols.v2.rows import InputTensor, columnar_rows, matrix_rows, tensor_row_loc
 from app.protocols.v2.tensors import (
     BINARY_HEADER,
     BINARY_TYPE,
@@ -117,6 +120,65 @@ def parse_infer_request(
     if problems or rows is None:
         raise invalid(problems)
     return InferRequest(request_id, rows, row_loc, outputs)
+
+
+class _TypedOutput(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+class _TypedTensor(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    shape: tuple[int, int]
+    datatype: Literal["FP64"]
+    data: list[float]
+
+
+class _TypedInferBody(msgspec.Struct, forbid_unknown_fields=True):
+    inputs: list[_TypedTensor]
+    id: str | msgspec.UnsetType = msgspec.UNSET
+    outputs: list[_TypedOutput] | msgspec.UnsetType = msgspec.UNSET
+
+
+# The usual request of an all-number model: one flat FP64 tensor [rows, features] in
+# JSON, the outputs named without parameters.
+_TYPED_INFER_BODY = msgspec.json.Decoder(_TypedInferBody)
+
+
+def typed_infer_request(
+    header: bytes, tensors: bytes, predictor: Predictor, max_rows: int
+) -> InferRequest | None:
+    """A valid request of the usual shape read from its bytes in one pass (see
+    app.core.typed_rows); None for parse_infer_request to read, and to refuse."""
+    schema = predictor.schema
+    if tensors or not schema.all_numeric:
+        return None
+    read = decode_typed(_TYPED_INFER_BODY, header)
+    if read is None or len(read.inputs) != 1:
+        return None
+    tensor, width = read.inputs[0], len(schema.names)
+    count = tensor.shape[0]
+    if (
+        tensor.name in schema.names  # one input per feature: columnar_rows reads it
+        or tensor.shape[1] != width
+        or not 0 < count <= max_rows
+        or len(tensor.data) != count * width
+    ):
+        return None
+    request_id = None if read.id is msgspec.UNSET else read.id
+    if request_id is not None and len(request_id) > MAX_ID_LENGTH:
+        return None
+    offered = available_outputs(predictor)
+    if read.outputs is msgspec.UNSET:
+        outputs = [(PREDICT, False)]
+    else:
+        names = [output.name for output in read.outputs]
+        if not names or len(set(names)) != len(names) or not set(names) <= set(offered):
+            return None
+        outputs = [(name, False) for name in names]
+    # msgspec reads only finite float64s, as the general path's matrix holds them.
+    matrix = np.array(tensor.data, dtype=np.float64).reshape(count, width)
+    rows = Rows(count=count, matrix=matrix)
+    return InferRequest(request_id, rows, tensor_row_loc("inputs[0]", width), outputs)
 
 
 def _outputs(

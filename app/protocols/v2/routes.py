@@ -20,9 +20,20 @@ from app.core.predictor import Predictor
 from app.http.access_log import note_error
 from app.http.components import part_of
 from app.http.server_info import SERVER_NAME, SERVER_VERSION
-from app.http.serving import batch_limit, current_predictor, model_slot, predict
+from app.http.serving import (
+    batch_limit,
+    current_predictor,
+    model_slot,
+    predict,
+    read_by_loaded_model,
+)
 from app.protocols.protocol import Protocol
-from app.protocols.v2.decoding import PREDICT_PROBA, parse_infer_request, split_body
+from app.protocols.v2.decoding import (
+    PREDICT_PROBA,
+    parse_infer_request,
+    split_body,
+    typed_infer_request,
+)
 from app.protocols.v2.encoding import batch_answers, encoded_answer, model_metadata_document
 from app.protocols.v2.tensors import BINARY_HEADER, EXTENSION
 from app.service.settings import Settings
@@ -67,15 +78,25 @@ def model_ready(name: str, version: str | None = None) -> Response:
 @blueprint.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None) -> Response:
     header, tensors = split_body(request)
-    payload = parse_json(header, part_of(Settings).max_json_depth)
-    predictor = _model(name, version)
-    parsed = parse_infer_request(
-        payload,
-        tensors,
-        predictor,
-        batch_limit(predictor),
-        part_of(Settings).max_content_length,
+    typed = read_by_loaded_model(
+        lambda loaded: (
+            typed_infer_request(header, tensors, loaded, batch_limit(loaded))
+            if _serves(loaded, name, version)
+            else None
+        )
     )
+    if typed is not None:
+        predictor, parsed = typed
+    else:
+        payload = parse_json(header, part_of(Settings).max_json_depth)
+        predictor = _model(name, version)
+        parsed = parse_infer_request(
+            payload,
+            tensors,
+            predictor,
+            batch_limit(predictor),
+            part_of(Settings).max_content_length,
+        )
     outcome = predict(
         predictor,
         parsed.rows,
@@ -87,6 +108,10 @@ def infer(name: str, version: str | None = None) -> Response:
     if header_length is not None:
         response.headers[BINARY_HEADER] = str(header_length)
     return response
+
+
+def _serves(predictor: Predictor, name: str, version: str | None) -> bool:
+    return name == predictor.metadata.name and version in (None, predictor.version)
 
 
 def _model(name: str, version: str | None) -> Predictor:

@@ -53,9 +53,7 @@ def matrix_rows(
     """One tensor [rows, features] for an all-number model."""
     width = len(schema.names)
     tensor = inputs[0]
-
-    def row_loc(index: int) -> str:
-        return f"{tensor.loc}.data[{index * width}:{(index + 1) * width}]"
+    row_loc = tensor_row_loc(tensor.loc, width)
 
     unknown = [item for item in inputs if item.name not in schema.names]
     if len(inputs) > 1:
@@ -105,6 +103,11 @@ def matrix_rows(
         value_loc=lambda index, position: f"{tensor.loc}.data[{index * width + position}]",
     )
     return checked, row_loc
+
+
+def tensor_row_loc(loc: str, width: int) -> Callable[[int], str]:
+    """Where row i of a tensor [rows, width] at `loc` is: the slice of its data."""
+    return lambda index: f"{loc}.data[{index * width}:{(index + 1) * width}]"
 
 
 def columnar_rows(
