@@ -16,11 +16,11 @@ this type accepts is one the nesting or density bounds refuse.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -43,7 +43,11 @@ class RowType:
     array: Any  # a row as an array of the values in feature order
     named: Any  # a row as an object keyed by feature name
     schema: Schema
-    _values_of: Any  # a named row's values in feature order, as a tuple
+    # Per feature, its value in a named row and in an array row; a named row's values
+    # as a tuple.
+    _named_value: tuple[Callable[[Any], Any], ...]
+    _array_value: tuple[Callable[[Any], Any], ...]
+    _values_of: Callable[[Any], tuple[Any, ...]]
 
     @property
     def row(self) -> Any:
@@ -53,34 +57,39 @@ class RowType:
     def rows(self, decoded: Sequence[Any]) -> Rows:
         """The decoded rows as validate_rows would return them."""
         count, width = len(decoded), len(self.schema.features)
-        tuples = [row if type(row) is tuple else self._values_of(row) for row in decoded]
+        kinds = set(map(type, decoded))
+        named = kinds == {self.named}  # each column then read straight from the rows
+        if not named and kinds != {tuple}:  # arrays and objects mixed: all as arrays
+            decoded = [row if type(row) is tuple else self._values_of(row) for row in decoded]
         if self.schema.all_numeric:
+            tuples = map(self._values_of, decoded) if named else decoded
             flat = np.fromiter(chain.from_iterable(tuples), dtype=np.float64, count=count * width)
             return Rows(count, matrix=flat.reshape(count, width))
-        columns = zip(*tuples, strict=True)
+        readers = self._named_value if named else self._array_value
         return Rows(
             count,
             columns=tuple(
-                _column(list(values), feature)
-                for feature, values in zip(self.schema.features, columns, strict=True)
+                _column(map(read, decoded), count, feature)
+                for read, feature in zip(readers, self.schema.features, strict=True)
             ),
         )
 
 
-def _column(values: list[Any], feature: Feature) -> Any:
+def _column(values: Iterator[Any], count: int, feature: Feature) -> Any:
     """A column of values of the feature's type as the general path's whole-column check
     builds it: numbers as float64 (null as NaN), integers and booleans with none missing
-    as int64 and bool arrays, anything else the values themselves."""
+    as int64 and bool arrays, anything else a list of the values themselves."""
     dtype = _ARRAY_DTYPES.get(feature.type)
     if dtype is None:
-        return values
+        return list(values)
+    if not feature.nullable:
+        return np.fromiter(values, dtype=dtype, count=count)
+    listed = list(values)
     if feature.type == "number":
         # msgspec refuses NaN, Infinity and numbers beyond float64: NaN here is a null,
         # read by the model as missing, as on the general path.
-        return np.array(values, dtype=np.float64)
-    if feature.nullable and None in values:
-        return values
-    return np.array(values, dtype=dtype)
+        return np.array(listed, dtype=np.float64)
+    return listed if None in listed else np.array(listed, dtype=dtype)
 
 
 def decode_typed(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any | None:
@@ -113,8 +122,17 @@ def row_type(schema: Schema) -> RowType | None:
         )
     except ValueError:  # a name msgspec cannot match (a quote, a backslash, a control)
         return None
+    named_value = tuple(attrgetter(field) for field in fields)
+    array_value = tuple(itemgetter(position) for position in range(len(fields)))
     values_of = attrgetter(*fields) if len(fields) > 1 else _one_value(fields[0])
-    return RowType(tuple[tuple(types)], named, schema, values_of)  # type: ignore[misc]
+    return RowType(
+        tuple[tuple(types)],  # type: ignore[misc]
+        named,
+        schema,
+        named_value,
+        array_value,
+        values_of,
+    )
 
 
 def _one_value(field: str) -> Any:
