@@ -22,9 +22,11 @@ Every variant of every case runs in each round, in turn, `calls` calls at a time
 machine noise hits them alike; the figures are the median (p50) and p90 per call.
 
 Then, for the 1,000-row cases, where the time goes, two ways:
-- stages: each step of the work called on its own (ours: the strict parse, the request's
-  validation, the conversion to the model's input, Predictor.run; naive: json.loads, the
-  array or pd.DataFrame, predict), median per call, interleaved like the rest;
+- stages: each step of the work called on its own (ours: the typed read that a valid body
+  takes, from bytes to checked rows in one pass; the general path's strict parse and
+  validation, which every other body takes, for comparison; the conversion to the
+  model's input; Predictor.run; naive: json.loads, the array or pd.DataFrame, predict),
+  median per call, interleaved like the rest;
 - pyinstrument over the 1,000-row churn request on both sides, each sample charged to
   the part of the work it belongs to (see PARTS below). Its hook still runs on every
   Python call, so code made of many small calls (the parse's per-number hooks) is slowed
@@ -177,7 +179,11 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
     from app.core.model_input import to_model_input
     from app.factory import create_app
     from app.http.components import part_of
-    from app.protocols.native.decoding import InputSchema, parse_predict_request
+    from app.protocols.native.decoding import (
+        InputSchema,
+        parse_predict_request,
+        typed_predict_request,
+    )
     from app.service.model_slot import ModelSlot
     from app.service.settings import Settings
 
@@ -197,6 +203,8 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
         )
         payload = parse_json(body, depth)
         checked = parse_predict_request(payload, expected).rows
+        typed = typed_predict_request(body, expected)
+        assert typed is not None, "the bench's valid body must take the typed read"
         schema = predictor.schema
         if case == "iris_1000":
             build, naive_input = "naive: np.array(rows)", np.array(rows)
@@ -204,8 +212,13 @@ def stage_calls() -> dict[str, dict[str, Callable[[], object]]]:
             build, naive_input = "naive: pd.DataFrame(rows)", pd.DataFrame(rows)
         builder = np.array if case == "iris_1000" else pd.DataFrame
         stages[case] = {
-            "ours: strict parse (app/core/decoding.py)": lambda b=body, d=depth: parse_json(b, d),
-            "ours: validation (app/core/validation.py)": (
+            "ours: typed read, body to checked rows (app/core/typed_rows.py)": (
+                lambda b=body, e=expected: typed_predict_request(b, e)
+            ),
+            "ours, general path: strict parse (app/core/decoding.py)": (
+                lambda b=body, d=depth: parse_json(b, d)
+            ),
+            "ours, general path: validation (app/core/validation.py)": (
                 lambda p=payload, e=expected: parse_predict_request(p, e)
             ),
             "ours: conversion (app/core/model_input.py)": (
@@ -273,6 +286,10 @@ def summarise(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
 # that called them, except that pandas under our conversion or the naive app is the
 # DataFrame's construction. pandas under scikit-learn is the model's.
 PARTS = (
+    (
+        "typed read: body to checked rows (app/core/typed_rows.py)",
+        ("/app/core/typed_rows.py", "/app/protocols/native/decoding.py"),
+    ),
     ("validation (app/core/validation.py)", ("/app/core/validation.py",)),
     ("conversion (app/core/model_input.py)", ("/app/core/model_input.py",)),
     (
