@@ -103,6 +103,35 @@ def decode_typed(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any | None:
         return None
 
 
+@dataclass(frozen=True)
+class TypedBody:
+    """A protocol's body type for one schema, and the schema's row type."""
+
+    rows_of: RowType
+    decoder: msgspec.json.Decoder[Any]
+
+    def read(self, body: bytes) -> Any | None:
+        return decode_typed(self.decoder, body)
+
+
+def typed_body(
+    schema: Schema, name: str, members: Callable[[RowType], list[tuple[str, Any, Any]]]
+) -> TypedBody | None:
+    """A protocol's body as an object named `name` whose members `members(row type)`
+    lists as (name, type, default), any other member refused. None where the schema's
+    rows cannot be typed."""
+    rows_of = row_type(schema)
+    if rows_of is None:
+        return None
+    body = msgspec.defstruct(name, members(rows_of), forbid_unknown_fields=True)
+    return TypedBody(rows_of, msgspec.json.Decoder(body))
+
+
+# A member a body may leave out: typed `... | Omitted`, UNSET when it does.
+UNSET = msgspec.UNSET
+Omitted = msgspec.UnsetType
+
+
 @lru_cache(maxsize=8)
 def row_type(schema: Schema) -> RowType | None:
     """The type of a valid row of `schema`, or None where the general path alone can

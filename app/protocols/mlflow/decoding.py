@@ -21,7 +21,7 @@ import msgspec
 
 from app.core.decoding import NonFiniteNumber
 from app.core.schema import Feature, Schema
-from app.core.typed_rows import RowType, decode_typed, row_type
+from app.core.typed_rows import UNSET, Omitted, RowType, TypedBody, typed_body
 from app.core.validation import (
     SKIPPED,
     Problems,
@@ -103,53 +103,44 @@ def typed_json_rows(
     app.core.typed_rows): dataframe_split with the schema's columns in order,
     dataframe_records or instances, no params. None for json_rows to read, and refuse."""
     typed = _typed_body(schema)
-    if typed is None:
+    read = None if typed is None else typed.read(body)
+    if typed is None or read is None:
         return None
-    rows_of, decoder = typed
-    read = decode_typed(decoder, body)
-    if read is None:
-        return None
-    given = [(key, value) for key in _TYPED_FORMATS if (value := getattr(read, key)) is not _UNSET]
+    given = [(key, value) for key in _TYPED_FORMATS if (value := getattr(read, key)) is not UNSET]
     if len(given) != 1:
         return None
     key, rows = given[0]
     row_loc: Callable[[int], str] = lambda index: f"{key}[{index}]"  # noqa: E731
     if key == DATAFRAME_SPLIT:
-        if rows.columns is not _UNSET and tuple(rows.columns) != schema.names:
+        if rows.columns is not UNSET and tuple(rows.columns) != schema.names:
             return None  # in another order, or not the features: json_rows says which
         rows = rows.data
         row_loc = lambda index: f"{DATAFRAME_SPLIT}.data[{index}]"  # noqa: E731
     if not 0 < len(rows) <= max_rows:
         return None
-    return rows_of.rows(rows), row_loc
+    return typed.rows_of.rows(rows), row_loc
 
 
 _TYPED_FORMATS = (DATAFRAME_SPLIT, DATAFRAME_RECORDS, INSTANCES)
-_UNSET = msgspec.UNSET
 
 
 @lru_cache(maxsize=8)
-def _typed_body(schema: Schema) -> tuple[RowType, msgspec.json.Decoder[Any]] | None:
+def _typed_body(schema: Schema) -> TypedBody | None:
     """The type of a body in one of _TYPED_FORMATS, with each row of the schema's type."""
-    rows_of = row_type(schema)
-    if rows_of is None:
-        return None
-    unset = msgspec.UnsetType
-    split = msgspec.defstruct(
-        "DataframeSplit",
-        [("data", list[rows_of.array]), ("columns", list[str] | unset, _UNSET)],  # type: ignore[name-defined]
-        forbid_unknown_fields=True,
-    )
-    body = msgspec.defstruct(
-        "InvocationsBody",
-        [
-            (DATAFRAME_SPLIT, split | unset, _UNSET),
-            (DATAFRAME_RECORDS, list[rows_of.named] | unset, _UNSET),  # type: ignore[name-defined]
-            (INSTANCES, list[rows_of.row] | unset, _UNSET),  # type: ignore[name-defined]
-        ],
-        forbid_unknown_fields=True,
-    )
-    return rows_of, msgspec.json.Decoder(body)
+
+    def members(rows_of: RowType) -> list[tuple[str, Any, Any]]:
+        split = msgspec.defstruct(
+            "DataframeSplit",
+            [("data", list[rows_of.array]), ("columns", list[str] | Omitted, UNSET)],  # type: ignore[name-defined]
+            forbid_unknown_fields=True,
+        )
+        return [
+            (DATAFRAME_SPLIT, split | Omitted, UNSET),
+            (DATAFRAME_RECORDS, list[rows_of.named] | Omitted, UNSET),  # type: ignore[name-defined]
+            (INSTANCES, list[rows_of.row] | Omitted, UNSET),  # type: ignore[name-defined]
+        ]
+
+    return typed_body(schema, "InvocationsBody", members)
 
 
 _BODY_FIELDS = (*INPUT_FORMATS, PARAMS)

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import msgspec
-
 from app.core.schema import Schema
-from app.core.typed_rows import RowType, decode_typed, row_type
+from app.core.typed_rows import UNSET, Omitted, TypedBody, typed_body
 from app.core.validation import Problems, Rows, kind_of, validate_rows
 from app.http.serving import check_row_count, invalid
 from app.protocols.request_shape import flag, json_object, unknown_members
@@ -46,41 +44,33 @@ def typed_predict_request(body: bytes, expected: InputSchema) -> PredictRequest 
     """A valid request of the usual shape read from its bytes in one pass (see
     app.core.typed_rows); None for parse_predict_request to read, and to refuse."""
     typed = _typed_body(expected.schema)
-    if typed is None:
-        return None
-    rows_of, decoder = typed
-    body_read = decode_typed(decoder, body)
-    if body_read is None:
+    body_read = None if typed is None else typed.read(body)
+    if typed is None or body_read is None:
         return None
     features, instances = body_read.features, body_read.instances
     return_probabilities = body_read.return_probabilities is True
-    if (features is msgspec.UNSET) == (instances is msgspec.UNSET):
+    if (features is UNSET) == (instances is UNSET):
         return None
     if return_probabilities and not expected.supports_probabilities:
         return None
-    rows = [features] if instances is msgspec.UNSET else instances
+    rows = [features] if instances is UNSET else instances
     if not 0 < len(rows) <= expected.max_rows:
         return None
-    return PredictRequest(rows_of.rows(rows), instances is not msgspec.UNSET, return_probabilities)
+    return PredictRequest(typed.rows_of.rows(rows), instances is not UNSET, return_probabilities)
 
 
 @lru_cache(maxsize=8)
-def _typed_body(schema: Schema) -> tuple[RowType, msgspec.json.Decoder[Any]] | None:
+def _typed_body(schema: Schema) -> TypedBody | None:
     """The type of a body with the ALLOWED_FIELDS, each of the type it must have."""
-    rows_of = row_type(schema)
-    if rows_of is None:
-        return None
-    unset = msgspec.UnsetType
-    body = msgspec.defstruct(
+    return typed_body(
+        schema,
         "PredictBody",
-        [
-            ("features", rows_of.row | unset, msgspec.UNSET),
-            ("instances", list[rows_of.row] | unset, msgspec.UNSET),  # type: ignore[name-defined]
-            ("return_probabilities", bool | unset, msgspec.UNSET),
+        lambda rows_of: [
+            ("features", rows_of.row | Omitted, UNSET),
+            ("instances", list[rows_of.row] | Omitted, UNSET),  # type: ignore[name-defined]
+            ("return_probabilities", bool | Omitted, UNSET),
         ],
-        forbid_unknown_fields=True,
     )
-    return rows_of, msgspec.json.Decoder(body)
 
 
 def parse_predict_request(payload: Any, expected: InputSchema) -> PredictRequest:
