@@ -24,12 +24,14 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from app.auth.api_keys import is_api_key, require_api_keys
-from app.auth.key_source import load_api_keys
+from app.auth.key_source import load_api_keys, load_capture_hash_key
 from app.auth.keys import API_KEY_HEADER
+from app.core.captured_rows import Masking
 from app.front_door import init_front_door
 from app.http.access_log import init_access_log
 from app.http.body import bounded_request
-from app.http.components import install
+from app.http.capture import init_capture
+from app.http.components import install, part_of
 from app.http.cors import init_cors
 from app.http.emf import EmbeddedMetrics
 from app.http.flask_app import ServiceFlask
@@ -38,7 +40,7 @@ from app.http.response_headers import init_response_headers
 from app.http.serving import batch_limit
 from app.http.warm_up import warm_up
 from app.openapi.routes import init_openapi, openapi_document
-from app.protocols import OPENAPI_PARTS, init_protocols, protocol_for_path
+from app.protocols import OPENAPI_PARTS, PREDICTING, init_protocols, protocol_for_path
 from app.service.model_slot import ModelSlot
 from app.service.settings import Settings
 
@@ -68,6 +70,9 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     _configure_logging(settings.log_level)
     # Before the model: a service that cannot check keys must not start at all.
     api_keys = load_api_keys(settings.api_keys, settings.api_keys_secret)
+    capture_hash_key = load_capture_hash_key(
+        settings.capture_hash_key, settings.capture_hash_key_secret
+    )
     app = ServiceFlask(__name__)
     # Werkzeug's own limit, read by request.max_content_length and its 413.
     app.request_class = bounded_request(settings.max_content_length)
@@ -79,6 +84,16 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     init_openapi(app, OPENAPI_PARTS)
     init_front_door(app, settings.try_it_page, openapi_document)
     init_request_ids(app, API_KEY_HEADER, is_api_key)
+    # Before the request log: hooks after a request run in reverse, and the record
+    # takes the latency the request line measured.
+    init_capture(
+        app,
+        settings.capture_sample_rate,
+        _masking(settings, capture_hash_key, app),
+        settings.capture_max_rows,
+        PREDICTING,
+        lambda path: protocol_for_path(path).name,
+    )
     init_access_log(
         app,
         EmbeddedMetrics(settings.metrics_namespace, settings.service),
@@ -90,6 +105,16 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     # Last, once every hook is in place: the warm-up takes the path a request takes.
     warm_up(app, batch_limit)
     return app
+
+
+def _masking(settings: Settings, hash_key: bytes, app: Flask) -> Masking:
+    """Capture's masking, checked against the model's features when one is loaded: a
+    name it lacks stops start-up, since the feature it meant would go unmasked."""
+    masking = Masking(settings.capture_exclude, settings.capture_hash, hash_key)
+    predictor = part_of(ModelSlot, app).current()
+    if predictor is not None and settings.capture_sample_rate > 0:
+        masking.check(predictor.schema)
+    return masking
 
 
 def _configure_logging(level: str) -> None:

@@ -1,11 +1,13 @@
-"""Where the API keys come from: API_KEYS, or a Secrets Manager secret read at cold start.
+"""Where the API keys come from: API_KEYS, or a Secrets Manager secret read at cold start;
+and the key capture hashes masked features with, which comes the same way.
 
 A secret that cannot be read, or holds no usable key, stops start-up: the service never
 answers a protected route without its keys (see `load_api_keys`). With SnapStart the
 secret is read again after each restore from the snapshot (app.aws.snapstart).
 
 The secret's SecretString is either the keys comma-separated, as in API_KEYS, or a JSON
-object `{"api_keys": ["...", "..."]}`.
+object `{"api_keys": ["...", "..."]}`. The hash key's secret (CAPTURE_HASH_KEY_SECRET)
+holds the key itself, at least MIN_HASH_KEY_LENGTH characters.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from app.auth.keys import parse_api_keys, secret_region
+from app.core.captured_rows import MIN_HASH_KEY_LENGTH
 from app.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -57,11 +60,39 @@ def load_api_keys(listed: tuple[str, ...], secret: str | None) -> tuple[str, ...
 
 
 def _keys_from_secret(secret_id: str) -> tuple[str, ...]:
+    source = f"API_KEYS_SECRET {secret_id}"
+    text = _secret_text(secret_id, source, "the keys")
+    try:
+        return parse_api_keys(_entries(text, source), source)
+    except ConfigError as error:
+        raise KeysUnavailable(str(error)) from None
+
+
+def load_capture_hash_key(key: str, secret: str | None) -> bytes:
+    """The key capture hashes masked features with: CAPTURE_HASH_KEY, or the one the
+    secret CAPTURE_HASH_KEY_SECRET holds; empty when neither is set (nothing hashed)."""
+    if secret is None:
+        return key.encode("utf-8")
+    source = f"CAPTURE_HASH_KEY_SECRET {secret}"
+    try:
+        text = _secret_text(secret, source, "the key").strip()
+        if len(text) < MIN_HASH_KEY_LENGTH:
+            raise KeysUnavailable(
+                f"{source} holds {len(text)} characters; the key must have at least "
+                f"{MIN_HASH_KEY_LENGTH}"
+            )
+    except KeysUnavailable as error:
+        log.critical("refusing to start: %s", error)
+        raise
+    return text.encode("utf-8")
+
+
+def _secret_text(secret_id: str, source: str, what: str) -> str:
+    """The secret's SecretString; KeysUnavailable saying why it cannot be read."""
     # Imported here only: botocore is large, and a service without the secret never needs it.
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    source = f"API_KEYS_SECRET {secret_id}"
     try:
         client = boto3.client("secretsmanager", region_name=secret_region(secret_id))
         with _no_debug_logs():
@@ -74,14 +105,10 @@ def _keys_from_secret(secret_id: str) -> tuple[str, ...]:
         ) from None
     except BotoCoreError as error:
         raise KeysUnavailable(f"cannot read {source} ({type(error).__name__}): {error}") from None
-
     text = response.get("SecretString")
     if text is None:
-        raise KeysUnavailable(f"{source} holds binary data; store the keys as text (SecretString)")
-    try:
-        return parse_api_keys(_entries(text, source), source)
-    except ConfigError as error:
-        raise KeysUnavailable(str(error)) from None
+        raise KeysUnavailable(f"{source} holds binary data; store {what} as text (SecretString)")
+    return str(text)
 
 
 @contextmanager

@@ -90,7 +90,7 @@ def _finish(response: Response) -> Response:
     rid = request_id()
     # The one measure of the request's time: the log line's latency, and the header's.
     now = time.perf_counter()
-    latency_ms = round((now - state.get("started", now)) * 1000, 3)
+    latency_ms = state.latency_ms = round((now - state.get("started", now)) * 1000, 3)
     # Appended, not set: no view writes these two, and `set` first scans every header.
     response.headers.add(REQUEST_ID_HEADER, rid)
     response.headers.add(SERVER_TIMING_HEADER, f"app;dur={latency_ms}")
@@ -118,11 +118,12 @@ def _finish(response: Response) -> Response:
         access_log.metrics.add_to(line)
         encoded = _encode(line)
         plain = encoded.isascii() and b"\x7f" not in encoded
-        _write(encoded.decode() if plain else _encode_escaped(line))
+        write_line(encoded.decode() if plain else _encode_escaped(line))
     return response
 
 
-def _write(line: str) -> None:
+def write_line(line: str) -> None:
+    """One line to stdout, flushed at once; lost, never raised, if stdout is broken."""
     # Whatever sys.stdout is now: a runner or a test that redirects it receives the line.
     stdout = sys.stdout
     try:

@@ -20,6 +20,7 @@ from app.core.predictor import Outcome, Predictor, Refusal, RowsRefused
 from app.core.validation import MAX_DETAILS, Problems, Rows
 from app.http.access_log import note_model, note_rows
 from app.http.answer_size import Answers, rows_that_fit
+from app.http.capture import note_prediction
 from app.http.components import install, part_of
 from app.service.model_slot import ModelSlot
 from app.service.settings import Settings
@@ -132,6 +133,7 @@ def predict(
             problems.add(row_loc(row), _REFUSALS[why], row)
         raise invalid(problems) from None
     note_rows(rows.count)
+    note_prediction(predictor, rows, outcome)
     return outcome
 
 

@@ -25,6 +25,8 @@ from app.protocols.v2.routes import V2
 
 PROTOCOLS = (MLFLOW, V2, NATIVE)  # the catch-all native one last
 PROTOCOL_NAMES = tuple(protocol.name for protocol in PROTOCOLS)
+# The endpoints of every route that predicts.
+PREDICTING = frozenset(endpoint for protocol in PROTOCOLS for endpoint in protocol.predicting)
 # Each protocol's part of the OpenAPI document, in the order its tags are listed.
 OPENAPI_PARTS = (native_openapi, mlflow_openapi, v2_openapi)
 

@@ -22,6 +22,8 @@ class Protocol:
     error_shape: ErrorShape
     # Its answers to a batch, each as it sends it, for the limit of rows that fit them.
     answers: Answers
+    # The endpoints of its routes that predict: the requests capture samples.
+    predicting: tuple[str, ...]
 
     def owns(self, path: str) -> bool:
         return any(path == own or path.startswith(own + "/") for own in self.paths)

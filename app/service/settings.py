@@ -6,6 +6,7 @@ start-up with a message naming the variable, rather than failing a request later
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from app.auth.keys import is_secret_id, parse_api_keys
 from app.core.artifact import S3_SCHEME, SHA256_HEX, split_s3_uri
+from app.core.captured_rows import MIN_HASH_KEY_LENGTH
 from app.core.errors import ConfigError
 from app.core.json_depth import DEFAULT_MAX_JSON_DEPTH
 
@@ -31,6 +33,9 @@ _NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
 # object, array of rows, row), so 3 is the least that serves; the most keeps the
 # JSON parser, which recurses per level, far from Python's recursion limit.
 MAX_JSON_DEPTH_RANGE = (3, 512)
+
+DEFAULT_CAPTURE_MAX_ROWS = 100
+CAPTURE_MAX_ROWS_RANGE = (1, 1000)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -63,11 +68,21 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     # The try-it page at GET / (and its assets); off, GET / answers the JSON index alone.
     try_it_page: bool = True
+    # Capture (app.http.capture): the share of prediction requests captured, 0 for off;
+    # the features left out and hashed; the hash key, or the secret holding it (read at
+    # start-up, like the API keys'); the most rows a record holds.
+    capture_sample_rate: float = 0.0
+    capture_exclude: frozenset[str] = frozenset()
+    capture_hash: frozenset[str] = frozenset()
+    capture_hash_key: str = field(default="", repr=False)
+    capture_hash_key_secret: str | None = None
+    capture_max_rows: int = DEFAULT_CAPTURE_MAX_ROWS
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         cache_dir = environ.get("MODEL_CACHE_DIR", "").strip()
         api_keys, api_keys_secret = _api_keys(environ)
+        capture_hash, capture_hash_key, capture_hash_key_secret = _capture_hash(environ)
         return cls(
             model_uri=_model_uri(environ),
             model_sha256=_sha256(environ, "MODEL_SHA256"),
@@ -90,21 +105,79 @@ class Settings:
             api_keys_secret=api_keys_secret,
             cors_allowed_origins=_origins(environ, "CORS_ALLOWED_ORIGINS"),
             try_it_page=_flag(environ, "TRY_IT_PAGE", default=True),
+            capture_sample_rate=_share(environ, "CAPTURE_SAMPLE_RATE"),
+            capture_exclude=_names(environ, "CAPTURE_EXCLUDE"),
+            capture_hash=capture_hash,
+            capture_hash_key=capture_hash_key,
+            capture_hash_key_secret=capture_hash_key_secret,
+            capture_max_rows=_int_in_range(
+                environ, "CAPTURE_MAX_ROWS", DEFAULT_CAPTURE_MAX_ROWS, CAPTURE_MAX_ROWS_RANGE
+            ),
         )
 
 
 def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
     """API_KEYS parsed, or the name of the secret that holds them; at most one of the two."""
-    listed = environ.get("API_KEYS", "").strip()
-    secret = environ.get("API_KEYS_SECRET", "").strip()
-    if listed and secret:
-        raise ConfigError("API_KEYS and API_KEYS_SECRET are both set; set only one")
+    listed, secret = _value_or_secret(environ, "API_KEYS")
+    keys = parse_api_keys(listed.split(","), "API_KEYS") if listed else ()
+    return keys, secret
+
+
+def _value_or_secret(environ: Mapping[str, str], name: str) -> tuple[str, str | None]:
+    """A secret setting given as `name` itself, or as `name`_SECRET, the Secrets Manager
+    secret that holds it (read at start-up): at most one of the two."""
+    value = environ.get(name, "").strip()
+    secret = environ.get(f"{name}_SECRET", "").strip()
+    if value and secret:
+        raise ConfigError(f"{name} and {name}_SECRET are both set; set only one")
     if secret and not is_secret_id(secret):
         raise ConfigError(
-            f"API_KEYS_SECRET must be a Secrets Manager secret name or ARN, got {secret!r}"
+            f"{name}_SECRET must be a Secrets Manager secret name or ARN, got {secret!r}"
         )
-    keys = parse_api_keys(listed.split(","), "API_KEYS") if listed else ()
-    return keys, secret or None
+    return value, secret or None
+
+
+def _share(environ: Mapping[str, str], name: str) -> float:
+    """A share from 0 to 1; unset or empty is 0."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # NaN too
+        raise ConfigError(f"{name} must be a number from 0 to 1, got {raw!r}")
+    return value
+
+
+def _names(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """Feature names, comma-separated; blanks around them dropped."""
+    return frozenset(entry.strip() for entry in environ.get(name, "").split(",") if entry.strip())
+
+
+def _capture_hash(environ: Mapping[str, str]) -> tuple[frozenset[str], str, str | None]:
+    """CAPTURE_HASH, and its key (CAPTURE_HASH_KEY) or the secret holding it: a feature
+    is never hashed without a key, nor both excluded and hashed."""
+    hashed = _names(environ, "CAPTURE_HASH")
+    key, secret = _value_or_secret(environ, "CAPTURE_HASH_KEY")
+    if key and len(key) < MIN_HASH_KEY_LENGTH:
+        # Never the key itself in the message.
+        raise ConfigError(
+            f"CAPTURE_HASH_KEY must be at least {MIN_HASH_KEY_LENGTH} characters, got {len(key)}"
+        )
+    if hashed and not (key or secret):
+        raise ConfigError(
+            "CAPTURE_HASH needs a key: set CAPTURE_HASH_KEY, or CAPTURE_HASH_KEY_SECRET to "
+            "the Secrets Manager secret that holds it"
+        )
+    both = sorted(hashed & _names(environ, "CAPTURE_EXCLUDE"))
+    if both:
+        raise ConfigError(
+            f"CAPTURE_EXCLUDE and CAPTURE_HASH both name {', '.join(map(repr, both))}; "
+            "a feature is either left out or hashed"
+        )
+    return hashed, key, secret
 
 
 def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -112,5 +112,10 @@ def _error_shape(error: ApiError) -> tuple[object, int]:
 
 
 MLFLOW = Protocol(
-    "mlflow", blueprint, ("/invocations", "/ping", "/version"), _error_shape, _answers
+    "mlflow",
+    blueprint,
+    ("/invocations", "/ping", "/version"),
+    _error_shape,
+    _answers,
+    ("mlflow.invocations",),
 )

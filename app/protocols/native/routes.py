@@ -128,4 +128,6 @@ def _error_shape(error: ApiError) -> tuple[object, int]:
 
 
 # Everything no other protocol owns is native: "/" covers every path.
-NATIVE = Protocol("native", blueprint, ("",), _error_shape, _batch_answers)
+NATIVE = Protocol(
+    "native", blueprint, ("",), _error_shape, _batch_answers, ("native.predict_route",)
+)

@@ -137,4 +137,4 @@ def _error_shape(error: ApiError) -> tuple[object, int]:
     return body, 400 if error.code == "invalid_input" else error.status
 
 
-V2 = Protocol("v2", blueprint, ("/v2",), _error_shape, batch_answers)
+V2 = Protocol("v2", blueprint, ("/v2",), _error_shape, batch_answers, ("v2.infer",))
