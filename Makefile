@@ -145,6 +145,7 @@ bench: $(DEV_STAMP) $(NODE_STAMP) $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/batch.py --json $(BENCH_WORK)/results/batch.json
 	$(BENCH_VENV)/bin/python bench/protocols.py --json $(BENCH_WORK)/results/protocols.json
 	$(BENCH_VENV)/bin/python bench/adversarial.py --json $(BENCH_WORK)/results/adversarial.json
+	$(BENCH_VENV)/bin/python bench/capture.py --json $(BENCH_WORK)/results/capture.json
 	$(BENCH_VENV)/bin/python bench/profiles.py --json $(BENCH_WORK)/results/profile.json
 	$(BENCH_VENV)/bin/python bench/throughput.py --json $(BENCH_WORK)/results/throughput.json
 	$(BENCH_VENV)/bin/python bench/report.py $(BENCH_WORK)/results

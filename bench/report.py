@@ -3,12 +3,13 @@
     python bench/report.py RESULTS_DIR
 
 RESULTS_DIR holds warm.json, batch.json, protocols.json, profile.json, cold_start.json,
-cold_start_churn.json, lambda_sizes.json, throughput.json, size.json, size_churn.json and
-adversarial.json, written by the other scripts in the same `make bench` run (the *_churn
-files for the pandas bundle serving model/examples/churn.joblib). A lambda_sizes.json
-that says "skipped" (no cgroup to emulate Lambda's CPU shares with), or none at all,
-leaves its section and headline rows saying so; without adversarial.json its headline
-row says so and its section is left out.
+cold_start_churn.json, lambda_sizes.json, throughput.json, size.json, size_churn.json,
+adversarial.json and capture.json, written by the other scripts in the same `make bench`
+run (the *_churn files for the pandas bundle serving model/examples/churn.joblib). A
+lambda_sizes.json that says "skipped" (no cgroup to emulate Lambda's CPU shares with),
+or none at all, leaves its section and headline rows saying so; without adversarial.json
+its headline row says so and its section is left out, and so is capture's without
+capture.json.
 """
 
 from __future__ import annotations
@@ -282,6 +283,31 @@ def protocols_section(
                     f"{other['p50_ms']:.2f} / {other['p99_ms']:.2f} | "
                     f"{ours['errors']} / {other['errors']} |"
                 )
+    return [*lines, ""]
+
+
+def capture_section(folder: Path) -> list[str]:
+    """What capture costs a request (bench/capture.py), if it was measured."""
+    if not (folder / "capture.json").is_file():
+        return []
+    capture = load(folder, "capture")
+    lines = [
+        "## Capture: its cost per request",
+        "",
+        "bench/capture.py: /predict with capture off, with every request captured, and with",
+        "one feature hashed as well, each an API Gateway event through serverless-wsgi into",
+        "an app built with that setting; interleaved rounds. At a sample rate r, a request",
+        "costs r times the difference on average.",
+        "",
+        "| case | variant | p50 µs | p90 µs | x off p50 |",
+        "|---|---|---|---|---|",
+    ]
+    for case, variants in capture.items():
+        for name, row in variants.items():
+            lines.append(
+                f"| {case} | {name} | {row['p50_us']:,.0f} | {row['p90_us']:,.0f} | "
+                f"{row['x_off_p50']:.2f}x |"
+            )
     return [*lines, ""]
 
 
@@ -852,6 +878,7 @@ def build(folder: Path) -> str:
         *batch_section(batch),
         *protocols_section(protocols, summary),
         *(adversarial_section(adversarial) if adversarial else []),
+        *capture_section(folder),
         "## Cold start of the bundle",
         "",
         f"Process start to the first /predict answer, median of {cold['runs']} interleaved runs,",

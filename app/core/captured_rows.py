@@ -3,9 +3,10 @@ name, masked as configured.
 
 Masking is configuration, applied here and nowhere else. An excluded feature is left
 out of every row. A hashed one is written as a keyed hash of its value (HMAC-SHA256 of
-the value's JSON text, its first 32 hex digits): the same value gives the same hash
-under the same key, so captured rows can be joined and counted on it, but the value
-cannot be read back, nor guessed and checked, without the key. A missing value stays
+the value's text, its first 32 hex digits; a string's text is itself, so a warehouse's
+own hmac_sha256 gives the same hash): the same value gives the same hash under the same
+key, so captured rows can be joined and counted on it, but the value cannot be read
+back, nor guessed and checked, without the key. A missing value stays
 null: that it is missing is what input health counts, not the secret.
 """
 
@@ -15,6 +16,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -53,9 +55,18 @@ class Masking:
     def hash_of(self, value: Any) -> str | None:
         if value is None:
             return None
-        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-        digest = hmac.new(self.key, text.encode("ascii"), hashlib.sha256).hexdigest()
-        return digest[:HASH_HEX_DIGITS]
+        return _keyed_hash(self.key, type(value).__name__, value)
+
+
+@lru_cache(maxsize=4096)
+def _keyed_hash(key: bytes, kind: str, value: Any) -> str:
+    """HMAC-SHA256 of a value's text under `key`, its first HASH_HEX_DIGITS hex digits. A
+    string's text is the string itself, in UTF-8; a number's or a boolean's, its JSON.
+    Kept per (key, type, value): a column repeats its values, and 1, 1.0 and true are
+    equal in Python but not the same text."""
+    text = value if kind == "str" else json.dumps(value)
+    digest = hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return digest.hexdigest()[:HASH_HEX_DIGITS]
 
 
 def row_records(rows: Rows, schema: Schema, masking: Masking, count: int) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from moto import mock_aws
 from support.iris import IRIS_FEATURES, SETOSA
 
 from app.auth.key_source import KeysUnavailable
-from app.core.captured_rows import HASH_HEX_DIGITS
+from app.core.captured_rows import HASH_HEX_DIGITS, Masking
 from app.core.errors import ConfigError
 from app.factory import create_app
 from app.http.capture import MAX_RECORD_BYTES, RECORD_KIND, Capture
@@ -174,9 +174,7 @@ def test_a_hashed_feature_is_a_stable_keyed_hash(
 
     first, second, again, missing = hashed_values(HASH_KEY)
     assert first == again != second and missing is None
-    expected = hmac.new(
-        HASH_KEY.encode(), json.dumps(CUSTOMER["payment_method"]).encode(), hashlib.sha256
-    )
+    expected = hmac.new(HASH_KEY.encode(), CUSTOMER["payment_method"].encode(), hashlib.sha256)
     assert first == expected.hexdigest()[:HASH_HEX_DIGITS]
     assert hashed_values("z" * 40)[0] != first  # another key, another hash
 
@@ -262,7 +260,7 @@ def test_the_hash_key_from_a_secret(
     capsys.readouterr()
     assert app.test_client().post("/predict", json={"features": CUSTOMER}).status_code == 200
     [record] = records(capsys)
-    text = json.dumps(CUSTOMER["payment_method"]).encode()
+    text = str(CUSTOMER["payment_method"]).encode()
     expected = hmac.new(key.encode(), text, hashlib.sha256).hexdigest()[:HASH_HEX_DIGITS]
     assert record["rows"][0]["payment_method"] == expected
 
@@ -289,3 +287,18 @@ def test_a_hash_key_secret_that_cannot_serve_stops_start_up(
         create_app(settings)
     assert message in str(caught.value)
     assert stored is None or stored not in str(caught.value)
+
+
+def test_hashes_are_of_each_value_s_own_text() -> None:
+    masking = Masking(hashed=frozenset({"x"}), key=HASH_KEY.encode())
+
+    def expected(text: str) -> str:
+        digest = hmac.new(HASH_KEY.encode(), text.encode(), hashlib.sha256)
+        return digest.hexdigest()[:HASH_HEX_DIGITS]
+
+    assert masking.hash_of("Lisboa") == expected("Lisboa")
+    assert masking.hash_of("1") == expected("1")
+    assert masking.hash_of(1) == expected("1")
+    assert masking.hash_of(1.0) == expected("1.0")
+    assert masking.hash_of(True) == expected("true")
+    assert masking.hash_of(None) is None
