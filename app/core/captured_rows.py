@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -40,6 +39,11 @@ class Masking:
     exclude: frozenset[str] = frozenset()
     hashed: frozenset[str] = frozenset()
     key: bytes = field(default=b"", repr=False)
+    # HMAC-SHA256 keyed once; each value's hash starts from a copy of it.
+    _keyed: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keyed", hmac.new(self.key, digestmod=hashlib.sha256))
 
     def check(self, schema: Schema) -> None:
         """Every masked name must be one of the model's features: a misspelt name would
@@ -47,26 +51,22 @@ class Masking:
         for setting, names in (("CAPTURE_EXCLUDE", self.exclude), ("CAPTURE_HASH", self.hashed)):
             unknown = sorted(names - set(schema.names))
             if unknown:
+                # The model's features are not listed: the excluded ones are among them.
                 raise MaskingError(
-                    f"{setting} names {', '.join(map(repr, unknown))}, which model features "
-                    f"do not include ({', '.join(schema.names)})"
+                    f"{setting} names {', '.join(map(repr, unknown))}, which is not one of "
+                    f"the model's {len(schema.names)} features"
                 )
 
     def hash_of(self, value: Any) -> str | None:
+        """HMAC-SHA256 of the value's text, its first HASH_HEX_DIGITS hex digits: a
+        string's text is the string itself, in UTF-8; a number's or a boolean's, its JSON
+        as the model is handed it. Never kept: values are the caller's data."""
         if value is None:
             return None
-        return _keyed_hash(self.key, type(value).__name__, value)
-
-
-@lru_cache(maxsize=4096)
-def _keyed_hash(key: bytes, kind: str, value: Any) -> str:
-    """HMAC-SHA256 of a value's text under `key`, its first HASH_HEX_DIGITS hex digits. A
-    string's text is the string itself, in UTF-8; a number's or a boolean's, its JSON.
-    Kept per (key, type, value): a column repeats its values, and 1, 1.0 and true are
-    equal in Python but not the same text."""
-    text = value if kind == "str" else json.dumps(value)
-    digest = hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
-    return digest.hexdigest()[:HASH_HEX_DIGITS]
+        text = value if type(value) is str else json.dumps(value)
+        digest = self._keyed.copy()
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return str(digest.hexdigest()[:HASH_HEX_DIGITS])
 
 
 def row_records(rows: Rows, schema: Schema, masking: Masking, count: int) -> list[dict[str, Any]]:

@@ -84,7 +84,12 @@ def init_capture(
 
 def _sample() -> None:
     capture = part_of(Capture)
-    if request.endpoint in capture.prediction_endpoints and capture.draw() < capture.rate:
+    # POST only: a CORS preflight shares its route's endpoint and predicts nothing.
+    if (
+        request.method == "POST"
+        and request.endpoint in capture.prediction_endpoints
+        and capture.draw() < capture.rate
+    ):
         g.captured = True
 
 
@@ -101,7 +106,8 @@ def _write_record(response: Response) -> Response:
         return response
     capture = part_of(Capture)
     prediction: _Prediction | None = state.get("capture_prediction")
-    predictor = part_of(ModelSlot).current() if prediction is None else prediction.predictor
+    # The slot's model as it is: current() could start a load, here after the answer.
+    predictor = part_of(ModelSlot).predictor if prediction is None else prediction.predictor
     status = response.status_code
     record: dict[str, Any] = {
         "record": RECORD_KIND,

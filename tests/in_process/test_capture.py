@@ -25,6 +25,7 @@ from app.core.errors import ConfigError
 from app.factory import create_app
 from app.http.capture import MAX_RECORD_BYTES, RECORD_KIND, Capture
 from app.http.components import install, part_of
+from app.service.model_slot import ModelSlot
 
 CHURN = Path(__file__).parents[2] / "model" / "examples" / "churn.joblib"
 HASH_KEY = "k" * 40
@@ -234,8 +235,9 @@ def test_a_masked_name_the_model_lacks_stops_start_up(setting: str) -> None:
         setting: "payment_methd",
         "CAPTURE_HASH_KEY": HASH_KEY,
     }
-    with pytest.raises(ConfigError, match=f"{setting} names 'payment_methd'"):
+    with pytest.raises(ConfigError, match=f"{setting} names 'payment_methd'") as caught:
         create_app(settings)
+    assert "payment_method" not in str(caught.value)  # the features are not listed
 
 
 @pytest.fixture
@@ -302,3 +304,41 @@ def test_hashes_are_of_each_value_s_own_text() -> None:
     assert masking.hash_of(1.0) == expected("1.0")
     assert masking.hash_of(True) == expected("true")
     assert masking.hash_of(None) is None
+    # Equal in Python, not the same text: each its own hash, in whichever order.
+    assert masking.hash_of(-0.0) == expected("-0.0")
+    assert masking.hash_of(0.0) == expected("0.0")
+
+
+def test_a_preflight_is_no_prediction(
+    make_app: Callable[..., Flask], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_app(
+        CAPTURE_SAMPLE_RATE="1", CORS_ALLOWED_ORIGINS="https://app.example.com"
+    ).test_client()
+    capsys.readouterr()
+    preflight = {
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    assert client.options("/predict", headers=preflight).status_code in (200, 204)
+    assert records(capsys) == []
+
+
+def test_a_refused_request_never_starts_a_model_load(
+    make_app: Callable[..., Flask], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "alpha-7f3c9e1d2b4a6f8e0c1d"
+    app = make_app(MODEL_URI=str(tmp_path / "absent.joblib"), CAPTURE_SAMPLE_RATE="1", API_KEYS=key)
+    slot = part_of(ModelSlot, app)
+    asked: list[str] = []
+    slot.current = lambda: asked.append("current")  # type: ignore[method-assign]
+    capsys.readouterr()
+    assert app.test_client().post("/predict", json={"features": SETOSA}).status_code == 401
+    [record] = records(capsys)
+    assert (record["status"], record["error_code"], record["model_name"]) == (
+        401,
+        "unauthorized",
+        None,
+    )
+    assert asked == []  # the record read the slot as it was
