@@ -4,10 +4,10 @@ sampled prediction request, written to stdout beside the request's log line.
 Off by default (CAPTURE_SAMPLE_RATE 0): then no hook is installed, and a prediction pays
 one lookup of whether it is captured. Whether a request is captured is drawn when it
 arrives at a prediction route, so refused requests are sampled at the same rate as
-answered ones; a refused request's
-record holds its status and error code and none of its values. An answered one's holds
-its validated rows keyed by feature name, masked as configured (app.core.captured_rows),
-and the predictions of those rows (with the probabilities, when they were asked for).
+answered ones; a refused request's record holds its status and error code and none of
+its values. An answered one's holds its validated rows keyed by feature name, masked as
+configured (app.core.captured_rows), and the predictions of those rows (with the
+probabilities, when they were asked for).
 A record holds at most CAPTURE_MAX_ROWS rows and MAX_RECORD_BYTES bytes; the rows left
 out are counted in it.
 

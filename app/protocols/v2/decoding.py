@@ -21,7 +21,7 @@ from flask import Request
 from app.core.decoding import JSON_TYPE, NonFiniteNumber
 from app.core.errors import ApiError
 from app.core.predictor import Predictor
-from app.core.typed_rows import decode_typed
+from app.core.typed_rows import UNSET, Omitted, decode_typed
 from app.core.validation import Problems, Rows, kind_of
 from app.http.body import media_type, read_body, unproxied
 from app.http.serving import invalid
@@ -135,8 +135,8 @@ class _TypedTensor(msgspec.Struct, forbid_unknown_fields=True):
 
 class _TypedInferBody(msgspec.Struct, forbid_unknown_fields=True):
     inputs: list[_TypedTensor]
-    id: str | msgspec.UnsetType = msgspec.UNSET
-    outputs: list[_TypedOutput] | msgspec.UnsetType = msgspec.UNSET
+    id: str | Omitted = UNSET
+    outputs: list[_TypedOutput] | Omitted = UNSET
 
 
 # The usual request of an all-number model: one flat FP64 tensor [rows, features] in
@@ -164,11 +164,11 @@ def typed_infer_request(
         or len(tensor.data) != count * width
     ):
         return None
-    request_id = None if read.id is msgspec.UNSET else read.id
+    request_id = None if read.id is UNSET else read.id
     if request_id is not None and len(request_id) > MAX_ID_LENGTH:
         return None
     offered = available_outputs(predictor)
-    if read.outputs is msgspec.UNSET:
+    if read.outputs is UNSET:
         outputs = [(PREDICT, False)]
     else:
         names = [output.name for output in read.outputs]
