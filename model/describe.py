@@ -4,12 +4,14 @@ pickle or skops.
     python -m model.describe PATH [--example rows.json] [--code myfeatures.py ...]
                                   [--trust module.Type ...] [--features a,b,c]
                                   [--name NAME] [--version 1.0.0] [--metric accuracy=0.97 ...]
+                                  [--reference train.parquet]
 
 Feature names come from the estimator's `feature_names_in_` (set when it was fitted on
 a DataFrame) or from --features; classes from `classes_`; the task from the estimator's
 type; what the artifact needs (modules, distributions, scikit-learn's version) from its
 file, read before it is loaded. The metadata lands beside the artifact: model.joblib ->
-model.json, and with --code the user's modules in model.code.zip.
+model.json, and with --code the user's modules in model.code.zip. With --reference, the
+metadata also summarises the rows the model learned from (model/reference_stats.py).
 
 Loading a joblib or pickle file runs code: describe only artifacts you trust.
 """
@@ -22,7 +24,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Run as a file from another folder, the project's packages import (in place of this
 # file's own folder, whose modules would shadow the user's), and so do the user's, from
@@ -38,6 +40,9 @@ from app.core.schema import Feature
 from model.export import Description, ExportError, write_metadata
 from model.inference import InferenceError, read_example_file
 
+if TYPE_CHECKING:
+    from model.reference_stats import ReferenceData
+
 DEFAULT_VERSION = "1.0.0"
 
 
@@ -52,9 +57,12 @@ def describe(
     outputs: Sequence[str] | None = None,
     code: Sequence[Path] = (),
     trust: Sequence[str] = (),
+    reference: ReferenceData | None = None,
 ) -> dict[str, Any]:
     """`example`: a DataFrame, a 2-D array, or a list of row objects (see --example);
-    `code`: the user's modules the artifact needs; `trust`: skops types to load."""
+    `code`: the user's modules the artifact needs; `trust`: skops types to load;
+    `reference`: the rows it learned from, a DataFrame or a list of row objects (or a
+    file read by model.reference_stats.read_reference_file), summarised in the metadata."""
     description = Description(
         name=name or artifact.stem,
         version=version,
@@ -62,7 +70,9 @@ def describe(
         metrics=metrics or {},
         outputs=outputs,
     )
-    return write_metadata(artifact, description, example, code=code, trust=trust)
+    return write_metadata(
+        artifact, description, example, code=code, trust=trust, reference=reference
+    )
 
 
 def _metric(text: str) -> tuple[str, float]:
@@ -104,6 +114,16 @@ def add_description_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="a type in a skops file to load beyond skops' defaults (module.Name), repeatable",
     )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "the rows the model learned from (.csv, .parquet, .json array of row objects, or "
+            ".jsonl), summarised in the metadata: each feature's range, deciles or most "
+            "frequent values, and the model's answers on them"
+        ),
+    )
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -115,6 +135,15 @@ def describe_from_args(artifact: Path, args: argparse.Namespace) -> dict[str, An
         example = read_example_file(args.example) if args.example else None
     except InferenceError as error:
         raise ExportError(str(error)) from None
+    reference = None
+    if getattr(args, "reference", None) is not None:
+        # Imported here: only --reference needs pandas, and a numeric model's describe does not.
+        from model.reference_stats import ReferenceDataError, read_reference_file
+
+        try:
+            reference = read_reference_file(args.reference)
+        except ReferenceDataError as error:
+            raise ExportError(str(error)) from None
     return describe(
         artifact,
         features=_names(args.features),
@@ -125,6 +154,7 @@ def describe_from_args(artifact: Path, args: argparse.Namespace) -> dict[str, An
         outputs=_names(args.outputs),
         code=args.code,
         trust=args.trust,
+        reference=reference,
     )
 
 
@@ -170,6 +200,12 @@ def summary(metadata: dict[str, Any]) -> str:
         lines.append(f"ships your code: {', '.join(code['modules'])} in {code['file']}")
     if metadata["trusted"]:
         lines.append(f"skops loads it trusting {', '.join(metadata['trusted'])}")
+    if metadata.get("reference") is not None:
+        added = _written_size(metadata) - _written_size({**metadata, "reference": None})
+        lines.append(
+            f"reference statistics of {metadata['reference']['rows']} row(s), adding "
+            f"{added} bytes to the metadata"
+        )
     trained = metadata["trained_with"].get("scikit-learn")
     if trained and trained != sklearn.__version__:
         lines.append(
@@ -178,6 +214,11 @@ def summary(metadata: dict[str, Any]) -> str:
             f"ALLOW_VERSION_MISMATCH=1 to load it anyway); retrain with {sklearn.__version__}"
         )
     return "\n".join(lines)
+
+
+def _written_size(metadata: dict[str, Any]) -> int:
+    """The metadata file's size in bytes: JSON's escapes keep it ASCII, a byte a character."""
+    return len(json.dumps(metadata, indent=2, allow_nan=False))
 
 
 def _shown_type(feature: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -59,6 +59,9 @@ from model.inference import (
     task_of,
 )
 from model.references import References, UnreadableArtifact, read_references
+
+if TYPE_CHECKING:
+    from model.reference_stats import ReferenceData
 
 # A value no encoder was fitted on, to ask the model whether it refuses unknown categories.
 _UNSEEN = "\x00unseen category\x00"
@@ -99,17 +102,26 @@ def save_model(
     example: Any = None,
     code: Sequence[Path] = (),
     trust: Sequence[str] = (),
+    *,
+    reference: ReferenceData | None = None,
 ) -> dict[str, Any]:
     """Write the artifact in the format its extension names (.joblib, .pkl or .pickle,
     .skops), its code archive when `code` names modules, and its metadata beside it;
-    return the metadata. Nothing is written unless all of it can be."""
+    return the metadata. Nothing is written unless all of it can be. `reference`: the
+    rows it learned from (a DataFrame or row objects), summarised in the metadata."""
     artifact_format = _format_of(artifact_path)
     artifact_path.parent.mkdir(parents=True, exist_ok=True)
     with _staged(artifact_path) as staged:
         _dump(estimator, staged, artifact_format)
         needs = read_needs(staged, artifact_format, code, trust)
         metadata = _described(
-            estimator, sha256_of(staged), artifact_path, needs, description, example
+            estimator,
+            sha256_of(staged),
+            artifact_path,
+            needs,
+            description,
+            example,
+            reference=reference,
         )
         _commit(artifact_path, metadata, needs)
         os.replace(staged, artifact_path)
@@ -122,9 +134,12 @@ def write_metadata(
     example: Any = None,
     code: Sequence[Path] = (),
     trust: Sequence[str] = (),
+    *,
+    reference: ReferenceData | None = None,
 ) -> dict[str, Any]:
     """Describe an artifact already on disk, for the server to verify and serve it. Its
-    references are read before it is loaded, so a missing module is named, not raised."""
+    references are read before it is loaded, so a missing module is named, not raised.
+    `reference`: as save_model's, or a file read by model.reference_stats."""
     artifact_format = _format_of(artifact_path)
     needs = read_needs(artifact_path, artifact_format, code, trust)
     with _importable(needs.code, artifact_path):
@@ -133,7 +148,13 @@ def write_metadata(
         except ModelUnavailable as error:
             raise ExportError(str(error)) from None
         metadata = _described(
-            estimator, sha256_of(artifact_path), artifact_path, needs, description, example
+            estimator,
+            sha256_of(artifact_path),
+            artifact_path,
+            needs,
+            description,
+            example,
+            reference=reference,
         )
     _commit(artifact_path, metadata, needs)
     return metadata.to_document()
@@ -221,6 +242,8 @@ def _described(
     needs: Needs,
     description: Description,
     example: Any,
+    *,
+    reference: ReferenceData | None = None,
 ) -> ModelMetadata:
     metadata = build_metadata(estimator, description, example, sha256=sha256)
     versions = needs.references.sklearn_versions
@@ -232,7 +255,7 @@ def _described(
     if needs.code is not None:
         name = code_path_for(artifact_path).name
         code = CodeArchive(name, hashlib.sha256(needs.code.data).hexdigest(), needs.code.modules)
-    return replace(
+    described = replace(
         metadata,
         format=needs.format,
         trained_with=trained_with,
@@ -241,6 +264,17 @@ def _described(
         code=code,
         trusted=needs.trusted,
     )
+    if reference is None:
+        return described
+    # Imported here: only statistics need pandas, and a numeric model's describe does not.
+    from model.reference_stats import ReferenceDataError, reference_statistics
+
+    try:
+        # The rows are checked against the final schema, the one the server will serve.
+        statistics = reference_statistics(estimator, described, reference)
+    except ReferenceDataError as error:
+        raise ExportError(str(error)) from None
+    return replace(described, reference=statistics)
 
 
 def _commit(artifact_path: Path, metadata: ModelMetadata, needs: Needs) -> None:

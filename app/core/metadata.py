@@ -3,9 +3,11 @@
 A metadata file sits beside its artifact (model.joblib -> model.json) and says what the
 artifact is (name, version, sha256, format, task, classes or outputs), what it takes (the
 typed schema, and the example rows the model was proven on with the answers it gave),
-what made it (library versions, scikit-learn's read from the artifact itself) and what
-it needs to load: the modules and names its pickle references, the distributions that
-provide them, the user's own code archive, and for skops the types the user trusted.
+what made it (library versions, scikit-learn's read from the artifact itself), what it
+needs to load (the modules and names its pickle references, the distributions that
+provide them, the user's own code archive, and for skops the types the user trusted),
+and, when describe was given them, statistics of the rows it learned from
+(app.core.reference).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from app.core.artifact import ARTIFACT_FORMATS, CODE_SUFFIX, SHA256_HEX, ArtifactFormat
+from app.core.reference import InvalidReference, Reference
 from app.core.schema import Schema, SchemaError
 
 Task = Literal["classification", "regression", "clustering", "outlier_detection"]
@@ -42,6 +45,7 @@ METADATA_KEYS = (
     "code",
     "trusted",
     "metrics",
+    "reference",
 )
 # A reference is "module:qualified.name", as a pickle's GLOBAL names it.
 REFERENCE_SEPARATOR = ":"
@@ -99,6 +103,8 @@ class ModelMetadata:
     code: CodeArchive | None = None
     # skops only: the types beyond skops' defaults that the user trusted at describe.
     trusted: tuple[str, ...] = ()
+    # Statistics of the training rows, when describe was given them (--reference).
+    reference: Reference | None = None
 
     @property
     def referenced_modules(self) -> tuple[str, ...]:
@@ -134,6 +140,7 @@ class ModelMetadata:
             "code": None if self.code is None else self.code.to_document(),
             "trusted": list(self.trusted),
             "metrics": dict(self.metrics),
+            "reference": None if self.reference is None else self.reference.to_document(),
         }
 
     def write(self, path: Path) -> None:
@@ -202,6 +209,16 @@ class ModelMetadata:
             isinstance(k, str) and isinstance(v, str) for k, v in distributions.items()
         ):
             raise bad("'distributions' must be an object of distribution versions")
+        try:
+            reference = (
+                None
+                if document.get("reference") is None
+                else Reference.from_document(
+                    document["reference"], schema, document["task"] == "classification"
+                )
+            )
+        except InvalidReference as error:
+            raise bad(str(error)) from None
         return cls(
             name=document["name"],
             version=document["version"],
@@ -220,6 +237,7 @@ class ModelMetadata:
             distributions=distributions,
             code=_code(document.get("code"), bad),
             trusted=_strings(document.get("trusted", []), "trusted", bad),
+            reference=reference,
         )
 
 

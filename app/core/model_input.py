@@ -132,7 +132,14 @@ def _pandas_dtype(name: str) -> Any:
     more than building a small column."""
     import pandas as pd
 
-    return pd.api.types.pandas_dtype(name)
+    dtype = pd.api.types.pandas_dtype(name)
+    if isinstance(dtype, pd.StringDtype) and dtype.storage != "python":
+        # pandas stores strings in pyarrow wherever it is installed (a developer's
+        # machine); the Lambda bundle has none. The same storage everywhere, so a model
+        # answers locally as it does there, and pyarrow's refusal of a lone surrogate
+        # never reaches one.
+        return pd.StringDtype(storage="python", na_value=dtype.na_value)
+    return dtype
 
 
 def _has_missing(column: Any) -> bool:

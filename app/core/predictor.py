@@ -29,6 +29,7 @@ from app.core.artifact_loader import (
     use_code_archive,
     verify_sha256,
 )
+from app.core.input_health import health_check
 from app.core.metadata import ModelMetadata
 from app.core.model_input import PANDAS_MISSING, pandas_available, to_model_input
 from app.core.pins import CODE_PIN, expected_code_sha256
@@ -124,6 +125,9 @@ class Predictor:
         # Given only finite values the model's own finiteness scan is skipped; a model
         # that takes missing values keeps it, so NaN never passes where it is not allowed.
         self._assume_finite = not any(feature.nullable for feature in self.schema.features)
+        # Counts per request against the training rows' statistics, when describe kept them.
+        single_target_classes = metadata.classes if metadata.outputs is None else ()
+        self.health = health_check(metadata.reference, self.schema, single_target_classes)
         if hasattr(estimator, "feature_names_in_") and metadata.schema.model_input != "dataframe":
             # Fitted on a DataFrame, served arrays in the same column order (checked at
             # load): scikit-learn's warning about it would otherwise come per request.

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import msgspec
 from flask import Flask, Response, g, request
 
+from app.core.input_health import Health
 from app.http.body import unproxied
 from app.http.components import install, part_of
 from app.http.emf import EmbeddedMetrics
@@ -72,6 +73,11 @@ def note_rows(count: int) -> None:
     g.rows = count
 
 
+def note_input_health(health: Health) -> None:
+    """This request's input health counts (app.core.input_health)."""
+    g.input_health = health
+
+
 def note_error(code: str) -> None:
     """The error code this request is answered with."""
     g.error_code = code
@@ -115,7 +121,12 @@ def _finish(response: Response) -> Response:
             "restore": start == RESTORE,
             "error_code": _error_code(status, state.get("error_code")),
         }
-        access_log.metrics.add_to(line)
+        health: Health | None = state.get("input_health")
+        if health is None:
+            access_log.metrics.add_to(line)
+        else:
+            line.update(health.metrics)
+            access_log.metrics.add_to(line, tuple(health.metrics))
         encoded = _encode(line)
         plain = encoded.isascii() and b"\x7f" not in encoded
         write_line(encoded.decode() if plain else _encode_escaped(line))

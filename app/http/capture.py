@@ -28,7 +28,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from app.core.answers import json_text, predictions_json, probabilities_json
-from app.core.captured_rows import Masking, MaskingError, row_records
+from app.core.captured_rows import RECORD_KIND, Masking, MaskingError, row_records
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Schema
 from app.core.validation import Rows
@@ -40,8 +40,6 @@ from app.service.model_slot import ModelSlot
 
 log = logging.getLogger(__name__)
 
-# The member that tells a capture record from a request line in the same log stream.
-RECORD_KIND = "capture"
 # CloudWatch Logs takes events of up to 256 KiB; a record stays well within.
 MAX_RECORD_BYTES = 200_000
 
@@ -128,8 +126,26 @@ def _write_record(response: Response) -> Response:
         log.error("capture record written without its rows: %s", unfit)
         write_line(json_text(record))
     else:
+        if (health := state.get("input_health")) is not None:
+            # Per feature: the counts the metrics leave out, to keep their series few;
+            # an excluded feature not even by name.
+            counts = _unmasked_counts(health.features, capture.masking.exclude)
+            if counts:
+                record["input_health"] = counts
         write_line(_with_rows(record, prediction, capture))
     return response
+
+
+def _unmasked_counts(
+    features: dict[str, dict[str, int]], excluded: frozenset[str]
+) -> dict[str, dict[str, int]]:
+    if not excluded:
+        return features
+    kept = {
+        kind: {n: c for n, c in counts.items() if n not in excluded}
+        for kind, counts in features.items()
+    }
+    return {kind: counts for kind, counts in kept.items() if counts}
 
 
 @lru_cache(maxsize=8)

@@ -12,12 +12,14 @@ list (app.core.errors), never client input. A success line creates no per-code m
 latency and rows are not split by code. Likewise the line of a cold start, or of a
 SnapStart restore, adds a directive that counts it by `service` alone (`cold_starts`,
 `restores`), and no other line does: a stage that is never restored has no restore
-metric.
+metric. A prediction by a model with reference statistics adds its input health counts
+by `service` alone (app.core.input_health: a fixed set of names per model).
 """
 
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 # Metric name (a top-level member of the line) -> CloudWatch unit.
@@ -38,6 +40,7 @@ class EmbeddedMetrics:
     """Turns a request log line into an EMF document, in place."""
 
     def __init__(self, namespace: str, service: str) -> None:
+        self.namespace = namespace
         self.service = service
         every_request = {
             "Namespace": namespace,
@@ -66,9 +69,9 @@ class EmbeddedMetrics:
                     directives.append(by_start[start])
                 self._directives[(failed, start)] = directives
 
-    def add_to(self, line: dict[str, Any]) -> None:
+    def add_to(self, line: dict[str, Any], health: tuple[str, ...] = ()) -> None:
         """Add the metric members and `_aws` to a line with latency_ms, rows, error_code,
-        protocol, cold_start and restore."""
+        protocol, cold_start and restore; `health`, the names of its input health counts."""
         failed = line[ERROR_CODE_DIMENSION] is not None
         start = next((field for field in START_COUNTS if line[field]), None)
         line[SERVICE_DIMENSION] = self.service
@@ -76,7 +79,15 @@ class EmbeddedMetrics:
         line["errors"] = 1 if failed else 0
         if start is not None:
             line[START_COUNTS[start]] = 1
-        line["_aws"] = {
-            "Timestamp": time.time_ns() // 1_000_000,
-            "CloudWatchMetrics": self._directives[(failed, start)],
+        directives = self._directives[(failed, start)]
+        if health:
+            directives = [*directives, self._health_directive(health)]
+        line["_aws"] = {"Timestamp": time.time_ns() // 1_000_000, "CloudWatchMetrics": directives}
+
+    @lru_cache(maxsize=8)  # noqa: B019 - one per model served, for the app's lifetime
+    def _health_directive(self, names: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "Namespace": self.namespace,
+            "Dimensions": [[SERVICE_DIMENSION]],
+            "Metrics": [{"Name": name, "Unit": "Count"} for name in names],
         }

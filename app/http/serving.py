@@ -18,7 +18,7 @@ from flask import Flask
 from app.core.errors import ApiError, Detail
 from app.core.predictor import Outcome, Predictor, Refusal, RowsRefused
 from app.core.validation import MAX_DETAILS, Problems, Rows
-from app.http.access_log import note_model, note_rows
+from app.http.access_log import note_input_health, note_model, note_rows
 from app.http.answer_size import Answers, rows_that_fit
 from app.http.capture import note_prediction
 from app.http.components import install, part_of
@@ -133,6 +133,8 @@ def predict(
             problems.add(row_loc(row), _REFUSALS[why], row)
         raise invalid(problems) from None
     note_rows(rows.count)
+    if predictor.health is not None:
+        note_input_health(predictor.health.measure(rows, outcome.predictions))
     note_prediction(predictor, rows, outcome)
     return outcome
 

@@ -6,7 +6,8 @@ The data is generated here, seeded, so training is reproducible and needs no dow
 Numbers are scaled, categories one-hot encoded (an unknown payment method is accepted,
 an unknown contract is not), a missing count of support calls is imputed, and a
 logistic regression predicts "yes" or "no". Served, the model is handed a DataFrame
-with the training dtypes: serving it needs pandas.
+with the training dtypes: serving it needs pandas. The metadata carries reference
+statistics of the training rows (app.core.reference), to compare requests with.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def train(out_dir: Path = DEFAULT_OUT) -> Path:
     accuracy = accuracy_score(y_test, pipeline.predict(X_test))
     artifact = out_dir / "churn.joblib"
     metrics = {"accuracy": round(float(accuracy), 4), "test_rows": len(y_test)}
-    save_model(pipeline, artifact, Description(NAME, VERSION, metrics=metrics), X_test.head(5))
+    description = Description(NAME, VERSION, metrics=metrics)
+    save_model(pipeline, artifact, description, X_test.head(5), reference=X_train)
     return artifact
 
 

@@ -20,10 +20,10 @@ from moto import mock_aws
 from support.iris import IRIS_FEATURES, SETOSA
 
 from app.auth.key_source import KeysUnavailable
-from app.core.captured_rows import HASH_HEX_DIGITS, Masking
+from app.core.captured_rows import HASH_HEX_DIGITS, RECORD_KIND, Masking
 from app.core.errors import ConfigError
 from app.factory import create_app
-from app.http.capture import MAX_RECORD_BYTES, RECORD_KIND, Capture
+from app.http.capture import MAX_RECORD_BYTES, Capture
 from app.http.components import install, part_of
 from app.service.model_slot import ModelSlot
 

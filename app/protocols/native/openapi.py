@@ -338,6 +338,23 @@ def _model_info(model: Model) -> dict[str, Any]:
             },
             "trusted": {"type": "array", "items": {"type": "string"}},
             "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+            "reference": {
+                "description": "Statistics of the rows the model learned from, when given "
+                "at describe: per feature its missing share, range and deciles, or the "
+                "shares of its most frequent values; and the model's answers on them.",
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "rows": {"type": "integer", "minimum": 1},
+                            "features": {"type": "object"},
+                            "predictions": {"oneOf": [{"type": "null"}, {"type": "object"}]},
+                        },
+                        "required": ["rows", "features", "predictions"],
+                    },
+                ],
+            },
             "max_batch_rows": {
                 "const": model.max_rows,
                 "description": "The most rows one request may hold.",
