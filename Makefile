@@ -15,6 +15,8 @@ PORT ?= 5000
 NODE_STAMP := node_modules/.installed
 # The try-it page's browser tests: Chromium and its driver from Debian's packages.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+# jq, the engine Firehose partitions capture records with, run on the app's own records.
+JQ := /usr/bin/jq
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # osls reads no login and sends nothing when these are set.
 SLS := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off npx --no-install sls
@@ -60,11 +62,15 @@ $(BROWSER) &:
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver
 
+$(JQ):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y jq
+
 serve: $(SERVE_STAMP)
 	$(BIN)/python -m app.local_server --host $(HOST) --port $(PORT)
 
 # Every tier, the quick ones first (tests/conftest.py orders them): what CI runs.
-test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) lint
+test: $(DEV_STAMP) $(NODE_STAMP) $(BROWSER) $(JQ) lint
 	$(BIN)/python -m pytest
 
 # The in-process tier alone: no server, package, browser or node_modules. Spread over

@@ -2,10 +2,11 @@
 
 // What the bundle's proof sends and expects (prove_bundle.py runs it): the served model's
 // example rows and the predictions describe recorded for them, and the function's
-// environment as Lambda would give it, with two stand-ins for what a bare bundle on a
+// environment as Lambda would give it, with stand-ins for what a bare bundle on a
 // build machine cannot reach:
 // - API_KEYS_SECRET (Secrets Manager) becomes API_KEYS holding one generated key, which
 //   the proof sends;
+// - CAPTURE_HASH_KEY_SECRET becomes CAPTURE_HASH_KEY, a generated key of the same kind;
 // - an S3 model is downloaded with the deploy's credentials, checked against the hashes
 //   its metadata records, and MODEL_URI points at that copy (the bundle has no boto3).
 
@@ -54,6 +55,17 @@ function withProofKey(environment) {
   return { environment, key: listed.find(Boolean) || null };
 }
 
+// Capture's hash key: the secret's value replaced by a generated one, long enough for the
+// app's own check.
+function withProofHashKey(environment) {
+  if (!(environment.CAPTURE_HASH_KEY_SECRET && environment.CAPTURE_HASH_KEY_SECRET.trim())) {
+    return environment;
+  }
+  const replaced = { ...environment, CAPTURE_HASH_KEY: crypto.randomBytes(32).toString('hex') };
+  delete replaced.CAPTURE_HASH_KEY_SECRET;
+  return replaced;
+}
+
 // The example rows and the predictions recorded for them (null in metadata from before
 // they were recorded).
 function example(model, text, fail) {
@@ -84,7 +96,7 @@ async function proofFor(serverless, name, folder, log) {
   const { instances, predictions } = example(model, await metadataText(serverless, model), fail);
   const served = functionEnvironment(serverless, name, log);
   if (model.bucket) served.MODEL_URI = await downloadServedModel(serverless, model, folder);
-  const { environment, key } = withProofKey(served);
+  const { environment, key } = withProofKey(withProofHashKey(served));
   return { environment, instances, predictions, api_key: key, model: model.metadata };
 }
 

@@ -41,9 +41,13 @@ importlib.machinery.SourceFileLoader.source_to_code = _recording_source_to_code 
 
 
 class Context:
-    aws_request_id = "bundle-test-request"
+    """Lambda's context object, as far as the app reads it: each invocation its own id."""
+
     function_name = "model-prediction-api-dev-api"
     memory_limit_in_mb = 1024
+
+    def __init__(self, invocation: int) -> None:
+        self.aws_request_id = f"bundle-request-{invocation}"
 
     def get_remaining_time_in_millis(self) -> int:
         return 29_000
@@ -101,7 +105,7 @@ def main(bundle: str) -> None:
             error = error_of("import", raised)
         else:
             try:
-                answers = [handler.handler(event, Context()) for event in events]
+                answers = [handler.handler(event, Context(i)) for i, event in enumerate(events)]
             except Exception as raised:
                 error = error_of("invoke", raised)
     ready = time.perf_counter() - started

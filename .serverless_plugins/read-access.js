@@ -8,7 +8,8 @@
 //   (MODEL_CODE_SHA256), or when the metadata is not pinned at all (pinModel=false),
 //   since each cold start then follows whatever metadata is published, which may name an
 //   archive the deploy never saw. Pinned metadata without an archive: none is read;
-// - secretsmanager:GetSecretValue on the API keys secret when API_KEYS_SECRET names one.
+// - secretsmanager:GetSecretValue on the API keys secret when API_KEYS_SECRET names one,
+//   and on capture's hash key secret when CAPTURE_HASH_KEY_SECRET names one.
 // With the bundled model and no secret the role stays as it is: it may only write
 // its own logs.
 
@@ -36,8 +37,10 @@ function modelStatement(environment, fail) {
   };
 }
 
-function secretStatement(secret, fail) {
-  if (!secret) return null;
+// The secrets the function reads, by the variable that names each.
+const SECRET_VARIABLES = ['API_KEYS_SECRET', 'CAPTURE_HASH_KEY_SECRET'];
+
+function secretResource(variable, secret, fail) {
   let resource;
   if (SECRET_ARN.test(secret)) {
     resource = secret;
@@ -47,9 +50,17 @@ function secretStatement(secret, fail) {
       'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secret}-??????`,
     };
   } else {
-    fail(`API_KEYS_SECRET must be a Secrets Manager secret name or ARN, got ${secret}`);
+    fail(`${variable} must be a Secrets Manager secret name or ARN, got ${secret}`);
   }
-  return { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [resource] };
+  return resource;
+}
+
+function secretStatement(environment, fail) {
+  const resources = SECRET_VARIABLES.filter((variable) => environment[variable]).map(
+    (variable) => secretResource(variable, environment[variable], fail)
+  );
+  if (!resources.length) return null;
+  return { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: resources };
 }
 
 class ReadAccess {
@@ -66,7 +77,7 @@ class ReadAccess {
     };
     const statements = [
       modelStatement(environment, fail),
-      secretStatement(environment.API_KEYS_SECRET || '', fail),
+      secretStatement(environment, fail),
     ].filter(Boolean);
     if (!statements.length) return;
     provider.iam = provider.iam || {};

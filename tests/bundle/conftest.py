@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.packages import KEYED_PARAMS, Package, build_package
+from support.packages import CAPTURE_PARAMS, KEYED_PARAMS, Package, build_package
 from support.paths import CHURN_MODEL
 
 
@@ -36,3 +36,9 @@ def snapstart_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
 def provisioned_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     """The package with two environments of provisioned concurrency."""
     return build_package(tmp_path_factory.mktemp("provisioned-package"), "provisionedConcurrency=2")
+
+
+@pytest.fixture(scope="session")
+def capture_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with CAPTURE_PARAMS: capture on, masked, delivered to a bucket."""
+    return build_package(tmp_path_factory.mktemp("capture-package"), *CAPTURE_PARAMS)

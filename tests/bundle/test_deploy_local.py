@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import shutil
-import subprocess
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
+from support.deploys import aws_client, deploy_local
 from support.packages import Package
-from support.paths import ROOT
 from support.servers import moto_server
 
 from app.core.artifact import metadata_path_for, sha256_of
@@ -26,7 +21,6 @@ from app.service.settings import BUNDLED_MODEL
 
 STACK = "model-prediction-api-dev"
 FUNCTION = "model-prediction-api-dev-api"
-FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @pytest.fixture(scope="module")
@@ -35,28 +29,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
 
 
-def deploy_local(package: Package, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """`make deploy-local` of `package` into the moto server at `endpoint`; returns it."""
-    # A copy: deploying from a package folder may tidy it up afterwards.
-    folder = tmp_path_factory.mktemp("deploy") / "package"
-    shutil.copytree(package.folder, folder, symlinks=True)
-    result = subprocess.run(
-        ["make", "--no-print-directory", "deploy-local", f"SLS_ARGS=--package {folder}"],
-        cwd=ROOT,
-        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Service deployed to stack model-prediction-api-dev" in result.stdout + result.stderr
-    return endpoint
-
-
 @pytest.fixture(scope="module")
 def deployed(moto: str, package: Package, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return deploy_local(package, moto, tmp_path_factory)
+    return deploy_local(package, moto, tmp_path_factory.mktemp("deploy"))
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +39,17 @@ def snapstart_deployed(
     snapstart_package: Package, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     log = tmp_path_factory.mktemp("moto-aliases") / "moto.log"
-    with moto_server(log, aliases=True) as endpoint:
-        yield deploy_local(snapstart_package, endpoint, tmp_path_factory)
-
-
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **FAKE)
+    with moto_server(log, extended=True) as endpoint:
+        yield deploy_local(snapstart_package, endpoint, tmp_path_factory.mktemp("deploy"))
 
 
 def test_stack_completed(deployed: str) -> None:
-    (stack,) = client("cloudformation", deployed).describe_stacks(StackName=STACK)["Stacks"]
+    (stack,) = aws_client("cloudformation", deployed).describe_stacks(StackName=STACK)["Stacks"]
     assert stack["StackStatus"] in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 
 
 def test_function_configuration(deployed: str) -> None:
-    config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
+    config = aws_client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
     assert config["Runtime"] == "python3.12"
     assert config["Handler"] == "handler.handler"
     assert config["MemorySize"] == 1024
@@ -102,12 +73,12 @@ def test_function_configuration(deployed: str) -> None:
 
 
 def test_function_code_is_the_package(deployed: str, package: Package) -> None:
-    config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
+    config = aws_client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
     assert config["CodeSize"] == package.zip.stat().st_size
 
 
 def test_rest_api_routes(deployed: str) -> None:
-    gateway = client("apigateway", deployed)
+    gateway = aws_client("apigateway", deployed)
     (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == f"dev-{STACK[:-4]}"]
     resources = gateway.get_resources(restApiId=api["id"])["items"]
     methods = {r["path"]: set(r.get("resourceMethods", {})) for r in resources}
@@ -121,14 +92,14 @@ def test_rest_api_routes(deployed: str) -> None:
 
 
 def test_logs_kept_for_two_weeks(deployed: str) -> None:
-    groups = client("logs", deployed).describe_log_groups(logGroupNamePrefix="/aws/lambda/")
+    groups = aws_client("logs", deployed).describe_log_groups(logGroupNamePrefix="/aws/lambda/")
     (group,) = [g for g in groups["logGroups"] if g["logGroupName"] == f"/aws/lambda/{FUNCTION}"]
     assert group["retentionInDays"] == 14
 
 
 def test_role_allows_only_its_own_logs(deployed: str) -> None:
-    iam = client("iam", deployed)
-    config = client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
+    iam = aws_client("iam", deployed)
+    config = aws_client("lambda", deployed).get_function_configuration(FunctionName=FUNCTION)
     role = config["Role"].rsplit("/", 1)[-1]
     actions = set()
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
@@ -153,7 +124,7 @@ def test_role_allows_only_its_own_logs(deployed: str) -> None:
 def test_snapstart_function_serves_a_published_version_through_its_alias(
     snapstart_deployed: str,
 ) -> None:
-    cloudformation = client("cloudformation", snapstart_deployed)
+    cloudformation = aws_client("cloudformation", snapstart_deployed)
     body = cloudformation.get_template(StackName=STACK)["TemplateBody"]
     template = body if isinstance(body, dict) else json.loads(body)
     function = template["Resources"]["ApiLambdaFunction"]["Properties"]
@@ -163,7 +134,7 @@ def test_snapstart_function_serves_a_published_version_through_its_alias(
     resources = cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
     assert {r["ResourceStatus"] for r in resources} <= {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 
-    lam = client("lambda", snapstart_deployed)
+    lam = aws_client("lambda", snapstart_deployed)
     published = [
         v["Version"] for v in lam.list_versions_by_function(FunctionName=FUNCTION)["Versions"]
     ]
@@ -173,7 +144,7 @@ def test_snapstart_function_serves_a_published_version_through_its_alias(
     alias_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:snapstart"
     assert alias["AliasArn"] == alias_arn
 
-    gateway = client("apigateway", snapstart_deployed)
+    gateway = aws_client("apigateway", snapstart_deployed)
     (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == f"dev-{STACK[:-4]}"]
     resources = gateway.get_resources(restApiId=api["id"])["items"]
     assert {r["path"] for r in resources} == {"/", "/{proxy+}"}

@@ -34,11 +34,22 @@ def top_level_names(archive: Path) -> set[str]:
     return {name.split("/")[0] for name in names_in(archive)}
 
 
-def run_in_bundle(bundle: Path, package: Package, events: list[dict[str, Any]]) -> dict[str, Any]:
+def run_in_bundle(
+    bundle: Path,
+    package: Package,
+    events: list[dict[str, Any]],
+    stand_ins: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """bundle_runner.py's report of serving `events` from the unzipped `bundle`, with the
-    function's own environment from the template."""
+    function's own environment from the template; `stand_ins` set variables (None: take
+    one out) where the bundle alone cannot reach what Lambda's would, like a secret."""
     function = package.function()
     env = dict(function["Environment"]["Variables"])
+    for name, value in (stand_ins or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     # Lambda sets the function's name; the metrics take it as their service.
     env["AWS_LAMBDA_FUNCTION_NAME"] = function["FunctionName"]
     report = run_events(bundle, env, events)

@@ -5,7 +5,7 @@
 With SnapStart or provisioned concurrency, osls's template publishes a version
 (AWS::Lambda::Version) and points an alias (AWS::Lambda::Alias) at it, and API
 Gateway's integration and permission at the alias. moto 5.2 falls short of
-CloudFormation there in two ways, both made good here and nothing else changed:
+CloudFormation there in three ways, all made good here and nothing else changed:
 
 - ValidateTemplate (which `sls deploy` calls) runs cfn-lint and refuses a template on
   any match, warnings included, where CloudFormation runs no linter; the alias draws
@@ -14,6 +14,13 @@ CloudFormation there in two ways, both made good here and nothing else changed:
 - Its CloudFormation creates no alias, and a version has no `Version` attribute for
   the alias to name. Here an AWS::Lambda::Alias is created with moto's own Lambda
   CreateAlias, on the version its FunctionVersion names.
+- Its CloudFormation creates neither a Firehose delivery stream nor a log group's
+  subscription filter (capture's delivery to S3). Here both are created with moto's own
+  CreateDeliveryStream and PutSubscriptionFilter, so that events put into the log group
+  reach the stream, and the stream writes them into S3 as moto does: each batch of
+  events as CloudWatch Logs sends it (gzip of its JSON envelope), under the prefix as
+  written (moto neither runs the stream's processors nor fills in its partition keys),
+  and every event, whatever the filter's pattern (moto does not apply it).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from moto.awslambda.models import LambdaAlias, LambdaVersion, lambda_backends
 from moto.cloudformation import models
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
+from moto.firehose.models import DeliveryStream, firehose_backends
+from moto.logs.models import logs_backends
 from moto.server import main
 
 _lint = models.validate_template_cfn_lint
@@ -88,6 +97,111 @@ class CloudFormationAlias(CloudFormationModel):
             routing_config=properties.get("RoutingConfig"),
         )
         return cls(alias)
+
+
+class CloudFormationDeliveryStream(CloudFormationModel):
+    """An AWS::KinesisFirehose::DeliveryStream, created through moto's Firehose."""
+
+    __module__ = "moto.firehose.rehearsal"
+
+    def __init__(self, stream: DeliveryStream) -> None:
+        self.stream = stream
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::KinesisFirehose::DeliveryStream"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DeliveryStreamName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return str(self.stream.delivery_stream_arn)
+        raise UnformattedGetAttTemplateException()
+
+    @property
+    def physical_resource_id(self) -> str:
+        return str(self.stream.delivery_stream_name)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationDeliveryStream:
+        properties = cloudformation_json["Properties"]
+        backend = firehose_backends[account_id][region_name]
+        name = properties.get("DeliveryStreamName", resource_name)
+        backend.create_delivery_stream(
+            region_name,
+            name,
+            properties.get("DeliveryStreamType", "DirectPut"),
+            kinesis_stream_source_configuration=properties.get("KinesisStreamSourceConfiguration"),
+            delivery_stream_encryption_configuration_input=properties.get(
+                "DeliveryStreamEncryptionConfigurationInput"
+            ),
+            s3_destination_configuration=properties.get("S3DestinationConfiguration"),
+            extended_s3_destination_configuration=properties.get(
+                "ExtendedS3DestinationConfiguration"
+            ),
+            redshift_destination_configuration=None,
+            elasticsearch_destination_configuration=None,
+            splunk_destination_configuration=None,
+            http_endpoint_destination_configuration=None,
+            snowflake_destination_configuration=None,
+            iceberg_destination_configuration=None,
+            tags=properties.get("Tags", []),
+        )
+        return cls(backend.delivery_streams[name])
+
+
+class CloudFormationSubscriptionFilter(CloudFormationModel):
+    """An AWS::Logs::SubscriptionFilter, put through moto's CloudWatch Logs."""
+
+    __module__ = "moto.logs.rehearsal"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Logs::SubscriptionFilter"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "FilterName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationSubscriptionFilter:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("FilterName", resource_name)
+        logs_backends[account_id][region_name].put_subscription_filter(
+            properties["LogGroupName"],
+            name,
+            properties["FilterPattern"],
+            properties["DestinationArn"],
+            properties.get("RoleArn", ""),
+        )
+        return cls(name)
 
 
 models.validate_template_cfn_lint = _errors_only

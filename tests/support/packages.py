@@ -74,3 +74,18 @@ KEYED_PARAMS = (
     f"corsAllowedOrigins={CORS_ORIGIN}",
     "pandas=true",
 )
+
+# Capture of every prediction request, masked, and delivered to S3
+# (bundle/test_capture_delivery.py).
+CAPTURE_BUCKET = "model-captures"
+CAPTURE_HASH_SECRET = "prod/model-api/capture-hash"
+CAPTURE_PARAMS = (
+    "captureSampleRate=1",
+    "captureExclude=sepal_width",
+    "captureHash=petal_width",
+    f"captureHashKeySecret={CAPTURE_HASH_SECRET}",
+    "captureMaxRows=2",
+    f"captureBucket={CAPTURE_BUCKET}",
+    "captureBucketPrefix=captured/iris/",
+    "captureBufferSeconds=60",
+)

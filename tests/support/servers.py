@@ -180,11 +180,12 @@ def sls_offline(log: Path, *params: str, env: dict[str, str] | None = None) -> I
 
 
 @contextmanager
-def moto_server(log: Path, aliases: bool = False) -> Iterator[str]:
-    """moto's server on a free loopback port; yields its endpoint URL. With `aliases`,
-    support/moto_server.py: its CloudFormation creates Lambda aliases, and only lint
+def moto_server(log: Path, extended: bool = False) -> Iterator[str]:
+    """moto's server on a free loopback port; yields its endpoint URL. With `extended`,
+    support/moto_server.py: its CloudFormation creates Lambda aliases, Firehose streams
+    and subscription filters, and only lint
     errors fail a template's validation, as in CloudFormation."""
-    if aliases:
+    if extended:
         server = [sys.executable, str(Path(__file__).resolve().parent / "moto_server.py")]
     else:
         server = [str(Path(sys.executable).parent / "moto_server")]
