@@ -287,26 +287,27 @@ def protocols_section(
 
 
 def capture_section(folder: Path) -> list[str]:
-    """What capture costs a request (bench/capture.py), if it was measured."""
+    """What capture and input health cost a request (bench/capture.py), if measured."""
     if not (folder / "capture.json").is_file():
         return []
     capture = load(folder, "capture")
     lines = [
-        "## Capture: its cost per request",
+        "## Capture and input health: their cost per request",
         "",
-        "bench/capture.py: /predict with capture off, with every request captured, and with",
-        "one feature hashed as well, each an API Gateway event through serverless-wsgi into",
-        "an app built with that setting; interleaved rounds. At a sample rate r, a request",
-        "costs r times the difference on average.",
+        "bench/capture.py: /predict with neither, with every request captured, with one",
+        "feature hashed as well, with the model's reference statistics (input health counted",
+        "per request), and with both; each an API Gateway event through serverless-wsgi into",
+        "an app built with that setting; interleaved rounds. At a capture sample rate r, a",
+        "request costs r times capture's difference on average.",
         "",
-        "| case | variant | p50 µs | p90 µs | x off p50 |",
+        "| case | variant | p50 µs | p90 µs | x neither p50 |",
         "|---|---|---|---|---|",
     ]
     for case, variants in capture.items():
         for name, row in variants.items():
             lines.append(
                 f"| {case} | {name} | {row['p50_us']:,.0f} | {row['p90_us']:,.0f} | "
-                f"{row['x_off_p50']:.2f}x |"
+                f"{row['x_neither_p50']:.2f}x |"
             )
     return [*lines, ""]
 
