@@ -5,14 +5,17 @@ the request's metrics document; the counts per feature go into the capture recor
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 from flask import Flask
+from moto import mock_aws
 from support.emf_spec import emf_problems
 from support.iris import IRIS_FEATURES
 
@@ -281,3 +284,74 @@ def test_numbers_missing_and_out_of_range_in_columns_and_in_the_matrix_agree() -
         "missing_values": 2,
     }
     assert from_matrix.features["out_of_range"] == {"a": 2, "b": 2}
+
+
+def test_the_guide_s_alarm_watches_metrics_the_service_writes(
+    iris_app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/monitoring.md's alarm: its metrics are ones a line carries, by the dimension
+    the line gives them, and CloudWatch's API (moto's) takes the alarm as written."""
+    guide = (ROOT / "docs" / "monitoring.md").read_text()
+    (queries,) = re.findall(r"--metrics '(\[.*?\])'", guide, flags=re.DOTALL)
+    metrics = json.loads(queries)
+    iris_app.test_client().post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
+    (line,) = request_lines(capsys)
+    written = {
+        (directive["Namespace"], metric["Name"], tuple(dimensions))
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+        for dimensions in directive["Dimensions"]
+    }
+    for query in metrics:
+        if "MetricStat" not in query:
+            continue
+        metric = query["MetricStat"]["Metric"]
+        dimensions = tuple(d["Name"] for d in metric["Dimensions"])
+        assert (metric["Namespace"], metric["MetricName"], dimensions) in written
+
+    options = dict(re.findall(r"--([a-z-]+) ([^\s\\]+)", guide.split("put-metric-alarm", 1)[1]))
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+        cloudwatch.put_metric_alarm(
+            AlarmName=options["alarm-name"],
+            ComparisonOperator=options["comparison-operator"],
+            Threshold=float(options["threshold"]),
+            EvaluationPeriods=int(options["evaluation-periods"]),
+            TreatMissingData=options["treat-missing-data"],
+            Metrics=metrics,
+        )
+        (alarm,) = cloudwatch.describe_alarms()["MetricAlarms"]
+        assert alarm["AlarmName"] == "churn-unseen-categories"
+        assert [m["Id"] for m in alarm["Metrics"]] == ["unseen", "rows", "share"]
+
+
+def test_the_readme_s_alarm_watches_a_metric_the_service_writes(
+    iris_app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("aws cloudwatch put-metric-alarm", 1)[1].split("```", 1)[0]
+    options = dict(re.findall(r"--([a-z-]+) ([^\s\\]+)", command))
+    iris_app.test_client().post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
+    (line,) = request_lines(capsys)
+    (dimension,) = re.findall(r"Name=([^,]+),Value=", options["dimensions"])
+    assert any(
+        directive["Namespace"] == options["namespace"]
+        and [dimension] in directive["Dimensions"]
+        and options["metric-name"] in [m["Name"] for m in directive["Metrics"]]
+        for directive in line["_aws"]["CloudWatchMetrics"]
+    )
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+        cloudwatch.put_metric_alarm(
+            AlarmName=options["alarm-name"],
+            Namespace=options["namespace"],
+            MetricName=options["metric-name"],
+            Dimensions=[{"Name": dimension, "Value": "model-prediction-api-prod-api"}],
+            Statistic=options["statistic"],
+            Period=int(options["period"]),
+            EvaluationPeriods=int(options["evaluation-periods"]),
+            Threshold=float(options["threshold"]),
+            ComparisonOperator=options["comparison-operator"],
+            TreatMissingData=options["treat-missing-data"],
+        )
+        assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 1
