@@ -50,6 +50,10 @@ PANDAS_NEVER_SERVED = (
     "pandas/io/formats/style.py",
     "pandas/io/formats/style_render.py",
     "pandas/pyproject.toml",
+    "pandas/io/sas/sas7bdat.py",
+    "pandas/io/sas/sas_xport.py",
+    "pandas/io/sas/sas_constants.py",
+    "pandas/_libs/sas.",
 )
 CHURN_ROW = {
     "features": {
