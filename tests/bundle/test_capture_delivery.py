@@ -301,6 +301,19 @@ def test_capture_parameters_are_checked_before_anything_is_built(
     assert not (tmp_path / "package").exists()
 
 
+def test_a_masked_name_the_model_lacks_stops_packaging_at_the_bundle_s_proof(
+    tmp_path: Path,
+) -> None:
+    # The proof starts the zipped function with its own variables: the app's own check.
+    result = run_package(tmp_path / "package", "captureSampleRate=1", "captureExclude=petal_size")
+    assert result.returncode != 0
+    assert (
+        "CAPTURE_EXCLUDE names 'petal_size', which is not one of the model's 4 features"
+        in result.stdout
+    )
+    assert "Traceback" not in result.stdout
+
+
 # The rehearsal: moto's CloudFormation (tests/support/moto_server.py) creates the stream
 # and the filter; moto carries every event put into the log group to the stream, and
 # the stream writes each batch into S3 as CloudWatch Logs sends it. It does not apply

@@ -262,7 +262,11 @@ def test_a_regressor_counts_answers_per_training_decile() -> None:
     assert sum(deciles) == len(answers)
 
 
-def test_numbers_missing_and_out_of_range_in_columns_and_in_the_matrix_agree() -> None:
+@pytest.mark.parametrize("few_rows", [16, 0], ids=["python", "numpy"])
+def test_numbers_missing_and_out_of_range_in_columns_and_in_the_matrix_agree(
+    few_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.core.input_health.FEW_ROWS", few_rows)
     reference = Reference(
         10,
         {
@@ -355,3 +359,45 @@ def test_the_readme_s_alarm_watches_a_metric_the_service_writes(
             TreatMissingData=options["treat-missing-data"],
         )
         assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_few_rows_counted_in_python_match_numpy_s_counts(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(seed)
+    reference = Reference(
+        10,
+        {
+            "a": FeatureReference(0.0, 0.0, 10.0, tuple(float(i) for i in range(11))),
+            "colour": FeatureReference(0.0, shares=Shares({"red": 0.5, "blue": 0.5}, 0.0)),
+            "flag": FeatureReference(0.0, shares=Shares({"true": 1.0}, 0.0)),
+            "n": FeatureReference(0.1, 0, 5, (0, 0, 0, 1, 1, 2, 2, 3, 4, 5, 5)),
+        },
+        PredictionReference(shares=Shares({"x": 0.5, "y": 0.5}, 0.0)),
+    )
+    check = HealthCheck(
+        reference,
+        schema(
+            Feature("a", nullable=True),
+            Feature("colour", "string", nullable=True),
+            Feature("flag", "boolean", nullable=True),
+            Feature("n", "integer", nullable=True),
+        ),
+        ("x", "y"),
+    )
+    count = 12
+    a = rng.uniform(-5, 15, count)
+    a[rng.random(count) < 0.2] = np.nan
+    columns = (
+        a,
+        [rng.choice(["red", "blue", "green", None]) for _ in range(count)],
+        [rng.choice([True, False, None]) for _ in range(count)],
+        [None if rng.random() < 0.2 else int(rng.integers(-2, 8)) for _ in range(count)],
+    )
+    rows = Rows(count=count, columns=columns)
+    labels = rng.choice(["x", "y"], count)
+    few = check.measure(rows, labels)
+    monkeypatch.setattr("app.core.input_health.FEW_ROWS", 0)
+    assert check.measure(rows, labels) == few
+    assert few.metrics["rows_out_of_range"] + few.metrics["rows_unseen_category"] > 0
