@@ -24,11 +24,11 @@ from app.core.errors import ConfigError
 from app.core.schema import Feature, Schema
 from app.core.validation import Rows
 
-# Hex digits kept of a hash: 128 bits, so no two values share one in practice.
 # The member that tells a capture record from a request line in the same log stream:
 # the service writes it, the deploy's subscription filter selects by it, and the
 # capture reader keeps only lines that have it.
 RECORD_KIND = "capture"
+# Hex digits kept of a hash: 128 bits, so no two values share one in practice.
 HASH_HEX_DIGITS = 32
 # The shortest hash key taken: as many characters as the hash has bits of strength in hex.
 MIN_HASH_KEY_LENGTH = 32

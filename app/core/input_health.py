@@ -76,7 +76,6 @@ class HealthCheck:
         predictions = reference.predictions
         self.class_metric: dict[str, str] = {}
         self.deciles: np.ndarray | None = None
-        self.counts_other = False
         self.sorted_classes: np.ndarray | None = None
         self.class_metrics: list[str] = []
         if predictions is not None and predictions.shares is not None:
@@ -85,9 +84,8 @@ class HealthCheck:
             for index, key in enumerate(keys[:MAX_NAMED_CLASSES]):
                 named = 0 < len(key) <= MAX_LABEL_CHARS and not key.isspace()
                 self.class_metric[key] = f"predicted.{key}" if named else f"predicted.class_{index}"
-            self.counts_other = len(keys) > MAX_NAMED_CLASSES
             self.sorted_classes, self.class_metrics = self._class_codes(classes)
-            other = (OTHER_CLASSES,) if self.counts_other else ()
+            other = (OTHER_CLASSES,) if len(keys) > MAX_NAMED_CLASSES else ()
             self.metric_names = (*COUNTS, *self.class_metric.values(), *other)
         elif predictions is not None and predictions.quantiles is not None:
             # The nine inner deciles split answers into ten bins.
