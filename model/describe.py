@@ -136,7 +136,7 @@ def describe_from_args(artifact: Path, args: argparse.Namespace) -> dict[str, An
     except InferenceError as error:
         raise ExportError(str(error)) from None
     reference = None
-    if getattr(args, "reference", None) is not None:
+    if args.reference is not None:
         # Imported here: only --reference needs pandas, and a numeric model's describe does not.
         from model.reference_stats import ReferenceDataError, read_reference_file
 
