@@ -1,4 +1,4 @@
-"""Builds the app: settings -> model slot -> protocols -> hooks.
+"""Builds the app: settings -> model slots (live, shadow) -> protocols -> hooks.
 
 `flask --app app.factory run` and app.local_server call create_app; handler.py calls it
 once per Lambda container. Every part is built here from the typed Settings and kept on
@@ -38,11 +38,13 @@ from app.http.flask_app import ServiceFlask
 from app.http.request_ids import init_request_ids
 from app.http.response_headers import init_response_headers
 from app.http.serving import batch_limit
+from app.http.shadow import init_shadow
 from app.http.warm_up import warm_up
 from app.openapi.routes import init_openapi, openapi_document
 from app.protocols import OPENAPI_PARTS, PREDICTING, init_protocols, protocol_for_path
-from app.service.model_slot import ModelSlot
+from app.service.model_slot import ModelPlace, ModelSlot
 from app.service.settings import Settings
+from app.service.shadow_slot import ShadowSlot
 
 
 class _FieldOrderJSON(DefaultJSONProvider):
@@ -78,7 +80,12 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     app.request_class = bounded_request(settings.max_content_length)
     app.json = _FieldOrderJSON(app)
     install(app, settings)
-    install(app, ModelSlot(settings))
+    live = install(app, ModelSlot(ModelPlace.live(settings)))
+    shadow_place = ModelPlace.shadow(settings)
+    shadow = None
+    if shadow_place is not None:
+        tolerance = settings.shadow_tolerance
+        shadow = ShadowSlot(shadow_place, live, settings.shadow_sample_rate, tolerance)
 
     init_protocols(app)
     init_openapi(app, OPENAPI_PARTS)
@@ -96,9 +103,11 @@ def create_app(config: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     init_access_log(
         app,
-        EmbeddedMetrics(settings.metrics_namespace, settings.service),
+        EmbeddedMetrics(settings.metrics_namespace, settings.service, settings.function_version),
         lambda path: protocol_for_path(path).name,
     )
+    # After the request log: the shadow answers before the line that carries its metrics.
+    init_shadow(app, shadow)
     require_api_keys(app, api_keys)
     init_cors(app, settings.cors_allowed_origins, API_KEY_HEADER)
     init_response_headers(app)

@@ -32,7 +32,7 @@ from app.core.artifact_loader import (
 from app.core.input_health import health_check
 from app.core.metadata import ModelMetadata
 from app.core.model_input import PANDAS_MISSING, pandas_available, to_model_input
-from app.core.pins import CODE_PIN, expected_code_sha256
+from app.core.pins import Pins, expected_code_sha256, expected_sha256
 from app.core.schema import Schema
 from app.core.validation import Problems, Rows, validate_rows
 
@@ -140,18 +140,18 @@ class Predictor:
         cls,
         artifact_path: Path,
         metadata: ModelMetadata,
-        pinned_sha256: str | None = None,
+        pins: Pins | None = None,
         allow_version_mismatch: bool = False,
         code_archive: Path | None = None,
-        pinned_code_sha256: str | None = None,
     ) -> Predictor:
         """Verify the artifact and its code archive against the metadata (and the pins, if
         any), check what it references imports, load it, and prove it on its example."""
+        pins = pins or Pins()
         verify_sha256(
             artifact_path,
-            expected_sha256(metadata, pinned_sha256),
+            expected_sha256(metadata, pins),
             what="model artifact",
-            vouched_by=_vouched_by(pinned_sha256),
+            vouched_by=pins.artifact_vouched_by(),
             missing=ModelUnavailable(
                 f"model artifact not found: {artifact_path.name}", str(artifact_path)
             ),
@@ -160,11 +160,10 @@ class Predictor:
         _check_versions(metadata, allow_version_mismatch)
         if metadata.schema.model_input == "dataframe" and not pandas_available():
             raise ModelUnavailable(PANDAS_MISSING)
-        expected_code = expected_code_sha256(metadata, pinned_code_sha256)
+        expected_code = expected_code_sha256(metadata, pins)
         if metadata.code is not None and expected_code is not None:
             archive = code_archive or artifact_path.parent / metadata.code.file
-            vouched_by = CODE_PIN if pinned_code_sha256 else "its metadata"
-            use_code_archive(archive, expected_code, vouched_by)
+            use_code_archive(archive, expected_code, pins.code_vouched_by())
         import_references(metadata)
         estimator = load_artifact(
             artifact_path, metadata.format, metadata.trusted, allow_version_mismatch
@@ -294,24 +293,6 @@ def _row(model_input: Any, index: int) -> Any:
     if hasattr(model_input, "iloc"):
         return model_input.iloc[index : index + 1]
     return model_input[index : index + 1]
-
-
-def expected_sha256(metadata: ModelMetadata, pinned: str | None) -> str:
-    """The hash the artifact must have: MODEL_SHA256 when set, else the metadata's.
-
-    A pin that disagrees with the metadata means the metadata describes another
-    artifact (other features, other classes): that is refused too.
-    """
-    if pinned and pinned != metadata.sha256:
-        raise ModelUnavailable(
-            f"MODEL_SHA256 is {pinned}, but the model metadata describes an artifact "
-            f"with sha256 {metadata.sha256}; refusing to load it"
-        )
-    return pinned or metadata.sha256
-
-
-def _vouched_by(pinned: str | None) -> str:
-    return "MODEL_SHA256" if pinned else "its metadata"
 
 
 def _check_versions(metadata: ModelMetadata, allow_mismatch: bool) -> None:

@@ -22,6 +22,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import msgspec
 from flask import Flask, Response, g, request
@@ -29,10 +31,13 @@ from flask import Flask, Response, g, request
 from app.core.input_health import Health
 from app.http.body import unproxied
 from app.http.components import install, part_of
-from app.http.emf import EmbeddedMetrics
+from app.http.emf import EmbeddedMetrics, MetricGroup
 from app.http.request_ids import REQUEST_ID_HEADER, request_id
 from app.http.starts import COLD_START, RESTORE, Starts
 from app.http.warm_up import is_warm_up
+
+if TYPE_CHECKING:
+    from app.core.shadow import Comparison
 
 log = logging.getLogger("app.access")
 
@@ -121,16 +126,25 @@ def _finish(response: Response) -> Response:
             "restore": start == RESTORE,
             "error_code": _error_code(status, state.get("error_code")),
         }
+        groups: tuple[MetricGroup, ...] = ()
         health: Health | None = state.get("input_health")
-        if health is None:
-            access_log.metrics.add_to(line)
-        else:
+        if health is not None:
             line.update(health.metrics)
-            access_log.metrics.add_to(line, tuple(health.metrics))
+            groups = (_counts(tuple(health.metrics)),)
+        shadow: Comparison | None = state.get("shadow_comparison")
+        if shadow is not None:
+            line.update(shadow.metrics)
+            groups = (*groups, shadow.units)
+        access_log.metrics.add_to(line, groups)
         encoded = _encode(line)
         plain = encoded.isascii() and b"\x7f" not in encoded
         write_line(encoded.decode() if plain else _encode_escaped(line))
     return response
+
+
+@lru_cache(maxsize=8)
+def _counts(names: tuple[str, ...]) -> MetricGroup:
+    return tuple((name, "Count") for name in names)
 
 
 def write_line(line: str) -> None:

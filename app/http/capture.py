@@ -7,7 +7,8 @@ arrives at a prediction route, so refused requests are sampled at the same rate 
 answered ones; a refused request's record holds its status and error code and none of
 its values. An answered one's holds its validated rows keyed by feature name, masked as
 configured (app.core.captured_rows), and the predictions of those rows (with the
-probabilities, when they were asked for).
+probabilities, when they were asked for); when a shadow model answered too, the rows on
+which it disagreed, with both answers (or why it failed).
 A record holds at most CAPTURE_MAX_ROWS rows and MAX_RECORD_BYTES bytes; the rows left
 out are counted in it.
 
@@ -31,6 +32,7 @@ from app.core.answers import json_text, predictions_json, probabilities_json
 from app.core.captured_rows import RECORD_KIND, Masking, MaskingError, row_records
 from app.core.predictor import Outcome, Predictor
 from app.core.schema import Schema
+from app.core.shadow import Comparison, take
 from app.core.validation import Rows
 from app.http.access_log import write_line
 from app.http.body import unproxied
@@ -132,7 +134,8 @@ def _write_record(response: Response) -> Response:
             counts = _unmasked_counts(health.features, capture.masking.exclude)
             if counts:
                 record["input_health"] = counts
-        write_line(_with_rows(record, prediction, capture))
+        comparison: Comparison | None = state.get("shadow_comparison")
+        write_line(_with_rows(record, prediction, capture, comparison))
     return response
 
 
@@ -157,12 +160,21 @@ def _masking_misfit(masking: Masking, schema: Schema) -> str | None:
     return None
 
 
-def _with_rows(record: dict[str, Any], prediction: _Prediction, capture: Capture) -> str:
-    """The record with as many rows as fit: at most max_rows, and MAX_RECORD_BYTES."""
+def _with_rows(
+    record: dict[str, Any],
+    prediction: _Prediction,
+    capture: Capture,
+    comparison: Comparison | None,
+) -> str:
+    """The record with as many rows as fit: at most max_rows, and MAX_RECORD_BYTES; as
+    many of the rows the shadow disagreed on."""
     total = prediction.rows.count
     count = min(total, capture.max_rows)
     while True:
-        text = json_text({**record, **_rows_part(prediction, capture.masking, count)})
+        part = _rows_part(prediction, capture.masking, count)
+        if comparison is not None:
+            part["shadow"] = _shadow_part(comparison, prediction, capture.masking, count)
+        text = json_text({**record, **part})
         if len(text) <= MAX_RECORD_BYTES or count == 0:
             return text
         # Fewer rows, in proportion to the excess: a few tries at most.
@@ -185,3 +197,29 @@ def _rows_part(prediction: _Prediction, masking: Masking, count: int) -> dict[st
             outputs,
         )
     return part
+
+
+def _shadow_part(
+    comparison: Comparison, prediction: _Prediction, masking: Masking, count: int
+) -> dict[str, Any]:
+    """The shadow's side: its failure, or the first `count` rows it disagreed on, each
+    with its masked values and both answers."""
+    if comparison.disagreeing is None or comparison.predictions is None:
+        return {"model_version": comparison.model_version, "error": comparison.error}
+    disagreeing = comparison.disagreeing
+    kept = disagreeing[:count]
+    predictor, rows = prediction.predictor, prediction.rows
+    outputs = predictor.metadata.outputs
+    values = row_records(take(rows, kept), predictor.schema, masking, len(kept))
+    live = predictions_json(prediction.outcome.predictions[kept], outputs)
+    shadow = predictions_json(comparison.predictions[kept], outputs)
+    return {
+        "model_version": comparison.model_version,
+        "rows_disagreeing": len(disagreeing),
+        "disagreeing": [
+            {"row": row, "values": row_values, "live": ours, "shadow": theirs}
+            for row, row_values, ours, theirs in zip(
+                kept.tolist(), values, live, shadow, strict=True
+            )
+        ],
+    }

@@ -13,7 +13,14 @@ latency and rows are not split by code. Likewise the line of a cold start, or of
 SnapStart restore, adds a directive that counts it by `service` alone (`cold_starts`,
 `restores`), and no other line does: a stage that is never restored has no restore
 metric. A prediction by a model with reference statistics adds its input health counts
-by `service` alone (app.core.input_health: a fixed set of names per model).
+by `service` alone (app.core.input_health: a fixed set of names per model), and one a
+shadow model answered too adds the comparison's (app.core.shadow), likewise.
+
+During a rollout (a function version given) two versions serve at once: every line then
+also carries `function_version`, and requests, server errors (5xx), latency and rows go
+by `service` and `function_version` too, as do the input health and shadow metrics, so
+the new version can be held to the old one. Lambda keeps a few versions at most during a
+shift, so the dimension stays bounded.
 """
 
 from __future__ import annotations
@@ -34,14 +41,28 @@ START_COUNTS = {"cold_start": "cold_starts", "restore": "restores"}
 SERVICE_DIMENSION = "service"
 ERROR_CODE_DIMENSION = "error_code"
 PROTOCOL_DIMENSION = "protocol"
+VERSION_DIMENSION = "function_version"
+# By version, what a rollout's alarms compare: 5xx answers against requests, and latency.
+VERSION_METRICS = {
+    "requests": "Count",
+    "server_errors": "Count",
+    "latency_ms": "Milliseconds",
+    "rows": "Count",
+}
+# A group of metrics a line may add (input health, shadow): (name, unit) pairs, in order.
+MetricGroup = tuple[tuple[str, str], ...]
 
 
 class EmbeddedMetrics:
     """Turns a request log line into an EMF document, in place."""
 
-    def __init__(self, namespace: str, service: str) -> None:
+    def __init__(self, namespace: str, service: str, function_version: str | None = None) -> None:
         self.namespace = namespace
         self.service = service
+        self.function_version = function_version
+        self._group_dimensions = [[SERVICE_DIMENSION]]
+        if function_version is not None:
+            self._group_dimensions.append([SERVICE_DIMENSION, VERSION_DIMENSION])
         every_request = {
             "Namespace": namespace,
             "Dimensions": [[SERVICE_DIMENSION], [SERVICE_DIMENSION, PROTOCOL_DIMENSION]],
@@ -51,6 +72,11 @@ class EmbeddedMetrics:
             "Namespace": namespace,
             "Dimensions": [[SERVICE_DIMENSION, ERROR_CODE_DIMENSION]],
             "Metrics": [{"Name": "errors", "Unit": METRIC_UNITS["errors"]}],
+        }
+        by_version = {
+            "Namespace": namespace,
+            "Dimensions": [[SERVICE_DIMENSION, VERSION_DIMENSION]],
+            "Metrics": [{"Name": name, "Unit": unit} for name, unit in VERSION_METRICS.items()],
         }
         by_start = {
             field: {
@@ -65,29 +91,35 @@ class EmbeddedMetrics:
         for failed in (False, True):
             for start in (None, *START_COUNTS):
                 directives = [every_request, *([by_error_code] if failed else [])]
+                if function_version is not None:
+                    directives.append(by_version)
                 if start is not None:
                     directives.append(by_start[start])
                 self._directives[(failed, start)] = directives
 
-    def add_to(self, line: dict[str, Any], health: tuple[str, ...] = ()) -> None:
-        """Add the metric members and `_aws` to a line with latency_ms, rows, error_code,
-        protocol, cold_start and restore; `health`, the names of its input health counts."""
+    def add_to(self, line: dict[str, Any], groups: tuple[MetricGroup, ...] = ()) -> None:
+        """Add the metric members and `_aws` to a line with status, latency_ms, rows,
+        error_code, protocol, cold_start and restore; `groups`, the metrics it already
+        holds beyond those (input health, shadow)."""
         failed = line[ERROR_CODE_DIMENSION] is not None
         start = next((field for field in START_COUNTS if line[field]), None)
         line[SERVICE_DIMENSION] = self.service
         line["requests"] = 1
         line["errors"] = 1 if failed else 0
+        if self.function_version is not None:
+            line[VERSION_DIMENSION] = self.function_version
+            line["server_errors"] = 1 if line["status"] >= 500 else 0
         if start is not None:
             line[START_COUNTS[start]] = 1
         directives = self._directives[(failed, start)]
-        if health:
-            directives = [*directives, self._health_directive(health)]
+        if groups:
+            directives = [*directives, *map(self._group_directive, groups)]
         line["_aws"] = {"Timestamp": time.time_ns() // 1_000_000, "CloudWatchMetrics": directives}
 
-    @lru_cache(maxsize=8)  # noqa: B019 - one per model served, for the app's lifetime
-    def _health_directive(self, names: tuple[str, ...]) -> dict[str, Any]:
+    @lru_cache(maxsize=16)  # noqa: B019 - a few per model served, for the app's lifetime
+    def _group_directive(self, group: MetricGroup) -> dict[str, Any]:
         return {
             "Namespace": self.namespace,
-            "Dimensions": [[SERVICE_DIMENSION]],
-            "Metrics": [{"Name": name, "Unit": "Count"} for name in names],
+            "Dimensions": self._group_dimensions,
+            "Metrics": [{"Name": name, "Unit": unit} for name, unit in group],
         }

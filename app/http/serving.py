@@ -22,6 +22,7 @@ from app.http.access_log import note_input_health, note_model, note_rows
 from app.http.answer_size import Answers, rows_that_fit
 from app.http.capture import note_prediction
 from app.http.components import install, part_of
+from app.http.shadow import note_shadow_input
 from app.service.model_slot import ModelSlot
 from app.service.settings import Settings
 
@@ -136,6 +137,7 @@ def predict(
     if predictor.health is not None:
         note_input_health(predictor.health.measure(rows, outcome.predictions))
     note_prediction(predictor, rows, outcome)
+    note_shadow_input(rows, outcome)
     return outcome
 
 

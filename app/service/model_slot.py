@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from time import monotonic
 
+from app.core.pins import Pins
 from app.core.predictor import ModelUnavailable, Predictor
 from app.service.model_source import locate
 from app.service.settings import Settings
@@ -23,9 +27,48 @@ FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 60.0
 
 
+@dataclass(frozen=True)
+class ModelPlace:
+    """Where a slot's model is, what holds it to its deploy, and how logs name it."""
+
+    uri: str
+    pins: Pins
+    cache_dir: Path
+    allow_version_mismatch: bool
+    role: str = "model"  # "model", or "shadow model"
+
+    @classmethod
+    def live(cls, settings: Settings) -> ModelPlace:
+        return cls(
+            settings.model_uri,
+            settings.model_pins,
+            settings.model_cache_dir,
+            settings.allow_version_mismatch,
+        )
+
+    @classmethod
+    def shadow(cls, settings: Settings) -> ModelPlace | None:
+        if settings.shadow_model_uri is None:
+            return None
+        return cls(
+            settings.shadow_model_uri,
+            settings.shadow_pins,
+            settings.model_cache_dir,
+            settings.allow_version_mismatch,
+            "shadow model",
+        )
+
+
 class ModelSlot:
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def __init__(
+        self,
+        place: ModelPlace,
+        accept: Callable[[Predictor], None] | None = None,
+    ) -> None:
+        """Load the model at `place`; `accept`, if given, may refuse a loaded model by
+        raising ModelUnavailable (a shadow that does not fit the live model)."""
+        self.place = place
+        self._accept = accept
         self._lock = threading.Lock()
         self._delay = FIRST_RETRY_SECONDS
         self._retry_at = 0.0
@@ -42,25 +85,29 @@ class ModelSlot:
         return self.predictor
 
     def _attempt(self) -> None:
-        settings = self._settings
+        place = self.place
         try:
-            model = locate(settings)
-            self.predictor = Predictor.load(
+            model = locate(place.uri, place.pins, place.cache_dir)
+            predictor = Predictor.load(
                 model.artifact,
                 model.metadata,
-                pinned_sha256=settings.model_sha256,
-                allow_version_mismatch=settings.allow_version_mismatch,
+                place.pins,
+                allow_version_mismatch=place.allow_version_mismatch,
                 code_archive=model.code_archive,
-                pinned_code_sha256=settings.model_code_sha256,
             )
+            if self._accept is not None:
+                self._accept(predictor)
+            self.predictor = predictor
             self.reason = None
         except ModelUnavailable as error:
             self.reason = error.reason
             self._retry_at = monotonic() + self._delay
             log.error(
-                "model unavailable: %s (model %s; next attempt in %.0f s)",
+                "%s unavailable: %s (%s %s; next attempt in %.0f s)",
+                place.role,
                 error,
-                settings.model_uri,
+                place.role,
+                place.uri,
                 self._delay,
             )
             self._delay = min(self._delay * 2, MAX_RETRY_SECONDS)

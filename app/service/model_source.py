@@ -28,9 +28,8 @@ from app.core.artifact import (
 )
 from app.core.artifact_loader import os_reason
 from app.core.metadata import ModelMetadata
-from app.core.pins import ARTIFACT_PIN, CODE_PIN, expected_code_sha256, pinned_metadata
-from app.core.predictor import ModelUnavailable, expected_sha256
-from app.service.settings import Settings
+from app.core.pins import Pins, expected_code_sha256, expected_sha256, pinned_metadata
+from app.core.predictor import ModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +44,17 @@ class LocalModel:
     code_archive: Path | None = None
 
 
-def locate(settings: Settings) -> LocalModel:
-    if settings.model_uri.startswith(S3_SCHEME):
-        return _from_s3(settings)
-    artifact = Path(settings.model_uri)
+def locate(uri: str, pins: Pins, cache_dir: Path) -> LocalModel:
+    """The model at `uri` (a local artifact path or an s3:// URI), held to `pins`; S3
+    objects are fetched into `cache_dir`."""
+    if uri.startswith(S3_SCHEME):
+        return _from_s3(uri, pins, cache_dir)
+    artifact = Path(uri)
     path = metadata_path_for(artifact)
     # Named by its name alone: what the metadata's errors say reaches any caller.
-    metadata = pinned_metadata(_read_local(path), path.name, settings.model_metadata_sha256)
+    metadata = pinned_metadata(_read_local(path), path.name, pins)
     # The predictor verifies the archive itself; a pin without one is refused here.
-    expected_code_sha256(metadata, settings.model_code_sha256)
+    expected_code_sha256(metadata, pins)
     code = None if metadata.code is None else artifact.parent / metadata.code.file
     return LocalModel(artifact, metadata, code)
 
@@ -69,31 +70,30 @@ def _read_local(path: Path) -> bytes:
         ) from None
 
 
-def _from_s3(settings: Settings) -> LocalModel:
+def _from_s3(uri: str, pins: Pins, cache: Path) -> LocalModel:
     # Imported here only: botocore is large, and the bundled-model path never needs it.
     import boto3
 
-    location = split_s3_uri(settings.model_uri)
-    assert location is not None, "MODEL_URI is checked when settings are read"
+    location = split_s3_uri(uri)
+    assert location is not None, "the URI is checked when settings are read"
     bucket, key = location
     s3 = boto3.client("s3")
     metadata_uri = f"{S3_SCHEME}{bucket}/{metadata_key_for(key)}"
     body = _get_object(s3, bucket, metadata_key_for(key), "model metadata")["Body"].read()
-    metadata = pinned_metadata(body, metadata_uri, settings.model_metadata_sha256)
+    metadata = pinned_metadata(body, metadata_uri, pins)
     # Both hashes settled before either object is fetched: a pin the metadata
     # contradicts stops here.
-    expected = expected_sha256(metadata, settings.model_sha256)
-    expected_code = expected_code_sha256(metadata, settings.model_code_sha256)
+    expected = expected_sha256(metadata, pins)
+    expected_code = expected_code_sha256(metadata, pins)
 
     # Content-addressed: a later cold start in the same container finds them here.
-    cache = settings.model_cache_dir
-    vouched = _vouched(settings.model_sha256, ARTIFACT_PIN)
-    wanted = _Wanted(bucket, key, "model artifact", expected, vouched)
+    wanted = _Wanted(bucket, key, "model artifact", expected, pins.artifact_vouched_by())
     artifact = _cached(s3, wanted, cache / f"{expected}.joblib")
     if expected_code is None:
         return LocalModel(artifact, metadata)
-    vouched = _vouched(settings.model_code_sha256, CODE_PIN)
-    wanted = _Wanted(bucket, code_key_for(key), "model code archive", expected_code, vouched)
+    wanted = _Wanted(
+        bucket, code_key_for(key), "model code archive", expected_code, pins.code_vouched_by()
+    )
     code = _cached(s3, wanted, cache / f"{expected_code}{CODE_SUFFIX}")
     return LocalModel(artifact, metadata, code)
 
@@ -111,10 +111,6 @@ class _Wanted:
     @property
     def uri(self) -> str:
         return f"{S3_SCHEME}{self.bucket}/{self.key}"
-
-
-def _vouched(pinned: str | None, setting: str) -> str:
-    return setting if pinned else "its metadata"
 
 
 def _cached(s3: Any, wanted: _Wanted, destination: Path) -> Path:

@@ -11,12 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.auth.keys import is_secret_id, parse_api_keys
 from app.core.artifact import S3_SCHEME, SHA256_HEX, split_s3_uri
 from app.core.captured_rows import MIN_HASH_KEY_LENGTH
 from app.core.errors import ConfigError
 from app.core.json_depth import DEFAULT_MAX_JSON_DEPTH
+from app.core.pins import LIVE_PREFIX, SHADOW_PREFIX, Pins
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "model" / "model.joblib"
 # Lambda's only writable place; downloaded artifacts are kept here per container.
@@ -77,6 +79,31 @@ class Settings:
     capture_hash_key: str = field(default="", repr=False)
     capture_hash_key_secret: str | None = None
     capture_max_rows: int = DEFAULT_CAPTURE_MAX_ROWS
+    # A shadow model (app.core.shadow): where it is and its pins, like the live model's;
+    # the share of predictions it also answers; for a regressor, the largest difference
+    # from the live answer still counted as agreeing.
+    shadow_model_uri: str | None = None
+    shadow_model_sha256: str | None = None
+    shadow_model_metadata_sha256: str | None = None
+    shadow_model_code_sha256: str | None = None
+    shadow_sample_rate: float = 1.0
+    shadow_tolerance: float = 0.0
+    # During a rollout the metrics also go by the function's version (Lambda's
+    # AWS_LAMBDA_FUNCTION_VERSION), so the old and the new one can be compared.
+    function_version: str | None = None
+
+    @property
+    def model_pins(self) -> Pins:
+        return Pins(self.model_sha256, self.model_metadata_sha256, self.model_code_sha256)
+
+    @property
+    def shadow_pins(self) -> Pins:
+        return Pins(
+            self.shadow_model_sha256,
+            self.shadow_model_metadata_sha256,
+            self.shadow_model_code_sha256,
+            SHADOW_PREFIX,
+        )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -85,9 +112,9 @@ class Settings:
         capture_hash, capture_hash_key, capture_hash_key_secret = _capture_hash(environ)
         return cls(
             model_uri=_model_uri(environ),
-            model_sha256=_sha256(environ, "MODEL_SHA256"),
-            model_metadata_sha256=_sha256(environ, "MODEL_METADATA_SHA256"),
-            model_code_sha256=_sha256(environ, "MODEL_CODE_SHA256"),
+            model_sha256=_sha256(environ, f"{LIVE_PREFIX}_SHA256"),
+            model_metadata_sha256=_sha256(environ, f"{LIVE_PREFIX}_METADATA_SHA256"),
+            model_code_sha256=_sha256(environ, f"{LIVE_PREFIX}_CODE_SHA256"),
             model_cache_dir=Path(cache_dir) if cache_dir else DEFAULT_MODEL_CACHE_DIR,
             max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
             max_content_length=_positive_int(
@@ -113,7 +140,67 @@ class Settings:
             capture_max_rows=_int_in_range(
                 environ, "CAPTURE_MAX_ROWS", DEFAULT_CAPTURE_MAX_ROWS, CAPTURE_MAX_ROWS_RANGE
             ),
+            **_shadow(environ),
+            function_version=_function_version(environ),
         )
+
+
+_SHADOW_ONLY = (
+    "SHADOW_SAMPLE_RATE",
+    "SHADOW_TOLERANCE",
+    *(f"{SHADOW_PREFIX}_{pin}" for pin in ("SHA256", "METADATA_SHA256", "CODE_SHA256")),
+)
+
+
+def _shadow(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The shadow model's settings; set without SHADOW_MODEL_URI, each is refused: a
+    setting that would do nothing is a mistake."""
+    uri = environ.get("SHADOW_MODEL_URI", "").strip()
+    if not uri:
+        stray = [name for name in _SHADOW_ONLY if environ.get(name, "").strip()]
+        if stray:
+            raise ConfigError(f"{', '.join(stray)} set, but SHADOW_MODEL_URI is not")
+        return {}
+    rate = environ.get("SHADOW_SAMPLE_RATE", "").strip()
+    return {
+        "shadow_model_uri": _uri(uri, "SHADOW_MODEL_URI"),
+        "shadow_model_sha256": _sha256(environ, f"{SHADOW_PREFIX}_SHA256"),
+        "shadow_model_metadata_sha256": _sha256(environ, f"{SHADOW_PREFIX}_METADATA_SHA256"),
+        "shadow_model_code_sha256": _sha256(environ, f"{SHADOW_PREFIX}_CODE_SHA256"),
+        # Unset is every prediction; 0 is a shadow loaded but never asked.
+        "shadow_sample_rate": _share(environ, "SHADOW_SAMPLE_RATE") if rate else 1.0,
+        "shadow_tolerance": _non_negative(environ, "SHADOW_TOLERANCE"),
+    }
+
+
+def _function_version(environ: Mapping[str, str]) -> str | None:
+    """AWS_LAMBDA_FUNCTION_VERSION when METRICS_BY_FUNCTION_VERSION is on (the deploy sets
+    it only with a rollout), else None: off a rollout, one version serves at a time."""
+    if not _flag(environ, "METRICS_BY_FUNCTION_VERSION"):
+        return None
+    version = environ.get("AWS_LAMBDA_FUNCTION_VERSION", "").strip()
+    # A number, or $LATEST; anything longer is not Lambda's, and a dimension stays short.
+    if not version or len(version) > 16:
+        raise ConfigError(
+            "METRICS_BY_FUNCTION_VERSION is on, but AWS_LAMBDA_FUNCTION_VERSION is "
+            f"{'unset' if not version else repr(version[:40])}: set by Lambda, it must be a "
+            "version number or $LATEST"
+        )
+    return version
+
+
+def _non_negative(environ: Mapping[str, str], name: str) -> float:
+    """A finite number of at least 0; unset or empty is 0."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} must be a finite number of at least 0, got {raw!r}")
+    return value
 
 
 def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
@@ -206,12 +293,16 @@ def _model_uri(environ: Mapping[str, str]) -> str:
     path = environ.get("MODEL_PATH", "").strip()
     if uri and path and uri != path:
         raise ConfigError(f"MODEL_URI ({uri!r}) and MODEL_PATH ({path!r}) differ; set only one")
-    uri = uri or path or str(BUNDLED_MODEL)
+    return _uri(uri or path or str(BUNDLED_MODEL), "MODEL_URI")
+
+
+def _uri(uri: str, name: str) -> str:
+    """A model's location: a local path, or an s3:// URI naming a bucket and a key."""
     if uri.startswith(S3_SCHEME):
         if split_s3_uri(uri) is None:
-            raise ConfigError(f"MODEL_URI must look like s3://bucket/key.joblib, got {uri!r}")
+            raise ConfigError(f"{name} must look like s3://bucket/key.joblib, got {uri!r}")
     elif "://" in uri:
-        raise ConfigError(f"MODEL_URI must be a local path or an s3:// URI, got {uri!r}")
+        raise ConfigError(f"{name} must be a local path or an s3:// URI, got {uri!r}")
     return uri
 
 

@@ -27,7 +27,7 @@ import app.service.model_slot
 from app.core.artifact import code_path_for, metadata_path_for, sha256_of
 from app.core.metadata import CodeArchive, ModelMetadata
 from app.core.predictor import ModelUnavailable
-from app.service.model_source import locate
+from app.service.model_source import LocalModel, locate
 from app.service.settings import Settings
 from model.publish import publish
 
@@ -200,7 +200,9 @@ def test_backoff_doubles_while_the_fault_lasts(
     monkeypatch.setattr(app.service.model_slot, "monotonic", lambda: now[0])
     real_locate = app.service.model_slot.locate
     monkeypatch.setattr(
-        app.service.model_slot, "locate", lambda s: attempts.append(now[0]) or real_locate(s)
+        app.service.model_slot,
+        "locate",
+        lambda *place: attempts.append(now[0]) or real_locate(*place),
     )
     served = s3_app()  # nothing published at all
     client = served.test_client()
@@ -312,8 +314,10 @@ def add_code_archive(artifact: Path) -> Path:
     return archive
 
 
-def s3_settings(cache: Path, **pins: str) -> Settings:
-    return Settings.from_environ({"MODEL_URI": URI, "MODEL_CACHE_DIR": str(cache), **pins})
+def s3_located(cache: Path, **pins: str) -> LocalModel:
+    """The S3 model located as the live model's slot locates it."""
+    settings = Settings.from_environ({"MODEL_URI": URI, "MODEL_CACHE_DIR": str(cache), **pins})
+    return locate(settings.model_uri, settings.model_pins, settings.model_cache_dir)
 
 
 def test_the_code_archive_is_downloaded_verified_into_the_cache(
@@ -327,11 +331,11 @@ def test_the_code_archive_is_downloaded_verified_into_the_cache(
         "MODEL_METADATA_SHA256": published.metadata_sha256,
         "MODEL_CODE_SHA256": sha256_of(archive),
     }
-    found = locate(s3_settings(cache, **pins))
+    found = s3_located(cache, **pins)
     assert found.code_archive == cache / f"{sha256_of(archive)}.code.zip"
     assert found.code_archive.read_bytes() == archive.read_bytes()
     # Unpinned, the metadata's own hash is the one checked.
-    assert locate(s3_settings(cache)).code_archive == found.code_archive
+    assert s3_located(cache).code_archive == found.code_archive
 
 
 def test_a_rewritten_code_archive_is_refused_and_never_cached(
@@ -346,7 +350,7 @@ def test_a_rewritten_code_archive_is_refused_and_never_cached(
         "MODEL_CODE_SHA256": sha256_of(archive),
     }
     with pytest.raises(ModelUnavailable) as refused:
-        locate(s3_settings(cache, **pins))
+        s3_located(cache, **pins)
     assert str(refused.value) == (
         f"model code archive s3://{BUCKET}/iris/model.code.zip has sha256 "
         f"{sha256_of_bytes(evil)}, but MODEL_CODE_SHA256 records {sha256_of(archive)}; "
@@ -361,7 +365,7 @@ def test_a_code_pin_the_metadata_contradicts_is_refused_before_any_download(
     add_code_archive(model_copy)
     publish(model_copy, URI, s3)
     with pytest.raises(ModelUnavailable) as refused:
-        locate(s3_settings(cache, MODEL_CODE_SHA256="e" * 64))
+        s3_located(cache, MODEL_CODE_SHA256="e" * 64)
     assert str(refused.value).startswith(
         f"MODEL_CODE_SHA256 is {'e' * 64}, but the model metadata describes a code archive "
         f"with sha256 {sha256_of(code_path_for(model_copy))}"
@@ -374,4 +378,4 @@ def test_a_missing_code_archive_is_named(s3: Any, model_copy: Path, cache: Path)
     publish(model_copy, URI, s3)
     s3.delete_object(Bucket=BUCKET, Key="iris/model.code.zip")
     with pytest.raises(ModelUnavailable, match="model code archive not found: s3://models/iris/"):
-        locate(s3_settings(cache))
+        s3_located(cache)

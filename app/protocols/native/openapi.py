@@ -355,6 +355,21 @@ def _model_info(model: Model) -> dict[str, Any]:
                     },
                 ],
             },
+            "shadow": {
+                "description": "Present only when a shadow model is configured: the model "
+                "that also answers a sampled share of predictions, never returned; loaded, "
+                "or the reason it is not.",
+                "type": "object",
+                "properties": {
+                    "loaded": {"type": "boolean"},
+                    "reason": {"oneOf": [{"type": "null"}, {"type": "string"}]},
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                    "tolerance": {"type": "number", "minimum": 0},
+                },
+                "required": ["loaded", "sample_rate"],
+            },
             "max_batch_rows": {
                 "const": model.max_rows,
                 "description": "The most rows one request may hold.",

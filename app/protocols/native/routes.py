@@ -27,6 +27,7 @@ from app.http.serving import (
     predict,
     read_by_loaded_model,
 )
+from app.http.shadow import ShadowRuns
 from app.protocols.native.decoding import (
     InputSchema,
     parse_predict_request,
@@ -100,7 +101,11 @@ def health() -> tuple[Response, int]:
 @blueprint.get("/model")
 def model() -> Response:
     predictor = current_predictor()
-    return jsonify(_model_document(predictor, batch_limit(predictor)))
+    document = _model_document(predictor, batch_limit(predictor))
+    shadow = part_of(ShadowRuns).slot
+    if shadow is not None:  # only with a shadow: without one, the document is as it was
+        document = {**document, "shadow": shadow.describe()}
+    return jsonify(document)
 
 
 @lru_cache(maxsize=8)
