@@ -223,7 +223,9 @@ class Rollout {
         Name: ALIAS,
         ...(provisioned ? { ProvisionedConcurrencyConfig: provisioned } : {}),
       },
-      DependsOn: functionId,
+      // The hook's environment names the new version: it must be updated before
+      // CodeDeploy calls it, or it would check the version before.
+      DependsOn: [functionId, hookId],
       UpdatePolicy: {
         CodeDeployLambdaAliasUpdate: {
           ApplicationName: { Ref: LOGICAL_IDS.application },

@@ -136,7 +136,8 @@ def test_a_canary_adds_the_alias_codedeploy_alarms_and_hook_and_changes_nothing_
             "FunctionVersion": {"Fn::GetAtt": [VERSION, "Version"]},
             "Name": "live",
         },
-        "DependsOn": FUNCTION,
+        # The hook is updated to name the new version before CodeDeploy calls it.
+        "DependsOn": [FUNCTION, HOOK],
         "UpdatePolicy": {
             "CodeDeployLambdaAliasUpdate": {
                 "ApplicationName": {"Ref": "RolloutApplication"},
