@@ -10,6 +10,11 @@
 // message that names neither parameter, and lets the other two pairs through to fail
 // at deploy time. Values are read as osls reads them (its schema check has already
 // made 'true' or '2' a boolean or a number): truthy means on.
+//
+// A rollout (custom.rollout.config other than AllAtOnce, the rollout plugin) has CodeDeploy
+// shift an alias between published versions: it combines with SnapStart (which applies
+// to published versions) and with provisioned concurrency (kept on that alias), but not
+// with versionFunctions turned off, where no version is published to shift to.
 
 const MAX_SNAPSTART_EPHEMERAL_MB = 512;
 
@@ -25,9 +30,22 @@ class StartUpOptions {
   }
 
   check() {
-    const functions = this.serverless.service.functions || {};
+    const { service } = this.serverless;
+    const functions = service.functions || {};
     for (const [name, fn] of Object.entries(functions)) {
       if (fn && fn.snapStart) this.checkSnapStart(name, fn);
+    }
+    const rollout = String(((service.custom || {}).rollout || {}).config || 'AllAtOnce').trim();
+    if (!/^(CodeDeployDefault\.Lambda)?AllAtOnce$/.test(rollout) && functions.api) {
+      const provider = service.provider || {};
+      if (provider.versionFunctions === false || functions.api.versionFunction === false) {
+        this.fail(
+          'api',
+          `rollout=${rollout} shifts traffic between published versions, and versionFunctions ` +
+            'is off: no version is published. Turn versionFunctions on, or pass ' +
+            '--param="rollout=AllAtOnce".'
+        );
+      }
     }
   }
 

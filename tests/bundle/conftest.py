@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from support.packages import CAPTURE_PARAMS, KEYED_PARAMS, Package, build_package
+from support.packages import (
+    CANARY_PARAMS,
+    CAPTURE_PARAMS,
+    KEYED_PARAMS,
+    LINEAR_PARAMS,
+    Package,
+    build_package,
+)
 from support.paths import CHURN_MODEL
 
 
@@ -42,3 +49,34 @@ def provisioned_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
 def capture_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     """The package with CAPTURE_PARAMS: capture on, masked, delivered to a bucket."""
     return build_package(tmp_path_factory.mktemp("capture-package"), *CAPTURE_PARAMS)
+
+
+@pytest.fixture(scope="session")
+def canary_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with a canary rollout, the bundled model and default alarm limits."""
+    return build_package(tmp_path_factory.mktemp("canary-package"), *CANARY_PARAMS)
+
+
+@pytest.fixture(scope="session")
+def linear_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """The package with LINEAR_PARAMS: a linear rollout of the churn model (which has
+    reference statistics), with a shadow and every alarm limit set."""
+    return build_package(tmp_path_factory.mktemp("linear-package"), *LINEAR_PARAMS)
+
+
+@pytest.fixture(scope="session")
+def canary_snapstart_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """A canary rollout with SnapStart."""
+    return build_package(
+        tmp_path_factory.mktemp("canary-snapstart-package"), *CANARY_PARAMS, "snapStart=true"
+    )
+
+
+@pytest.fixture(scope="session")
+def canary_provisioned_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """A canary rollout with two environments of provisioned concurrency."""
+    return build_package(
+        tmp_path_factory.mktemp("canary-provisioned-package"),
+        *CANARY_PARAMS,
+        "provisionedConcurrency=2",
+    )

@@ -11,9 +11,11 @@ CloudFormation there in three ways, all made good here and nothing else changed:
   any match, warnings included, where CloudFormation runs no linter; the alias draws
   one warning (W3005: it both Refs the function and DependsOn it). Here only
   cfn-lint's errors, rules E..., refuse a template.
-- Its CloudFormation creates no alias, and a version has no `Version` attribute for
-  the alias to name. Here an AWS::Lambda::Alias is created with moto's own Lambda
-  CreateAlias, on the version its FunctionVersion names.
+- Its CloudFormation creates no alias, a version has no `Version` attribute for the
+  alias to name, and a Ref to a version gives moto's object, not the version's ARN.
+  Here an AWS::Lambda::Alias is created with moto's own Lambda CreateAlias, on the
+  version its FunctionVersion names, and a Ref to a version is its qualified ARN, as in
+  CloudFormation.
 - Its CloudFormation creates neither a Firehose delivery stream nor a log group's
   subscription filter (capture's delivery to S3). Here both are created with moto's own
   CreateDeliveryStream and PutSubscriptionFilter, so that events put into the log group
@@ -21,6 +23,11 @@ CloudFormation there in three ways, all made good here and nothing else changed:
   events as CloudWatch Logs sends it (gzip of its JSON envelope), under the prefix as
   written (moto neither runs the stream's processors nor fills in its partition keys),
   and every event, whatever the filter's pattern (moto does not apply it).
+- Its CloudFormation creates no CloudWatch alarm, CodeDeploy application or deployment
+  group (a rollout's). Here each is created with moto's own PutMetricAlarm (metric math
+  included), CreateApplication and CreateDeploymentGroup. moto's CloudFormation reads no
+  UpdatePolicy, so no deploy through it ever starts a CodeDeploy deployment, and its
+  CodeDeploy has no PutLifecycleEventHookExecutionStatus.
 """
 
 from __future__ import annotations
@@ -31,10 +38,19 @@ from typing import Any
 from moto.awslambda.models import LambdaAlias, LambdaVersion, lambda_backends
 from moto.cloudformation import models
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.cloudwatch.models import (
+    Dimension,
+    Metric,
+    MetricDataQuery,
+    MetricStat,
+    cloudwatch_backends,
+)
+from moto.codedeploy.models import codedeploy_backends
 from moto.core.common_models import CloudFormationModel
 from moto.firehose.models import DeliveryStream, firehose_backends
 from moto.logs.models import logs_backends
 from moto.server import main
+from moto.utilities.utils import get_partition
 
 _lint = models.validate_template_cfn_lint
 
@@ -47,6 +63,24 @@ def _version_attribute(self: LambdaVersion, attribute_name: str) -> str:
     if attribute_name == "Version":
         return str(self.version)
     raise UnformattedGetAttTemplateException()
+
+
+_create_version = LambdaVersion.create_from_cloudformation_json
+
+
+def _version_with_arn(
+    resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> LambdaVersion:
+    version = _create_version(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    name = cloudformation_json["Properties"]["FunctionName"]
+    partition = get_partition(region_name)
+    arn = f"arn:{partition}:lambda:{region_name}:{account_id}:function:{name}:{version.version}"
+    version.physical_resource_id = arn  # type: ignore[misc]
+    return version
 
 
 class CloudFormationAlias(CloudFormationModel):
@@ -204,8 +238,183 @@ class CloudFormationSubscriptionFilter(CloudFormationModel):
         return cls(name)
 
 
+def _query(query: dict[str, Any]) -> MetricDataQuery:
+    """One member of an alarm's Metrics, as moto's PutMetricAlarm reads it."""
+    stat = query.get("MetricStat")
+    metric_stat = None
+    if stat:
+        metric = stat["Metric"]
+        dimensions = [Dimension(d["Name"], str(d["Value"])) for d in metric.get("Dimensions", [])]
+        metric_stat = MetricStat(
+            Metric(metric["MetricName"], metric["Namespace"], dimensions),
+            stat["Period"],
+            stat["Stat"],
+            stat.get("Unit"),
+        )
+    return MetricDataQuery(
+        query["Id"],
+        query.get("Label"),
+        query.get("Period"),
+        query.get("ReturnData"),
+        expression=query.get("Expression"),
+        metric_stat=metric_stat,
+    )
+
+
+class CloudFormationAlarm(CloudFormationModel):
+    """An AWS::CloudWatch::Alarm, put through moto's CloudWatch."""
+
+    __module__ = "moto.cloudwatch.rehearsal"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationAlarm:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("AlarmName", resource_name)
+        metrics = properties.get("Metrics")
+        cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name,
+            namespace=properties.get("Namespace"),
+            metric_name=properties.get("MetricName"),
+            comparison_operator=properties["ComparisonOperator"],
+            evaluation_periods=properties["EvaluationPeriods"],
+            period=properties.get("Period"),
+            threshold=properties.get("Threshold"),
+            statistic=properties.get("Statistic"),
+            description=properties.get("AlarmDescription", ""),
+            dimensions=[
+                {"Name": d["Name"], "Value": str(d["Value"])}
+                for d in properties.get("Dimensions", [])
+            ],
+            alarm_actions=properties.get("AlarmActions", []),
+            metric_data_queries=[_query(q) for q in metrics] if metrics else None,
+            datapoints_to_alarm=properties.get("DatapointsToAlarm"),
+            extended_statistic=properties.get("ExtendedStatistic"),
+            treat_missing_data=properties.get("TreatMissingData"),
+        )
+        return cls(name)
+
+
+class CloudFormationCodeDeployApplication(CloudFormationModel):
+    """An AWS::CodeDeploy::Application, created through moto's CodeDeploy."""
+
+    __module__ = "moto.codedeploy.rehearsal"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeDeploy::Application"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "ApplicationName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationCodeDeployApplication:
+        properties = cloudformation_json.get("Properties", {})
+        name = properties.get("ApplicationName", resource_name)
+        codedeploy_backends[account_id][region_name].create_application(
+            name, properties.get("ComputePlatform", "Server"), properties.get("Tags", [])
+        )
+        return cls(name)
+
+
+class CloudFormationDeploymentGroup(CloudFormationModel):
+    """An AWS::CodeDeploy::DeploymentGroup, created through moto's CodeDeploy, with the
+    API's own spelling of its members (camelCase) for what moto hands back."""
+
+    __module__ = "moto.codedeploy.rehearsal"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeDeploy::DeploymentGroup"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DeploymentGroupName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFormationDeploymentGroup:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("DeploymentGroupName", resource_name)
+        alarms = properties.get("AlarmConfiguration")
+        rollback = properties.get("AutoRollbackConfiguration")
+        style = properties.get("DeploymentStyle")
+        codedeploy_backends[account_id][region_name].create_deployment_group(
+            application_name=properties["ApplicationName"],
+            deployment_group_name=name,
+            deployment_config_name=properties.get("DeploymentConfigName"),
+            ec2_tag_filters=None,
+            on_premises_instance_tag_filters=None,
+            auto_scaling_groups=None,
+            service_role_arn=properties["ServiceRoleArn"],
+            alarm_configuration=alarms
+            and {
+                "enabled": alarms.get("Enabled", False),
+                "alarms": [{"name": a["Name"]} for a in alarms.get("Alarms", [])],
+            },  # type: ignore[arg-type]
+            auto_rollback_configuration=rollback
+            and {"enabled": rollback.get("Enabled", False), "events": rollback.get("Events", [])},
+            deployment_style=style
+            and {
+                "deploymentType": style.get("DeploymentType"),
+                "deploymentOption": style.get("DeploymentOption"),
+            },
+        )
+        return cls(name)
+
+
 models.validate_template_cfn_lint = _errors_only
 LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[attr-defined]
+LambdaVersion.create_from_cloudformation_json = _version_with_arn  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -89,3 +89,18 @@ CAPTURE_PARAMS = (
     "captureBucketPrefix=captured/iris/",
     "captureBufferSeconds=60",
 )
+
+# Rollouts (bundle/test_rollout.py): a canary of the bundled model with the default
+# alarm limits, and a linear rollout of the churn model (reference statistics: the
+# unseen-category alarm) with a shadow model (the disagreement alarm) and every limit set.
+CANARY_PARAMS = ("rollout=Canary10Percent5Minutes",)
+LINEAR_PARAMS = (
+    "rollout=CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+    "modelUri=model/examples/churn.joblib",
+    "shadowModelUri=model/model.joblib",
+    "rolloutMaxErrorRate=0.02",
+    "rolloutMaxP99Ms=750",
+    "rolloutMaxUnseenRate=0.1",
+    "rolloutMaxDisagreement=0.2",
+    "metricsNamespace=ChurnModel",
+)
