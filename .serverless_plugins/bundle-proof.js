@@ -8,9 +8,14 @@
 //   the proof sends;
 // - CAPTURE_HASH_KEY_SECRET becomes CAPTURE_HASH_KEY, a generated key of the same kind;
 // - an S3 model is downloaded with the deploy's credentials, checked against the hashes
-//   its metadata records, and MODEL_URI points at that copy (the bundle has no boto3).
+//   its metadata records, and MODEL_URI points at that copy (the bundle has no boto3);
+//   an S3 shadow model likewise, into a folder of its own, for SHADOW_MODEL_URI.
+// With a shadow model the proof also asks GET /model, which must show it loaded: loading
+// proves it on its own example, and accepts it only if it takes the live model's rows.
 
 const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
 const { servedModel, metadataText, parseMetadata, downloadServedModel } = require('./model-files');
 
 const HANDLER = 'handler.handler';
@@ -96,8 +101,21 @@ async function proofFor(serverless, name, folder, log) {
   const { instances, predictions } = example(model, await metadataText(serverless, model), fail);
   const served = functionEnvironment(serverless, name, log);
   if (model.bucket) served.MODEL_URI = await downloadServedModel(serverless, model, folder);
+  const shadow = servedModel(serverless, 'shadow');
+  if (shadow && shadow.bucket) {
+    const own = path.join(folder, 'shadow');
+    fs.mkdirSync(own, { recursive: true });
+    served.SHADOW_MODEL_URI = await downloadServedModel(serverless, shadow, own);
+  }
   const { environment, key } = withProofKey(withProofHashKey(served));
-  return { environment, instances, predictions, api_key: key, model: model.metadata };
+  return {
+    environment,
+    instances,
+    predictions,
+    api_key: key,
+    model: model.metadata,
+    shadow: shadow ? shadow.metadata : null,
+  };
 }
 
 module.exports = { HANDLER, proofFor };

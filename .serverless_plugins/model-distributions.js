@@ -15,12 +15,15 @@
 // skops older than 0.12 is refused: its trusted-type check could be bypassed
 // (CVE-2025-54412), and skops is what keeps a .skops artifact from running code.
 //
+// With a shadow model, what either model records: one bundle holds one version of a
+// distribution, so two models that record different versions of one are refused.
+//
 // List it after served-model: both run on the same hooks, and this one needs the
 // requirements file served-model chose.
 
 const fs = require('fs');
 const path = require('path');
-const { servedModel, metadataText, parseMetadata } = require('./model-files');
+const { servedModels, metadataText, parseMetadata } = require('./model-files');
 
 const GENERATED = '.serverless/model-requirements.txt';
 // PEP 508 names and PEP 440 versions (local versions too): nothing else may reach pip.
@@ -88,7 +91,7 @@ class ModelDistributions {
 
   async add() {
     const { serverless } = this;
-    const model = servedModel(serverless);
+    const models = servedModels(serverless);
     const { custom } = serverless.service;
     custom.pythonRequirements = custom.pythonRequirements || {};
     const requirements = custom.pythonRequirements;
@@ -98,37 +101,58 @@ class ModelDistributions {
     }
     requirements.fileName = this.chosen;
 
-    const recorded = this.recordedDistributions(model, await metadataText(serverless, model));
-    if (recorded === null) {
-      this.log.notice(
-        `${model.metadata} records no distributions (metadata written before they were): ` +
-          `the bundle gets ${this.chosen} alone`
-      );
-      return;
-    }
     const pinned = requirementsIn(this.chosen, serverless.serviceDir);
-    const added = [];
-    for (const [name, version] of Object.entries(recorded)) {
-      const inFile = pinned.get(normalized(name));
-      if (!inFile) {
-        added.push(`${name}==${version}`);
-      } else if (inFile.version !== null && inFile.version !== version) {
-        this.log.warning(
-          `${model.metadata} records ${name} ${version}; the bundle installs ` +
-            `${inFile.name}==${inFile.version} (${inFile.file}), which serves the model instead`
+    const added = new Map(); // normalized name -> { line, model }
+    for (const model of models) {
+      const recorded = this.recordedDistributions(model, await metadataText(serverless, model));
+      if (recorded === null) {
+        this.log.notice(
+          `${model.metadata} records no distributions (metadata written before they were): ` +
+            `the bundle gets ${this.chosen} alone${models.length > 1 ? ' for it' : ''}`
         );
+        continue;
+      }
+      for (const [name, version] of Object.entries(recorded)) {
+        const inFile = pinned.get(normalized(name));
+        if (!inFile) {
+          this.addOnce(added, name, version, model);
+        } else if (inFile.version !== null && inFile.version !== version) {
+          this.log.warning(
+            `${model.metadata} records ${name} ${version}; the bundle installs ` +
+              `${inFile.name}==${inFile.version} (${inFile.file}), which serves the model instead`
+          );
+        }
       }
     }
-    if (!added.length) {
-      this.log.info(`${this.chosen} holds every distribution ${model.metadata} records`);
+    const sources = [...new Set([...added.values()].map((entry) => entry.model.metadata))];
+    if (!added.size) {
+      const named = models.map((model) => model.metadata).join(' and ');
+      this.log.info(`${this.chosen} holds every distribution ${named} records`);
       return;
     }
-    this.write(model, added);
+    const lines = [...added.values()].map((entry) => entry.line);
+    this.write(sources, lines);
     requirements.fileName = GENERATED;
+    const verb = sources.length > 1 ? 'record' : 'records';
     this.log.notice(
-      `Python requirements: ${this.chosen} plus ${added.join(', ')}, which ${model.metadata} ` +
-        `records among the distributions the model references (${GENERATED})`
+      `Python requirements: ${this.chosen} plus ${lines.join(', ')}, which ` +
+        `${sources.join(' and ')} ${verb} among the distributions the model references ` +
+        `(${GENERATED})`
     );
+  }
+
+  // One version per distribution in one bundle: the live model's and the shadow's must agree.
+  addOnce(added, name, version, model) {
+    const key = normalized(name);
+    const before = added.get(key);
+    if (before && before.version !== version) {
+      this.fail(
+        `${before.model.metadata} records ${name} ${before.version} and ${model.metadata} ` +
+          `records ${version}: one bundle installs one version of a distribution, so the ` +
+          'live model and its shadow must be described with the same one'
+      );
+    }
+    if (!before) added.set(key, { line: `${name}==${version}`, version, model });
   }
 
   // {name: version} from the metadata, checked; null when it has no "distributions".
@@ -162,15 +186,16 @@ class ModelDistributions {
     return recorded;
   }
 
-  write(model, added) {
+  write(sources, added) {
     const file = path.join(this.serverless.serviceDir, GENERATED);
     const include = path.posix.relative(path.posix.dirname(GENERATED), this.chosen);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(
       file,
       [
-        `# Written by packaging: ${this.chosen}, plus the distributions ${model.metadata}`,
-        '# records for the served model that it does not name, at the recorded versions.',
+        `# Written by packaging: ${this.chosen}, plus the distributions ${sources.join(' and ')}`,
+        `# ${sources.length > 1 ? 'record' : 'records'} for the served model that it does ` +
+          'not name, at the recorded versions.',
         `-r ${include}`,
         ...added,
         '',

@@ -25,19 +25,45 @@ const CODE_FILE = /^[A-Za-z0-9._+@-]+\.code\.zip$/;
 
 const s3Reads = new Map(); // "bucket/key" -> Promise of the object's bytes
 
-// The served model (custom.servedModel.uri, the function's MODEL_URI): { uri, artifact,
-// metadata } for one in the service folder (paths relative to it), { uri, bucket, key,
-// metadata } for one on S3 (metadata is then the s3:// URI of the object beside the
-// artifact). A URI that names no servable model stops packaging.
-function servedModel(serverless) {
+// The two models a function may serve: the live one (custom.servedModel.uri, the
+// function's MODEL_URI, parameter modelUri; empty is the bundled model) and its shadow
+// (custom.servedModel.shadow.uri, SHADOW_MODEL_URI, parameter shadowModelUri; empty is
+// none). `prefix` names its settings: PREFIX_URI, PREFIX_SHA256...
+const ROLES = {
+  live: { param: 'modelUri', prefix: 'MODEL' },
+  shadow: { param: 'shadowModelUri', prefix: 'SHADOW_MODEL' },
+};
+
+function roleUri(serverless, role) {
   const settings = (serverless.service.custom || {}).servedModel || {};
-  const uri = String(settings.uri == null ? '' : settings.uri).trim();
+  const value = role === 'live' ? settings.uri : (settings.shadow || {}).uri;
+  return String(value == null ? '' : value).trim();
+}
+
+// A served model: { role, param, uri, artifact, metadata } for one in the service folder
+// (paths relative to it), { role, param, uri, bucket, key, metadata } for one on S3
+// (metadata is then the s3:// URI of the object beside the artifact); null for a shadow
+// that is not set. A URI that names no servable model stops packaging.
+function servedModel(serverless, role = 'live') {
+  const uri = roleUri(serverless, role);
+  const { param } = ROLES[role];
+  if (role === 'shadow' && !uri) return null;
+  const found = locatedModel(serverless, uri, param);
+  return { role, param, ...found };
+}
+
+// The live model and, when one is set, its shadow.
+function servedModels(serverless) {
+  return [servedModel(serverless, 'live'), servedModel(serverless, 'shadow')].filter(Boolean);
+}
+
+function locatedModel(serverless, uri, param) {
   const fail = (message) => {
     throw new serverless.classes.Error(message);
   };
   if (uri.startsWith('s3://')) {
     const match = S3_URI.exec(uri);
-    if (!match) fail(`modelUri must look like s3://bucket/key.joblib, got ${uri}`);
+    if (!match) fail(`${param} must look like s3://bucket/key.joblib, got ${uri}`);
     const [, bucket, key] = match;
     return { uri, bucket, key, metadata: `s3://${bucket}/${metadataKey(key)}` };
   }
@@ -49,9 +75,9 @@ function servedModel(serverless) {
     artifact.split('/').includes('..')
   ) {
     fail(
-      'modelUri must be empty (the bundled model), s3://bucket/key.joblib, or a path ' +
-        'inside the service folder relative to it, such as model/examples/churn.joblib; ' +
-        `got ${uri}`
+      `${param} must be ${param === 'modelUri' ? 'empty (the bundled model), ' : ''}` +
+        's3://bucket/key.joblib, or a path inside the service folder relative to it, such ' +
+        `as model/examples/churn.joblib; got ${uri}`
     );
   }
   const metadata = metadataKey(artifact);
@@ -59,8 +85,8 @@ function servedModel(serverless) {
     if (!isFile(path.join(serverless.serviceDir, file))) {
       fail(
         file === artifact
-          ? `modelUri: ${file} does not exist`
-          : `modelUri: ${artifact} has no metadata beside it (${file}); ` +
+          ? `${param}: ${file} does not exist`
+          : `${param}: ${artifact} has no metadata beside it (${file}); ` +
               'python -m model.describe writes it'
       );
     }
@@ -89,7 +115,8 @@ async function metadataText(serverless, model) {
     return (await readS3Once(serverless, model.bucket, metadataKey(model.key))).toString('utf8');
   } catch (error) {
     throw new serverless.classes.Error(
-      `Packaging reads the served model's metadata, ${model.metadata}, with the deploy's ` +
+      `Packaging reads the ${model.role === 'shadow' ? 'shadow' : 'served'} model's metadata, ` +
+        `${model.metadata}, with the deploy's ` +
         `AWS credentials (whether the bundle needs pandas, which distributions the model ` +
         `needs, and the example it is proven on), and could not (${failureReason(error)}). ` +
         `Packaging a model on S3 needs read access to it`
@@ -181,7 +208,9 @@ async function downloadServedModel(serverless, model, folder) {
 }
 
 module.exports = {
+  ROLES,
   servedModel,
+  servedModels,
   metadataText,
   parseMetadata,
   bundledCodeArchive,

@@ -15,6 +15,9 @@
 // model's from the repo, and its artifact and code archive must match it. An explicit
 // MODEL_SHA256 (modelSha256) that disagrees with the metadata stops the deploy.
 //
+// A shadow model (SHADOW_MODEL_URI, set by served-model) is pinned the same way, into
+// SHADOW_MODEL_SHA256, SHADOW_MODEL_METADATA_SHA256 and SHADOW_MODEL_CODE_SHA256.
+//
 // Reads MODEL_URI and MODEL_SHA256 from provider.environment and writes the pins there:
 // at package:initialize, before read-access grants the code archive (only when there is
 // one) and before the template is compiled; at deploy:function:initialize for
@@ -30,6 +33,7 @@ const {
   readS3Object,
   failureReason,
 } = require('./model-objects');
+const { ROLES } = require('./model-files');
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -65,8 +69,18 @@ class ModelPins {
     const enabled = this.enabledSetting(settings.enabled);
     service.provider.environment = service.provider.environment || {};
     const environment = service.provider.environment;
-    const uri = String(environment.MODEL_URI == null ? '' : environment.MODEL_URI).trim();
-    const model = uri.startsWith('s3://') ? this.s3Model(uri) : this.bundledModel(uri);
+    await this.pinModel(environment, ROLES.live, enabled);
+    const shadow = environment.SHADOW_MODEL_URI;
+    if (shadow != null && String(shadow).trim()) {
+      await this.pinModel(environment, ROLES.shadow, enabled);
+    }
+  }
+
+  // One model's pins, into PREFIX_SHA256, PREFIX_METADATA_SHA256 and PREFIX_CODE_SHA256.
+  async pinModel(environment, { param, prefix }, enabled) {
+    const raw = environment[`${prefix}_URI`];
+    const uri = String(raw == null ? '' : raw).trim();
+    const model = uri.startsWith('s3://') ? this.s3Model(uri, param) : this.bundledModel(uri);
     if (!enabled) {
       if (model.bucket) {
         this.log.warning(
@@ -77,7 +91,9 @@ class ModelPins {
       }
       return;
     }
-    const explicit = this.explicitPin(environment.MODEL_SHA256);
+    // Only the live model takes an explicit pin (modelSha256).
+    const live = prefix === ROLES.live.prefix;
+    const explicit = live ? this.explicitPin(environment.MODEL_SHA256) : '';
     const bytes = await this.readMetadata(model);
     const metadata = this.parse(bytes, model);
     if (explicit && explicit !== metadata.sha256) {
@@ -88,14 +104,14 @@ class ModelPins {
     }
     if (model.artifact) await this.checkBundled(model, metadata);
 
-    environment.MODEL_SHA256 = metadata.sha256;
-    environment.MODEL_METADATA_SHA256 = sha256(bytes);
-    if (metadata.code) environment.MODEL_CODE_SHA256 = metadata.code.sha256;
-    else delete environment.MODEL_CODE_SHA256;
+    environment[`${prefix}_SHA256`] = metadata.sha256;
+    environment[`${prefix}_METADATA_SHA256`] = sha256(bytes);
+    if (metadata.code) environment[`${prefix}_CODE_SHA256`] = metadata.code.sha256;
+    else delete environment[`${prefix}_CODE_SHA256`];
     const code = metadata.code ? `, code archive ${metadata.code.sha256}` : '';
     this.log.notice(
       `Pinned ${model.label} by sha256: metadata ${model.metadata} ` +
-        `${environment.MODEL_METADATA_SHA256}, artifact ${metadata.sha256}${code}`
+        `${environment[`${prefix}_METADATA_SHA256`]}, artifact ${metadata.sha256}${code}`
     );
   }
 
@@ -115,9 +131,9 @@ class ModelPins {
     return pinned;
   }
 
-  s3Model(uri) {
+  s3Model(uri, param) {
     const match = S3_URI.exec(uri);
-    if (!match) this.fail(`modelUri must look like s3://bucket/key.joblib, got ${uri}`);
+    if (!match) this.fail(`${param} must look like s3://bucket/key.joblib, got ${uri}`);
     const [, bucket, key] = match;
     const metadata = `s3://${bucket}/${metadataKey(key)}`;
     return { label: uri, bucket, key: metadataKey(key), metadata };

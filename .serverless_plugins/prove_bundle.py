@@ -3,14 +3,16 @@
     python3.12 -I prove_bundle.py ARCHIVE RUNTIME_VERSION < proof.json
 
 proof.json: {"environment": {...the function's variables...}, "instances": [...example
-rows...], "predictions": [...what describe recorded...] or null, "api_key": "..." or null}
+rows...], "predictions": [...what describe recorded...] or null, "api_key": "..." or null,
+"shadow": the shadow model's metadata's name, or null}
 
 The zip is unzipped into a temporary read-only folder, like Lambda's /var/task, and
 bundle_runner.py serves one REST API event, POST /predict {"instances": rows}, from it in
 this interpreter run bare (-I -S -B: nothing of this machine's site-packages), with the
 function's environment and the bundle's own folders first on LD_LIBRARY_PATH. The answer
 must be 200 with the recorded predictions; else the bundle's own error is the message.
-Standard library only.
+With a shadow model, GET /model must then show it loaded (proven on its own example and
+accepted beside the live model), or its reason is the message. Standard library only.
 """
 
 from __future__ import annotations
@@ -208,12 +210,14 @@ def prove(archive: Path, proof: dict[str, Any]) -> str:
     instances = proof["instances"]
     recorded = proof["predictions"]
     headers = {"x-api-key": proof["api_key"]} if proof.get("api_key") else {}
-    event = rest_api_event("POST", "/predict", json.dumps({"instances": instances}), headers)
+    events = [rest_api_event("POST", "/predict", json.dumps({"instances": instances}), headers)]
+    if proof.get("shadow"):
+        events.append(rest_api_event("GET", "/model", "", headers))
     with (
         tempfile.TemporaryDirectory(prefix="bundle-proof-") as tmp,
         unzipped_read_only(archive, Path(tmp) / "task") as bundle,
     ):
-        report = run_events(bundle, proof["environment"], [event])
+        report = run_events(bundle, proof["environment"], events)
         if report["error"]:
             stage = "imported" if report["error"]["stage"] == "import" else "invoked"
             raise ProofFailed(
@@ -231,6 +235,7 @@ def prove(archive: Path, proof: dict[str, Any]) -> str:
             f"{len(instances)} example row(s)"
         )
     seconds = f"{report['seconds_to_answers']:.1f} s"
+    shadow = shadow_loaded(report["answers"][1:], proof.get("shadow"))
     if recorded is None:
         return (
             f"answered its {len(instances)} example row(s) with one prediction each in "
@@ -245,7 +250,26 @@ def prove(archive: Path, proof: dict[str, Any]) -> str:
             "POST /predict answered the example rows differently from the example_predictions "
             "recorded at describe:\n  " + "\n  ".join(shown)
         )
-    return f"answered its {len(instances)} example row(s) as recorded at describe in {seconds}"
+    return (
+        f"answered its {len(instances)} example row(s) as recorded at describe in {seconds}"
+        + shadow
+    )
+
+
+def shadow_loaded(answers: list[dict[str, Any]], shadow: str | None) -> str:
+    """ "" without a shadow; with one, what GET /model says of it, or ProofFailed."""
+    if not shadow:
+        return ""
+    answer = answers[0] if answers else {}
+    if answer.get("statusCode") != 200:
+        raise ProofFailed(f"GET /model answered {answer.get('statusCode')}: {error_answer(answer)}")
+    described = json.loads(answer["body"]).get("shadow") or {}
+    if described.get("loaded") is not True:
+        raise ProofFailed(
+            f"the shadow model ({shadow}) did not load in the bundle: "
+            f"{described.get('reason') or 'GET /model does not name it'}"
+        )
+    return f"; its shadow {described.get('name')} {described.get('version')} loaded beside it"
 
 
 def main(archive: str, runtime: str) -> None:

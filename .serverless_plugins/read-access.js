@@ -8,6 +8,7 @@
 //   (MODEL_CODE_SHA256), or when the metadata is not pinned at all (pinModel=false),
 //   since each cold start then follows whatever metadata is published, which may name an
 //   archive the deploy never saw. Pinned metadata without an archive: none is read;
+// - the same on a shadow model when SHADOW_MODEL_URI is s3://bucket/key, by its own pins;
 // - secretsmanager:GetSecretValue on the API keys secret when API_KEYS_SECRET names one,
 //   and on capture's hash key secret when CAPTURE_HASH_KEY_SECRET names one.
 // With the bundled model and no secret the role stays as it is: it may only write
@@ -18,21 +19,31 @@ const { S3_URI, metadataKey, codeKey } = require('./model-objects');
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
-function modelStatement(environment, fail) {
-  const uri = environment.MODEL_URI || '';
-  if (!uri.startsWith('s3://')) return null;
+// The S3 objects of the model whose settings start with `prefix` (MODEL, SHADOW_MODEL).
+function modelObjects(environment, prefix, fail) {
+  const uri = environment[`${prefix}_URI`] || '';
+  if (!uri.startsWith('s3://')) return [];
   const match = S3_URI.exec(uri);
-  if (!match) fail(`MODEL_URI must be s3://bucket/key, got ${uri}`);
+  if (!match) fail(`${prefix}_URI must be s3://bucket/key, got ${uri}`);
   const [, bucket, key] = match;
   const objects = [key, metadataKey(key)];
-  if (environment.MODEL_CODE_SHA256 || !environment.MODEL_METADATA_SHA256) {
+  if (environment[`${prefix}_CODE_SHA256`] || !environment[`${prefix}_METADATA_SHA256`]) {
     objects.push(codeKey(key));
   }
+  return objects.map((object) => `${bucket}/${object}`);
+}
+
+function modelStatement(environment, fail) {
+  const objects = [
+    ...modelObjects(environment, 'MODEL', fail),
+    ...modelObjects(environment, 'SHADOW_MODEL', fail),
+  ];
+  if (!objects.length) return null;
   return {
     Effect: 'Allow',
     Action: ['s3:GetObject'],
-    Resource: objects.map((object) => ({
-      'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucket}/${object}`,
+    Resource: [...new Set(objects)].map((object) => ({
+      'Fn::Sub': `arn:\${AWS::Partition}:s3:::${object}`,
     })),
   };
 }

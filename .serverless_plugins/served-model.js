@@ -15,6 +15,12 @@
 //     other kinds ("float64_array", "object_array", "text"), or no such key, do not.
 //   requirementsWithPandas: the requirements file that replaces
 //     custom.pythonRequirements.fileName when the package carries pandas.
+//   shadow: { uri, sampleRate, tolerance } (parameters shadowModelUri, shadowSampleRate,
+//     shadowTolerance): a shadow model, located like uri, bundled beside the live model
+//     when it is a path, and set as SHADOW_MODEL_URI, SHADOW_SAMPLE_RATE and
+//     SHADOW_TOLERANCE only when uri is set, so a stack without one is unchanged. auto
+//     carries pandas when either model needs it. Every value is checked before anything
+//     is built.
 //
 // scikit-learn imports pandas at import time whenever it is installed, so a bundle with
 // pandas pays for that import on every cold start, used or not.
@@ -29,7 +35,7 @@
 const fs = require('fs');
 const path = require('path');
 const {
-  servedModel,
+  servedModels,
   metadataText,
   parseMetadata,
   bundledCodeArchive,
@@ -49,6 +55,8 @@ class ServedModel {
       'package:initialize': prepare,
       'deploy:function:initialize': prepare,
       'before:requirements:install:install': prepare,
+      // `sls offline` serves the shadow too, as a deploy would.
+      'before:offline:start:init': () => this.setShadowVariables(),
     };
   }
 
@@ -60,15 +68,62 @@ class ServedModel {
     const { service } = this.serverless;
     const settings = (service.custom && service.custom.servedModel) || {};
     const pandas = this.pandasSetting(settings.pandas);
-    const model = servedModel(this.serverless);
-    if (model.artifact) {
+    this.setShadowVariables();
+    const models = servedModels(this.serverless);
+    for (const model of models) {
+      if (!model.artifact) continue;
       service.package = service.package || {};
       const patterns = service.package.patterns || [];
       const files = [model.artifact, model.metadata, ...this.codeArchive(model)];
-      service.package.patterns = [...patterns, ...files];
+      service.package.patterns = [...patterns, ...files.filter((f) => !patterns.includes(f))];
     }
-    const { withPandas, why } = await this.decide(model, pandas);
+    const decisions = [];
+    for (const model of models) decisions.push(await this.decide(model, pandas));
+    const needing = decisions.find((decision) => decision.withPandas);
+    const { withPandas, why } = needing || decisions[0];
     this.useRequirements(withPandas, settings.requirementsWithPandas, why);
+  }
+
+  setShadowVariables() {
+    const { service } = this.serverless;
+    const settings = (service.custom && service.custom.servedModel) || {};
+    const variables = this.shadowSettings(settings.shadow || {});
+    if (Object.keys(variables).length) {
+      service.provider.environment = { ...service.provider.environment, ...variables };
+    }
+  }
+
+  // The shadow's variables, checked as the app checks them: without a shadow, a sample
+  // rate or a tolerance is refused, since it would do nothing.
+  shadowSettings(shadow) {
+    const text = (value) => String(value == null ? '' : value).trim();
+    const uri = text(shadow.uri);
+    const rate = text(shadow.sampleRate);
+    const tolerance = text(shadow.tolerance);
+    if (!uri) {
+      const stray = [
+        ...(rate ? ['shadowSampleRate'] : []),
+        ...(tolerance ? ['shadowTolerance'] : []),
+      ];
+      if (stray.length) this.fail(`${stray.join(' and ')} set, but shadowModelUri is not`);
+      return {};
+    }
+    const variables = { SHADOW_MODEL_URI: uri };
+    if (rate) {
+      const share = Number(rate);
+      if (!/^[0-9.eE+-]+$/.test(rate) || !(share >= 0 && share <= 1)) {
+        this.fail(`shadowSampleRate must be a number from 0 to 1, got "${rate}"`);
+      }
+      variables.SHADOW_SAMPLE_RATE = rate;
+    }
+    if (tolerance) {
+      const value = Number(tolerance);
+      if (!/^[0-9.eE+-]+$/.test(tolerance) || !(Number.isFinite(value) && value >= 0)) {
+        this.fail(`shadowTolerance must be a finite number of at least 0, got "${tolerance}"`);
+      }
+      variables.SHADOW_TOLERANCE = tolerance;
+    }
+    return variables;
   }
 
   pandasSetting(value) {

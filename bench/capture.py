@@ -1,6 +1,9 @@
-"""What capture and input health cost a request: /predict with neither, with every
-request captured (CAPTURE_SAMPLE_RATE=1), unmasked and with a feature hashed, with the
-model's reference statistics (input health counted per request), and with both.
+"""What capture, input health and a shadow model cost a request: /predict with none of
+them, with every request captured (CAPTURE_SAMPLE_RATE=1), unmasked and with a feature
+hashed, with the model's reference statistics (input health counted per request), with
+both, and with a shadow model answering every request (SHADOW_SAMPLE_RATE=1): for iris a
+copy of the live model itself, so the shadow costs what the live model's prediction does;
+for churn the retrained example (model/examples/churn_retrained.joblib).
 
 The models are copies made here: each with its metadata's reference removed, and each
 with one (iris: the statistics of its 150 rows, made as describe --reference makes
@@ -50,7 +53,9 @@ VARIANTS: dict[str, tuple[bool, dict[str, str]]] = {
     ),
     "input health": (True, {}),
     "input health and capture": (True, {"CAPTURE_SAMPLE_RATE": "1"}),
+    "shadow every request": (False, {"SHADOW_MODEL_URI": ""}),  # the model's shadow, below
 }
+CHURN_RETRAINED = ROOT / "model" / "examples" / "churn_retrained.joblib"
 # The feature each model's hashed variant hashes: a string where the model has one.
 HASHED = {"iris": "sepal_length", "churn": "payment_method"}
 
@@ -82,12 +87,14 @@ def cases(folder: Path) -> dict[str, dict[str, Callable[[], object]]]:
     for model, (artifact, rows_of) in models.items():
         rows = rows_of(1000)
         copies = model_copies(artifact, folder)
+        shadow = {"iris": copies[False], "churn": CHURN_RETRAINED}[model]
         apps = {
             name: create_app(
                 {
                     "MODEL_URI": str(copies[with_reference]),
                     **settings,
                     **({"CAPTURE_HASH": HASHED[model]} if "CAPTURE_HASH_KEY" in settings else {}),
+                    **({"SHADOW_MODEL_URI": str(shadow)} if "SHADOW_MODEL_URI" in settings else {}),
                 }
             )
             for name, (with_reference, settings) in VARIANTS.items()

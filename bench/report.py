@@ -287,18 +287,20 @@ def protocols_section(
 
 
 def capture_section(folder: Path) -> list[str]:
-    """What capture and input health cost a request (bench/capture.py), if measured."""
+    """What capture, input health and a shadow cost a request (bench/capture.py), if
+    measured."""
     if not (folder / "capture.json").is_file():
         return []
     capture = load(folder, "capture")
     lines = [
-        "## Capture and input health: their cost per request",
+        "## Capture, input health and a shadow model: their cost per request",
         "",
         "bench/capture.py: /predict with neither, with every request captured, with one",
         "feature hashed as well, with the model's reference statistics (input health counted",
-        "per request), and with both; each an API Gateway event through serverless-wsgi into",
-        "an app built with that setting; interleaved rounds. At a capture sample rate r, a",
-        "request costs r times capture's difference on average.",
+        "per request), with both, and with a shadow model answering every request (iris: a",
+        "copy of the live model; churn: the retrained example); each an API Gateway event",
+        "through serverless-wsgi into an app built with that setting; interleaved rounds. At",
+        "a capture or shadow sample rate r, a request costs r times that difference on average.",
         "",
         "| case | variant | p50 µs | p90 µs | x neither p50 |",
         "|---|---|---|---|---|",

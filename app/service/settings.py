@@ -191,16 +191,7 @@ def _function_version(environ: Mapping[str, str]) -> str | None:
 
 def _non_negative(environ: Mapping[str, str], name: str) -> float:
     """A finite number of at least 0; unset or empty is 0."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise ConfigError(f"{name} must be a finite number of at least 0, got {raw!r}")
-    return value
+    return _number(environ, name, math.inf, "a finite number of at least 0")
 
 
 def _api_keys(environ: Mapping[str, str]) -> tuple[tuple[str, ...], str | None]:
@@ -226,6 +217,12 @@ def _value_or_secret(environ: Mapping[str, str], name: str) -> tuple[str, str | 
 
 def _share(environ: Mapping[str, str], name: str) -> float:
     """A share from 0 to 1; unset or empty is 0."""
+    return _number(environ, name, 1.0, "a number from 0 to 1")
+
+
+def _number(environ: Mapping[str, str], name: str, most: float, expected: str) -> float:
+    """A finite number from 0 to `most` (below it, when `most` is infinite); unset or
+    empty is 0."""
     raw = environ.get(name, "").strip()
     if not raw:
         return 0.0
@@ -233,8 +230,8 @@ def _share(environ: Mapping[str, str], name: str) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not 0.0 <= value <= 1.0:  # NaN too
-        raise ConfigError(f"{name} must be a number from 0 to 1, got {raw!r}")
+    if not (math.isfinite(value) and 0.0 <= value <= most):  # NaN too
+        raise ConfigError(f"{name} must be {expected}, got {raw!r}")
     return value
 
 

@@ -35,10 +35,6 @@ class ShadowSlot:
             ) from None
         self._shadow = Shadow(live.schema, predictor, self.tolerance)
 
-    @property
-    def reason(self) -> str | None:
-        return self.slot.reason
-
     def current(self) -> Shadow | None:
         """The loaded shadow; after a failure, tries again once the backoff allows."""
         return self._shadow if self.slot.current() is not None else None

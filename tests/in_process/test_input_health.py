@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from flask import Flask
 from moto import mock_aws
+from support.alarms import check_metric_math_alarm
 from support.emf_spec import emf_problems
 from support.iris import IRIS_FEATURES
 
@@ -296,37 +297,11 @@ def test_the_guide_s_alarm_watches_metrics_the_service_writes(
     """docs/monitoring.md's alarm: its metrics are ones a line carries, by the dimension
     the line gives them, and CloudWatch's API (moto's) takes the alarm as written."""
     guide = (ROOT / "docs" / "monitoring.md").read_text()
-    (queries,) = re.findall(r"--metrics '(\[.*?\])'", guide, flags=re.DOTALL)
-    metrics = json.loads(queries)
     iris_app.test_client().post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
     (line,) = request_lines(capsys)
-    written = {
-        (directive["Namespace"], metric["Name"], tuple(dimensions))
-        for directive in line["_aws"]["CloudWatchMetrics"]
-        for metric in directive["Metrics"]
-        for dimensions in directive["Dimensions"]
-    }
-    for query in metrics:
-        if "MetricStat" not in query:
-            continue
-        metric = query["MetricStat"]["Metric"]
-        dimensions = tuple(d["Name"] for d in metric["Dimensions"])
-        assert (metric["Namespace"], metric["MetricName"], dimensions) in written
-
-    options = dict(re.findall(r"--([a-z-]+) ([^\s\\]+)", guide.split("put-metric-alarm", 1)[1]))
-    with mock_aws():
-        cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
-        cloudwatch.put_metric_alarm(
-            AlarmName=options["alarm-name"],
-            ComparisonOperator=options["comparison-operator"],
-            Threshold=float(options["threshold"]),
-            EvaluationPeriods=int(options["evaluation-periods"]),
-            TreatMissingData=options["treat-missing-data"],
-            Metrics=metrics,
-        )
-        (alarm,) = cloudwatch.describe_alarms()["MetricAlarms"]
-        assert alarm["AlarmName"] == "churn-unseen-categories"
-        assert [m["Id"] for m in alarm["Metrics"]] == ["unseen", "rows", "share"]
+    alarm = check_metric_math_alarm(guide, line)
+    assert alarm["AlarmName"] == "churn-unseen-categories"
+    assert [m["Id"] for m in alarm["Metrics"]] == ["unseen", "rows", "share"]
 
 
 def test_the_readme_s_alarm_watches_a_metric_the_service_writes(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from support.alarms import check_metric_math_alarm
 from support.emf_spec import emf_problems
 from support.event_payloads import LambdaAnswer, LambdaContext, event_for
 from support.iris import IRIS_FEATURES
@@ -450,6 +452,35 @@ def test_capture_says_why_the_shadow_did_not_answer(
     assert record["shadow"] == {"model_version": "0.1.0", "error": "RowsRefused"}
 
 
+def test_the_guide_s_line_and_alarm_are_what_the_service_writes(
+    make_app: Callable[..., Flask], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/safe-changes.md: its example line has the members and directives a churn line
+    with the retrained shadow has, and its agreement alarm watches two of them."""
+    from model.examples.churn import customers
+
+    guide = (ROOT / "docs" / "safe-changes.md").read_text()
+    (shown,) = [
+        json.loads(block)
+        for block in re.findall(r"```json\n(.*?)\n```", guide, flags=re.DOTALL)
+        if block.startswith("{") and "shadow_requests" in block
+    ]
+    client = make_app(MODEL_URI=str(CHURN), SHADOW_MODEL_URI=str(CHURN_RETRAINED)).test_client()
+    frame, _ = customers(50, 5)
+    client.post("/predict", json={"instances": json.loads(frame.to_json(orient="records"))})
+    capsys.readouterr()  # the first request's line is a cold start's; the guide shows a later one
+    client.post("/predict", json={"instances": json.loads(frame.to_json(orient="records"))})
+    (line,), _ = output(capsys)
+    assert list(shown) == list(line)
+    assert shown["_aws"]["CloudWatchMetrics"] == line["_aws"]["CloudWatchMetrics"]
+    assert (shown["shadow_rows"], shown["shadow_rows_agreeing"]) == (
+        line["shadow_rows"],
+        line["shadow_rows_agreeing"],
+    )
+    alarm = check_metric_math_alarm(guide, line)
+    assert [m["Id"] for m in alarm["Metrics"]] == ["agreeing", "answered", "agreement"]
+
+
 def test_through_the_lambda_handler(
     tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -496,6 +527,38 @@ def test_during_a_rollout_the_metrics_also_go_by_function_version(
             "shadow_latency_ms",
         ],
     ]
+
+
+def version_query(page: str) -> str:
+    """The Logs Insights query on a page: the text block after "Logs Insights"."""
+    text = (ROOT / page).read_text()
+    return text.split("Logs Insights", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_version_query_reads_fields_a_rollout_line_has(
+    make_app: Callable[..., Flask], tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = version_query("README.md")
+    assert version_query("docs/safe-changes.md") == query
+    fields = set(re.findall(r"(?:ispresent|sum|pct)\((\w+)", query))
+    fields |= set(re.findall(r"\bby (\w+)", query)) | set(re.findall(r"and (\w+) not like", query))
+    assert fields == {
+        "function_version",
+        "server_errors",
+        "latency_ms",
+        "shadow_rows_agreeing",
+        "shadow_rows",
+        "path",
+    }
+    client = make_app(
+        SHADOW_MODEL_URI=str(tree),
+        METRICS_BY_FUNCTION_VERSION="true",
+        AWS_LAMBDA_FUNCTION_VERSION="12",
+    ).test_client()
+    capsys.readouterr()
+    client.post("/predict", json={"instances": FLOWERS})
+    (line,), _ = output(capsys)
+    assert fields <= set(line)
 
 
 def test_without_a_rollout_no_line_names_a_version(
