@@ -41,6 +41,8 @@ function functionEnvironment(serverless, name, log) {
   return {
     ...environment,
     AWS_LAMBDA_FUNCTION_NAME: fn.name || name,
+    // The unpublished version, as Lambda names it: a rollout's metrics go by version.
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memorySize || provider.memorySize || 1024),
     AWS_REGION: provider.region,
     AWS_DEFAULT_REGION: provider.region,

@@ -99,3 +99,4 @@ class ReadAccess {
 }
 
 module.exports = ReadAccess;
+module.exports.secretResource = secretResource;

@@ -34,9 +34,8 @@
 // Every parameter is checked at initialize, before anything is built; a bad one stops
 // the command with a message that names it.
 
-const fs = require('fs');
-const path = require('path');
-const { servedModel } = require('./model-files');
+const { servedModel, metadataText, parseMetadata } = require('./model-files');
+const { secretResource } = require('./read-access');
 
 const PREFIX = 'CodeDeployDefault.Lambda';
 const CONFIGS = [
@@ -149,21 +148,6 @@ class Rollout {
     const api = service.functions && service.functions[FUNCTION];
     if (!api) this.fail(`rollout needs the function "${FUNCTION}"`);
     const model = servedModel(this.serverless);
-    if (!model.artifact) {
-      this.fail(
-        `rollout=${settings.config} with modelUri=${model.uri}: the pre-traffic hook reads ` +
-          'the example rows from the bundle, and a model on S3 is not bundled. Deploy a ' +
-          'bundled model, or pass --param="rollout=AllAtOnce"'
-      );
-    }
-    const environment = service.provider.environment || {};
-    if (this.text(environment.API_KEYS_SECRET)) {
-      this.fail(
-        `rollout=${settings.config} with apiKeysSecret: the pre-traffic hook calls /predict ` +
-          'without a key and would roll every deploy back. Pass --param="rollout=AllAtOnce" ' +
-          'or leave apiKeysSecret empty'
-      );
-    }
     this.model = model;
     api.environment = { ...(api.environment || {}), METRICS_BY_FUNCTION_VERSION: 'true' };
     const stage = this.serverless.getProvider('aws').getStage();
@@ -180,7 +164,7 @@ class Rollout {
     };
   }
 
-  compile() {
+  async compile() {
     if (!this.rollout || !this.on(this.rollout)) return;
     const provider = this.serverless.getProvider('aws');
     const { naming } = provider;
@@ -240,7 +224,7 @@ class Rollout {
       { Name: 'service', Value: functionName },
       { Name: 'function_version', Value: { 'Fn::GetAtt': [versionId, 'Version'] } },
     ];
-    const alarms = this.alarms(namespace, dimensions);
+    const alarms = await this.alarms(namespace, dimensions);
     Object.assign(resources, alarms);
 
     Object.assign(resources, {
@@ -269,16 +253,42 @@ class Rollout {
         },
       },
       [LOGICAL_IDS.codeDeployRole]: codeDeployRole(functionName, hookName),
-      [LOGICAL_IDS.hookRole]: hookRole(versionId, hookName),
+      [LOGICAL_IDS.hookRole]: hookRole(versionId, hookName, this.hookReads()),
     });
 
-    // The hook gets what it uses, and none of the api function's settings.
-    resources[hookId].Properties.Environment = {
-      Variables: {
-        ROLLOUT_TARGET: { Ref: versionId },
-        MODEL_METADATA: this.model.metadata,
-      },
-    };
+    // The hook gets what it uses, and none of the api function's other settings: the
+    // metadata (a path in the bundle, or its s3:// URI and pin), and the keys' secret.
+    const environment = service.provider.environment || {};
+    const variables = { ROLLOUT_TARGET: { Ref: versionId }, MODEL_METADATA: this.model.metadata };
+    const pin = this.text(environment.MODEL_METADATA_SHA256);
+    if (this.model.bucket && pin) variables.MODEL_METADATA_SHA256 = pin;
+    const secret = this.text(environment.API_KEYS_SECRET);
+    if (secret) variables.API_KEYS_SECRET = secret;
+    resources[hookId].Properties.Environment = { Variables: variables };
+  }
+
+  // What the hook reads beyond the bundle, as IAM statements: an S3 model's metadata
+  // object, and the API keys' secret.
+  hookReads() {
+    const fail = (message) => this.fail(message);
+    const environment = this.serverless.service.provider.environment || {};
+    const reads = [];
+    if (this.model.bucket) {
+      reads.push({
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: [arn(`arn:\${AWS::Partition}:s3:::${this.model.metadata.slice('s3://'.length)}`)],
+      });
+    }
+    const secret = this.text(environment.API_KEYS_SECRET);
+    if (secret) {
+      reads.push({
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [secretResource('API_KEYS_SECRET', secret, fail)],
+      });
+    }
+    return reads;
   }
 
   pointApiGatewayAt(resources, functionId, replaced) {
@@ -313,7 +323,7 @@ class Rollout {
     }
   }
 
-  alarms(namespace, dimensions) {
+  async alarms(namespace, dimensions) {
     const { rollout } = this;
     const metric = (id, name, stat) => ({
       Id: id,
@@ -360,9 +370,8 @@ class Rollout {
         },
       },
     };
-    const metadata = JSON.parse(
-      fs.readFileSync(path.join(this.serverless.serviceDir, this.model.metadata), 'utf8')
-    );
+    // The served model's metadata: from the repo, or read from S3 once per command.
+    const metadata = parseMetadata(await metadataText(this.serverless, this.model));
     if (metadata.reference != null) {
       alarms[LOGICAL_IDS.unseenRate] = rate(
         'Share of the new version\'s rows with a category training never saw (rolloutMaxUnseenRate)',
@@ -437,7 +446,7 @@ function codeDeployRole(functionName, hookName) {
   };
 }
 
-function hookRole(versionId, hookName) {
+function hookRole(versionId, hookName, reads) {
   const logGroup = `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${hookName}`;
   return {
     Type: 'AWS::IAM::Role',
@@ -466,6 +475,7 @@ function hookRole(versionId, hookName) {
                 Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
                 Resource: [arn(`${logGroup}:*`)],
               },
+              ...reads,
             ],
           },
         },

@@ -6,23 +6,30 @@ before it moves any of the alias to the new version. The hook invokes that versi
 (`ROLLOUT_TARGET`, its qualified ARN, from the template) with an API Gateway REST event,
 `POST /predict {"instances": <the metadata's example rows>}`, through the same handler
 path as every request, and compares the answer with the metadata's recorded
-`example_predictions`. The metadata is the served model's own file in this same bundle
-(`MODEL_METADATA`, relative to the bundle's root), so the example cannot drift from the
-model deployed with it. Whatever goes wrong (the invoke, the function, the answer, the
-metadata) reports Failed: CodeDeploy is never left waiting, and the shift stops.
+`example_predictions`. The metadata is the served model's own file (`MODEL_METADATA`):
+for a bundled model a path in this same bundle, relative to its root; for a model on S3
+its s3:// URI, held to the deploy's pin (`MODEL_METADATA_SHA256`) as the function holds
+it, so the example cannot drift from the model deployed with it. With API keys on
+(`API_KEYS_SECRET`, the function's own secret) the request carries the first of them,
+as a client's would. Whatever goes wrong (the invoke, the function, the answer, the
+metadata, the key) reports Failed: CodeDeploy is never left waiting, and the shift stops.
 
 Only boto3, which Lambda's runtime provides, is imported beyond the app, and lazily.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.auth.key_source import load_api_keys
+from app.auth.keys import API_KEY_HEADER
 from app.core.answers import first_difference
+from app.core.artifact import S3_SCHEME, split_s3_uri
 
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
@@ -37,7 +44,9 @@ class CheckFailed(Exception):
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     import boto3
 
-    return check_and_report(event, boto3.client("lambda"), boto3.client("codedeploy"), os.environ)
+    return check_and_report(
+        event, boto3.client("lambda"), boto3.client("codedeploy"), os.environ, boto3.client("s3")
+    )
 
 
 def check_and_report(
@@ -45,10 +54,12 @@ def check_and_report(
     lambda_client: Any,
     codedeploy_client: Any,
     environ: Mapping[str, str],
+    s3_client: Any = None,
 ) -> dict[str, str]:
-    """Check the version, report the verdict to CodeDeploy, log it, and return it."""
+    """Check the version, report the verdict to CodeDeploy, log it, and return it.
+    `s3_client` reads a model's metadata on S3; a bundled model's needs none."""
     try:
-        rows = check(lambda_client, environ)
+        rows = check(lambda_client, environ, s3_client)
     except Exception as error:  # any failure must reach CodeDeploy as Failed
         status, reason = FAILED, _reason(error)
     else:
@@ -69,15 +80,17 @@ def _reason(error: Exception) -> str:
     return f"the check itself failed: {type(error).__name__}: {error}"[:1000]
 
 
-def check(lambda_client: Any, environ: Mapping[str, str]) -> int:
+def check(lambda_client: Any, environ: Mapping[str, str], s3_client: Any = None) -> int:
     """The number of example rows the target answered as recorded; CheckFailed else."""
     target = environ["ROLLOUT_TARGET"]
-    root = Path(environ.get("LAMBDA_TASK_ROOT", "."))
-    metadata = json.loads((root / environ["MODEL_METADATA"]).read_text())
+    metadata = json.loads(metadata_bytes(environ, s3_client))
     rows, recorded = metadata.get("example"), metadata.get("example_predictions")
     if not rows:
         raise CheckFailed(f"{environ['MODEL_METADATA']} has no example rows to send")
-    event = rest_api_event("/predict", json.dumps({"instances": rows}))
+    secret = environ.get("API_KEYS_SECRET", "").strip()
+    keys = load_api_keys((), secret) if secret else ()
+    headers = {API_KEY_HEADER: keys[0]} if keys else {}
+    event = rest_api_event("/predict", json.dumps({"instances": rows}), headers)
     answer = lambda_client.invoke(
         FunctionName=target, InvocationType="RequestResponse", Payload=json.dumps(event)
     )
@@ -110,9 +123,34 @@ def check(lambda_client: Any, environ: Mapping[str, str]) -> int:
     return len(rows)
 
 
-def rest_api_event(path: str, body: str) -> dict[str, Any]:
-    """An API Gateway REST API proxy event for POST `path`, as `ANY /{proxy+}` gets it."""
-    headers = {"content-type": "application/json", "user-agent": "pre-traffic-hook"}
+def metadata_bytes(environ: Mapping[str, str], s3_client: Any) -> bytes:
+    """The served model's metadata file: from the bundle, or from S3 held to its pin."""
+    source = environ["MODEL_METADATA"]
+    if not source.startswith(S3_SCHEME):
+        return (Path(environ.get("LAMBDA_TASK_ROOT", ".")) / source).read_bytes()
+    location = split_s3_uri(source)
+    if location is None:
+        raise CheckFailed(f"MODEL_METADATA is not an s3://bucket/key URI: {source}")
+    bucket, key = location
+    body: bytes = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    pinned = environ.get("MODEL_METADATA_SHA256", "").strip()
+    found = hashlib.sha256(body).hexdigest()
+    if pinned and found != pinned:
+        raise CheckFailed(
+            f"{source} has sha256 {found}, but the deploy pinned {pinned}: the new version "
+            "would refuse it too"
+        )
+    return body
+
+
+def rest_api_event(path: str, body: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway REST API proxy event for POST `path`, as `ANY /{proxy+}` gets it;
+    `extra`, headers beside the content type."""
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "pre-traffic-hook",
+        **(extra or {}),
+    }
     return {
         "resource": "/{proxy+}",
         "path": path,

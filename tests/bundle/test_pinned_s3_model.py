@@ -26,13 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serverless_wsgi
 from flask import Flask
 from support.attacks import CreatesMarkerWhenUnpickled, swapped_features
+from support.hook_clients import InProcessLambda, RecordingCodeDeploy
 from support.iris import IRIS_FEATURES, SETOSA, VIRGINICA
 from support.packages import Package, run_package
 from support.paths import ROOT
 from support.servers import local_s3, moto_server
 
+from app.aws.pre_traffic import check_and_report
 from app.core.artifact import code_path_for, metadata_path_for, sha256_of
 from app.factory import create_app
 
@@ -135,6 +138,25 @@ def unpinned_package(model: Path, moto: str, tmp_path_factory: pytest.TempPathFa
     return Package(folder)
 
 
+KEYS_SECRET = "prod/model-api/keys"
+
+
+@pytest.fixture(scope="module")
+def rollout_package(
+    published: dict[str, bytes], moto: str, tmp_path_factory: pytest.TempPathFactory
+) -> Package:
+    """A canary rollout of the S3 model, with the app's API keys in a secret; packaged
+    from the objects as published, whatever an earlier test rewrote (a module-scoped
+    fixture is made before the per-test restore)."""
+    for key, body in published.items():
+        local_s3(moto).put_object(Bucket=BUCKET, Key=key, Body=body)
+    folder = tmp_path_factory.mktemp("rollout") / "package"
+    params = (f"modelUri={URI}", "rollout=Canary10Percent5Minutes", f"apiKeysSecret={KEYS_SECRET}")
+    result = run_package(folder, *params, env=aws_env(moto))
+    assert result.returncode == 0, result.stdout
+    return Package(folder)
+
+
 @pytest.fixture
 def function_app(
     moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -150,7 +172,9 @@ def function_app(
     def build(package: Package) -> Flask:
         variables = package.function()["Environment"]["Variables"]
         cache = tmp_path / f"container-{next(containers)}"
-        app = create_app({**variables, "MODEL_CACHE_DIR": str(cache)})
+        # And the version Lambda runs, which a rollout's metrics go by.
+        lambda_sets = {"MODEL_CACHE_DIR": str(cache), "AWS_LAMBDA_FUNCTION_VERSION": "1"}
+        app = create_app({**variables, **lambda_sets})
         app.testing = True
         return app
 
@@ -349,3 +373,61 @@ def test_with_pinning_off_new_apps_load_what_is_published_malicious_included(
     )
     assert "artifact holds a NoneType, not an estimator" in refused(function_app(unpinned_package))
     assert marker.exists()
+
+
+def test_a_rollout_s_hook_reads_the_s3_metadata_by_its_pin_and_sends_a_key(
+    rollout_package: Package,
+    model: Path,
+    published: dict[str, bytes],
+    moto: str,
+    function_app: Callable[[Package], Flask],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook of a rollout of an S3 model with API keys: its environment names the
+    metadata object and its pin and the keys' secret; its role may read exactly those;
+    and, run with that environment against the function, it passes it."""
+    resources = rollout_package.template()["Resources"]
+    variables = resources["PreTrafficLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in variables.items() if k != "ROLLOUT_TARGET"} == {
+        "MODEL_METADATA": f"s3://{BUCKET}/{METADATA_KEY}",
+        "MODEL_METADATA_SHA256": sha256_of(metadata_path_for(model)),
+        "API_KEYS_SECRET": KEYS_SECRET,
+    }
+    (policy,) = resources["RolloutHookRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    assert statements[-2:] == [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [{"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{BUCKET}/{METADATA_KEY}"}],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                    f"${{AWS::AccountId}}:secret:{KEYS_SECRET}-??????"
+                }
+            ],
+        },
+    ]
+
+    import boto3
+
+    key = "rollout-key-0123456789abcdef"
+    env = aws_env(moto)
+    secrets = boto3.client("secretsmanager", endpoint_url=moto, region_name="us-east-1")
+    secrets.create_secret(Name=KEYS_SECRET, SecretString=key)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    app = function_app(rollout_package)  # reads the same secret at start-up
+    verdict = check_and_report(
+        {"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "e-1"},
+        InProcessLambda(lambda event, context: serverless_wsgi.handle_request(app, event, context)),
+        RecordingCodeDeploy(),
+        {**variables, "ROLLOUT_TARGET": "live-version"},
+        local_s3(moto),
+    )
+    assert verdict == {"status": "Succeeded", "reason": "answered its 1 example row(s) as recorded"}

@@ -400,10 +400,6 @@ WHOLE = "must be a whole number of 0 or more"
             "SnapStart (snapStart=true) and provisioned concurrency (provisionedConcurrency=2) "
             "cannot be combined",
         ),
-        (
-            ("rollout=Canary10Percent5Minutes", "apiKeysSecret=prod/model-api/keys"),
-            "rollout=Canary10Percent5Minutes with apiKeysSecret",
-        ),
     ],
 )  # fmt: skip
 def test_bad_parameters_stop_packaging_before_anything_is_built(
@@ -425,15 +421,6 @@ def test_an_unknown_configuration_lists_the_known_ones() -> None:
         "Canary10Percent30Minutes, Linear10PercentEvery1Minute, Linear10PercentEvery2Minutes, "
         "Linear10PercentEvery3Minutes, Linear10PercentEvery10Minutes (with or without the "
         'prefix CodeDeployDefault.Lambda), got "Canary"'
-    )
-
-
-def test_a_model_on_s3_is_refused_naming_both_parameters() -> None:
-    service = service_with({"config": "Linear10PercentEvery1Minute", **LIMITS})
-    service["custom"]["servedModel"]["uri"] = "s3://my-models/churn/2.0.0.joblib"
-    error = run_hook("rollout", "initialize", service)["error"]
-    assert error.startswith(
-        "rollout=Linear10PercentEvery1Minute with modelUri=s3://my-models/churn/2.0.0.joblib"
     )
 
 

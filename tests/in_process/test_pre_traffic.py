@@ -11,55 +11,26 @@ so there is no real one to hand in.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
-from support.event_payloads import LambdaContext
+from support.hook_clients import InProcessLambda, RecordingCodeDeploy
 from support.paths import ROOT
 
 import handler
 from app.aws.pre_traffic import check_and_report
+from app.factory import create_app
 
 METADATA = "model/model.json"
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:model-prediction-api-dev-api:7"
 EVENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}
-
-
-class InProcessLambda:
-    """A Lambda client whose invoke runs `function` here, as Lambda would run it."""
-
-    def __init__(self, function: Callable[[dict[str, Any], Any], Any]) -> None:
-        self.function = function
-        self.invoked: list[dict[str, Any]] = []
-
-    def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
-        self.invoked.append({"FunctionName": FunctionName, "InvocationType": InvocationType})
-        try:
-            result = self.function(json.loads(Payload), LambdaContext())
-        except Exception as error:  # Lambda's answer when the handler raises
-            body = {"errorMessage": str(error), "errorType": type(error).__name__}
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": _stream(body)}
-        return {"StatusCode": 200, "ExecutedVersion": "7", "Payload": _stream(result)}
-
-
-def _stream(value: Any) -> io.BytesIO:
-    return io.BytesIO(json.dumps(value).encode())
-
-
-class RecordingCodeDeploy:
-    def __init__(self) -> None:
-        self.reported: list[dict[str, str]] = []
-
-    def put_lifecycle_event_hook_execution_status(self, **arguments: str) -> dict[str, str]:
-        self.reported.append(arguments)
-        return {"lifecycleEventHookExecutionId": arguments["lifecycleEventHookExecutionId"]}
 
 
 def environ(root: Path = ROOT, metadata: str = METADATA) -> dict[str, str]:
@@ -184,3 +155,73 @@ def test_the_hook_imports_boto3_only_when_it_runs() -> None:
         check=True,
     )
     assert result.stdout.strip() == "False"
+
+
+KEY = "alpha-7f3c9e1d2b4a6f8e0c1d"
+SECRET = "prod/model-api/keys"
+
+
+@pytest.fixture
+def s3_metadata(aws_env: None) -> Iterator[tuple[Any, str, bytes]]:
+    """The bundled model's metadata published on moto's S3; yields the client, its URI
+    and its bytes."""
+    import boto3
+
+    body = (ROOT / METADATA).read_bytes()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="team-models")
+        s3.put_object(Bucket="team-models", Key="iris/1.0.0.json", Body=body)
+        yield s3, "s3://team-models/iris/1.0.0.json", body
+
+
+def test_a_model_on_s3_is_checked_on_its_pinned_metadata(
+    s3_metadata: tuple[Any, str, bytes],
+) -> None:
+    s3, uri, body = s3_metadata
+    env = environ(metadata=uri) | {"MODEL_METADATA_SHA256": hashlib.sha256(body).hexdigest()}
+    verdict = check_and_report(
+        EVENT, InProcessLambda(handler.handler), RecordingCodeDeploy(), env, s3
+    )
+    assert verdict == {"status": "Succeeded", "reason": "answered its 5 example row(s) as recorded"}
+
+
+def test_s3_metadata_that_differs_from_its_pin_fails_without_invoking(
+    s3_metadata: tuple[Any, str, bytes],
+) -> None:
+    s3, uri, body = s3_metadata
+    lam = InProcessLambda(handler.handler)
+    env = environ(metadata=uri) | {"MODEL_METADATA_SHA256": "0" * 64}
+    verdict = check_and_report(EVENT, lam, RecordingCodeDeploy(), env, s3)
+    assert verdict["status"] == "Failed"
+    assert verdict["reason"] == (
+        f"{uri} has sha256 {hashlib.sha256(body).hexdigest()}, but the deploy pinned {'0' * 64}: "
+        "the new version would refuse it too"
+    )
+    assert lam.invoked == []
+
+
+def test_with_api_keys_the_hook_sends_one_from_the_function_s_secret(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    keyed = create_app({"API_KEYS": KEY})
+    monkeypatch.setattr(handler, "app", keyed)
+    with mock_aws():
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name=SECRET, SecretString=KEY
+        )
+        verdict = check_and_report(
+            EVENT,
+            InProcessLambda(handler.handler),
+            RecordingCodeDeploy(),
+            environ() | {"API_KEYS_SECRET": SECRET},
+        )
+        assert verdict["status"] == "Succeeded", verdict["reason"]
+        # Without the secret's key the keyed function refuses the example: Failed.
+        refused = check_and_report(
+            EVENT, InProcessLambda(handler.handler), RecordingCodeDeploy(), environ()
+        )
+    assert refused["status"] == "Failed"
+    assert refused["reason"].startswith(f"{TARGET} answered POST /predict with 401: ")

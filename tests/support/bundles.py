@@ -52,6 +52,8 @@ def run_in_bundle(
             env[name] = value
     # Lambda sets the function's name; the metrics take it as their service.
     env["AWS_LAMBDA_FUNCTION_NAME"] = function["FunctionName"]
+    # And its version: a rollout's metrics go by it (METRICS_BY_FUNCTION_VERSION).
+    env.setdefault("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     report = run_events(bundle, env, events)
     assert report["error"] is None, report["error"]
     return report

@@ -97,7 +97,7 @@ CANARY_PARAMS = ("rollout=Canary10Percent5Minutes",)
 LINEAR_PARAMS = (
     "rollout=CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
     "modelUri=model/examples/churn.joblib",
-    "shadowModelUri=model/model.joblib",
+    "shadowModelUri=model/examples/churn_retrained.joblib",
     "rolloutMaxErrorRate=0.02",
     "rolloutMaxP99Ms=750",
     "rolloutMaxUnseenRate=0.1",
