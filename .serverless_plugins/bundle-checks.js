@@ -19,6 +19,7 @@ const os = require('os');
 const path = require('path');
 const { pythonArtifacts, runtimePython, runPython } = require('./python-artifacts');
 const { HANDLER, proofFor } = require('./bundle-proof');
+const { HOOK_HANDLER: PRE_TRAFFIC_HANDLER } = require('./rollout');
 
 const DEFAULT_TOOLS_PYTHON = '.venv/bin/python';
 
@@ -112,6 +113,11 @@ class BundleChecks {
 
   async prove(file, name, version, fn) {
     const { handler } = this.serverless.service.getFunction(fn);
+    if (handler === PRE_TRAFFIC_HANDLER) {
+      // A rollout's hook, in the same zip: it checks the deployed version itself.
+      this.log.info(`${name} serves no model for function ${fn}, the rollout's hook`);
+      return;
+    }
     if (handler !== HANDLER) {
       this.log.warning(`${name} is not proven for function ${fn}: its handler is not ${HANDLER}`);
       return;
@@ -123,8 +129,9 @@ class BundleChecks {
         runtimePython(this.serverless, version),
         'prove_bundle.py',
         [file, version],
-        `${name} does not serve ${proof.model} (function ${fn}, run from the unzipped ` +
-          `bundle by a bare python${version}):\n`,
+        `${name} does not serve ${proof.model}` +
+          `${proof.shadow ? ` with its shadow ${proof.shadow}` : ''}` +
+          ` (function ${fn}, run from the unzipped bundle by a bare python${version}):\n`,
         JSON.stringify(proof)
       );
       this.log.notice(`Bundle proven: ${name} ${summary.trim()}`);

@@ -487,3 +487,4 @@ function hookRole(versionId, hookName, reads) {
 module.exports = Rollout;
 module.exports.CONFIGS = CONFIGS;
 module.exports.LOGICAL_IDS = LOGICAL_IDS;
+module.exports.HOOK_HANDLER = HOOK_HANDLER;

@@ -9,10 +9,12 @@ flaws to try. Here the header names the product alone.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from app.core.errors import ConfigError
 from app.factory import create_app
 from app.http.server_info import SERVER_NAME
 
@@ -32,8 +34,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
-    # The settings come from the environment, as under `flask run`.
-    app = create_app()
+    # The settings come from the environment, as under `flask run`; a bad one is one
+    # line naming it, as on Lambda's log, not a traceback.
+    try:
+        app = create_app()
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
     run_simple(args.host, args.port, app, threaded=True, request_handler=RequestHandler)
 
 

@@ -72,7 +72,15 @@ def _read_local(path: Path) -> bytes:
 
 def _from_s3(uri: str, pins: Pins, cache: Path) -> LocalModel:
     # Imported here only: botocore is large, and the bundled-model path never needs it.
-    import boto3
+    # Lambda's runtime provides it; a local install may not have it.
+    try:
+        import boto3
+    except ImportError:
+        raise ModelUnavailable(
+            f"reading {uri} needs boto3, which Lambda's runtime provides and this "
+            "environment lacks: install it (requirements-dev.txt pins it), or serve a local "
+            "copy of the model"
+        ) from None
 
     location = split_s3_uri(uri)
     assert location is not None, "the URI is checked when settings are read"

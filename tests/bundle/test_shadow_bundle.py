@@ -300,6 +300,10 @@ def test_a_shadow_that_does_not_fit_stops_packaging_at_the_proof(tmp_path: Path)
     result = run_package(tmp_path, f"modelUri={CHURN_MODEL}", "shadowModelUri=model/model.joblib")
     assert result.returncode != 0
     assert (
+        "does not serve model/examples/churn.json with its shadow model/model.json (function "
+        "api, run from the unzipped bundle"
+    ) in result.stdout
+    assert (
         "the shadow model (model/model.json) did not load in the bundle: it does not accept "
         "every row the live model accepts: the shadow takes feature 'sepal_length', which the "
         "live model's rows lack"

@@ -7,7 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -645,3 +648,35 @@ def _no_stray_handler_app() -> Iterator[None]:
     before = handler.app
     yield
     handler.app = before
+
+
+def test_make_serve_refuses_a_bad_shadow_setting_in_one_line() -> None:
+    """app.local_server, as `make serve` runs it: a bad setting is one line naming it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.local_server", "--port", "9"],
+        cwd=ROOT,
+        env={**os.environ, "SHADOW_MODEL_URI": "m.joblib", "SHADOW_SAMPLE_RATE": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: SHADOW_SAMPLE_RATE must be a number from 0 to 1, got '2'"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_shadow_on_s3_without_boto3_is_absent_with_the_reason(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As under `make serve`, whose environment has no boto3: the live model serves on.
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    client = make_app(SHADOW_MODEL_URI="s3://team-models/churn/1.1.0.joblib").test_client()
+    assert client.post("/predict", json={"instances": FLOWERS}).status_code == 200
+    assert client.get("/model").get_json()["shadow"]["reason"] == (
+        "reading s3://team-models/churn/1.1.0.joblib needs boto3, which Lambda's runtime "
+        "provides and this environment lacks: install it (requirements-dev.txt pins it), or "
+        "serve a local copy of the model"
+    )

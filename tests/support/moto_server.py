@@ -33,6 +33,7 @@ CloudFormation there in three ways, all made good here and nothing else changed:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda.models import LambdaAlias, LambdaVersion, lambda_backends
@@ -197,45 +198,16 @@ class CloudFormationDeliveryStream(CloudFormationModel):
         return cls(backend.delivery_streams[name])
 
 
-class CloudFormationSubscriptionFilter(CloudFormationModel):
-    """An AWS::Logs::SubscriptionFilter, put through moto's CloudWatch Logs."""
-
-    __module__ = "moto.logs.rehearsal"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Logs::SubscriptionFilter"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "FilterName"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationSubscriptionFilter:
-        properties = cloudformation_json["Properties"]
-        name = properties.get("FilterName", resource_name)
-        logs_backends[account_id][region_name].put_subscription_filter(
-            properties["LogGroupName"],
-            name,
-            properties["FilterPattern"],
-            properties["DestinationArn"],
-            properties.get("RoleArn", ""),
-        )
-        return cls(name)
+def _put_subscription_filter(
+    name: str, properties: dict[str, Any], account_id: str, region_name: str
+) -> None:
+    logs_backends[account_id][region_name].put_subscription_filter(
+        properties["LogGroupName"],
+        name,
+        properties["FilterPattern"],
+        properties["DestinationArn"],
+        properties.get("RoleArn", ""),
+    )
 
 
 def _query(query: dict[str, Any]) -> MetricDataQuery:
@@ -261,156 +233,125 @@ def _query(query: dict[str, Any]) -> MetricDataQuery:
     )
 
 
-class CloudFormationAlarm(CloudFormationModel):
-    """An AWS::CloudWatch::Alarm, put through moto's CloudWatch."""
+def _put_alarm(name: str, properties: dict[str, Any], account_id: str, region_name: str) -> None:
+    metrics = properties.get("Metrics")
+    cloudwatch_backends[account_id][region_name].put_metric_alarm(
+        name=name,
+        namespace=properties.get("Namespace"),
+        metric_name=properties.get("MetricName"),
+        comparison_operator=properties["ComparisonOperator"],
+        evaluation_periods=properties["EvaluationPeriods"],
+        period=properties.get("Period"),
+        threshold=properties.get("Threshold"),
+        statistic=properties.get("Statistic"),
+        description=properties.get("AlarmDescription", ""),
+        dimensions=[
+            {"Name": d["Name"], "Value": str(d["Value"])} for d in properties.get("Dimensions", [])
+        ],
+        alarm_actions=properties.get("AlarmActions", []),
+        metric_data_queries=[_query(q) for q in metrics] if metrics else None,
+        datapoints_to_alarm=properties.get("DatapointsToAlarm"),
+        extended_statistic=properties.get("ExtendedStatistic"),
+        treat_missing_data=properties.get("TreatMissingData"),
+    )
 
-    __module__ = "moto.cloudwatch.rehearsal"
 
-    def __init__(self, name: str) -> None:
+def _create_application(
+    name: str, properties: dict[str, Any], account_id: str, region_name: str
+) -> None:
+    codedeploy_backends[account_id][region_name].create_application(
+        name, properties.get("ComputePlatform", "Server"), properties.get("Tags", [])
+    )
+
+
+def _create_deployment_group(
+    name: str, properties: dict[str, Any], account_id: str, region_name: str
+) -> None:
+    """With the API's own spelling of its members (camelCase) for what moto hands back."""
+    alarms = properties.get("AlarmConfiguration")
+    rollback = properties.get("AutoRollbackConfiguration")
+    style = properties.get("DeploymentStyle")
+    codedeploy_backends[account_id][region_name].create_deployment_group(
+        application_name=properties["ApplicationName"],
+        deployment_group_name=name,
+        deployment_config_name=properties.get("DeploymentConfigName"),
+        ec2_tag_filters=None,
+        on_premises_instance_tag_filters=None,
+        auto_scaling_groups=None,
+        service_role_arn=properties["ServiceRoleArn"],
+        alarm_configuration=alarms
+        and {
+            "enabled": alarms.get("Enabled", False),
+            "alarms": [{"name": a["Name"]} for a in alarms.get("Alarms", [])],
+        },  # type: ignore[arg-type]
+        auto_rollback_configuration=rollback
+        and {"enabled": rollback.get("Enabled", False), "events": rollback.get("Events", [])},
+        deployment_style=style
+        and {
+            "deploymentType": style.get("DeploymentType"),
+            "deploymentOption": style.get("DeploymentOption"),
+        },
+    )
+
+
+def _named_resource(
+    cloudformation_type: str,
+    name_property: str,
+    service: str,
+    create: Callable[[str, dict[str, Any], str, str], None],
+) -> type[CloudFormationModel]:
+    """A CloudFormation model of a resource known by its name (`name_property`, else the
+    logical id), created by `create(name, properties, account, region)` through moto's
+    own backend. moto finds models among CloudFormationModel's direct subclasses, and
+    files each under its service, read from the module's name."""
+
+    def __init__(self: Any, name: str) -> None:
         self.name = name
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls,
+    def create_from_cloudformation_json(
+        cls: Any,
         resource_name: str,
         cloudformation_json: dict[str, Any],
         account_id: str,
         region_name: str,
         **kwargs: Any,
-    ) -> CloudFormationAlarm:
-        properties = cloudformation_json["Properties"]
-        name = properties.get("AlarmName", resource_name)
-        metrics = properties.get("Metrics")
-        cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=name,
-            namespace=properties.get("Namespace"),
-            metric_name=properties.get("MetricName"),
-            comparison_operator=properties["ComparisonOperator"],
-            evaluation_periods=properties["EvaluationPeriods"],
-            period=properties.get("Period"),
-            threshold=properties.get("Threshold"),
-            statistic=properties.get("Statistic"),
-            description=properties.get("AlarmDescription", ""),
-            dimensions=[
-                {"Name": d["Name"], "Value": str(d["Value"])}
-                for d in properties.get("Dimensions", [])
-            ],
-            alarm_actions=properties.get("AlarmActions", []),
-            metric_data_queries=[_query(q) for q in metrics] if metrics else None,
-            datapoints_to_alarm=properties.get("DatapointsToAlarm"),
-            extended_statistic=properties.get("ExtendedStatistic"),
-            treat_missing_data=properties.get("TreatMissingData"),
-        )
-        return cls(name)
-
-
-class CloudFormationCodeDeployApplication(CloudFormationModel):
-    """An AWS::CodeDeploy::Application, created through moto's CodeDeploy."""
-
-    __module__ = "moto.codedeploy.rehearsal"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeDeploy::Application"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ApplicationName"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationCodeDeployApplication:
+    ) -> Any:
         properties = cloudformation_json.get("Properties", {})
-        name = properties.get("ApplicationName", resource_name)
-        codedeploy_backends[account_id][region_name].create_application(
-            name, properties.get("ComputePlatform", "Server"), properties.get("Tags", [])
-        )
+        name = properties.get(name_property, resource_name)
+        create(name, properties, account_id, region_name)
         return cls(name)
 
+    # Built with type(): moto's metaclass files the class when it is made, by its name
+    # and its module's, so both are set from the start.
+    return type(
+        "CloudFormation" + cloudformation_type.replace("::", ""),
+        (CloudFormationModel,),
+        {
+            "__module__": f"moto.{service}.rehearsal",
+            "__init__": __init__,
+            "cloudformation_type": staticmethod(lambda: cloudformation_type),
+            "cloudformation_name_type": staticmethod(lambda: name_property),
+            "physical_resource_id": property(lambda self: self.name),
+            "create_from_cloudformation_json": classmethod(create_from_cloudformation_json),
+        },
+    )
 
-class CloudFormationDeploymentGroup(CloudFormationModel):
-    """An AWS::CodeDeploy::DeploymentGroup, created through moto's CodeDeploy, with the
-    API's own spelling of its members (camelCase) for what moto hands back."""
 
-    __module__ = "moto.codedeploy.rehearsal"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeDeploy::DeploymentGroup"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DeploymentGroupName"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> CloudFormationDeploymentGroup:
-        properties = cloudformation_json["Properties"]
-        name = properties.get("DeploymentGroupName", resource_name)
-        alarms = properties.get("AlarmConfiguration")
-        rollback = properties.get("AutoRollbackConfiguration")
-        style = properties.get("DeploymentStyle")
-        codedeploy_backends[account_id][region_name].create_deployment_group(
-            application_name=properties["ApplicationName"],
-            deployment_group_name=name,
-            deployment_config_name=properties.get("DeploymentConfigName"),
-            ec2_tag_filters=None,
-            on_premises_instance_tag_filters=None,
-            auto_scaling_groups=None,
-            service_role_arn=properties["ServiceRoleArn"],
-            alarm_configuration=alarms
-            and {
-                "enabled": alarms.get("Enabled", False),
-                "alarms": [{"name": a["Name"]} for a in alarms.get("Alarms", [])],
-            },  # type: ignore[arg-type]
-            auto_rollback_configuration=rollback
-            and {"enabled": rollback.get("Enabled", False), "events": rollback.get("Events", [])},
-            deployment_style=style
-            and {
-                "deploymentType": style.get("DeploymentType"),
-                "deploymentOption": style.get("DeploymentOption"),
-            },
-        )
-        return cls(name)
-
+NAMED_RESOURCES = [
+    _named_resource(
+        "AWS::Logs::SubscriptionFilter", "FilterName", "logs", _put_subscription_filter
+    ),
+    _named_resource("AWS::CloudWatch::Alarm", "AlarmName", "cloudwatch", _put_alarm),
+    _named_resource(
+        "AWS::CodeDeploy::Application", "ApplicationName", "codedeploy", _create_application
+    ),
+    _named_resource(
+        "AWS::CodeDeploy::DeploymentGroup",
+        "DeploymentGroupName",
+        "codedeploy",
+        _create_deployment_group,
+    ),
+]
 
 models.validate_template_cfn_lint = _errors_only
 LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[attr-defined]
