@@ -32,6 +32,11 @@ class Pins:
     prefix: str = LIVE_PREFIX
 
     @property
+    def settings(self) -> tuple[str, str, str]:
+        """The names of the three settings, artifact, metadata and code archive's."""
+        return (self.artifact_setting, self.metadata_setting, self.code_setting)
+
+    @property
     def artifact_setting(self) -> str:
         return f"{self.prefix}_SHA256"
 

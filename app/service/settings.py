@@ -48,14 +48,17 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
+# Nothing pinned: the hashes come from each model's metadata.
+_UNPINNED = Pins()
+_SHADOW_UNPINNED = Pins(prefix=SHADOW_PREFIX)
+
+
 @dataclass(frozen=True)
 class Settings:
     model_uri: str = str(BUNDLED_MODEL)
     # Pins set at deploy: the artifact's SHA-256, its metadata file's own, and its code
     # archive's. A pinned object that changed since is refused, never loaded.
-    model_sha256: str | None = None
-    model_metadata_sha256: str | None = None
-    model_code_sha256: str | None = None
+    model_pins: Pins = _UNPINNED
     model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
@@ -83,27 +86,12 @@ class Settings:
     # the share of predictions it also answers; for a regressor, the largest difference
     # from the live answer still counted as agreeing.
     shadow_model_uri: str | None = None
-    shadow_model_sha256: str | None = None
-    shadow_model_metadata_sha256: str | None = None
-    shadow_model_code_sha256: str | None = None
+    shadow_pins: Pins = _SHADOW_UNPINNED
     shadow_sample_rate: float = 1.0
     shadow_tolerance: float = 0.0
     # During a rollout the metrics also go by the function's version (Lambda's
     # AWS_LAMBDA_FUNCTION_VERSION), so the old and the new one can be compared.
     function_version: str | None = None
-
-    @property
-    def model_pins(self) -> Pins:
-        return Pins(self.model_sha256, self.model_metadata_sha256, self.model_code_sha256)
-
-    @property
-    def shadow_pins(self) -> Pins:
-        return Pins(
-            self.shadow_model_sha256,
-            self.shadow_model_metadata_sha256,
-            self.shadow_model_code_sha256,
-            SHADOW_PREFIX,
-        )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -112,9 +100,7 @@ class Settings:
         capture_hash, capture_hash_key, capture_hash_key_secret = _capture_hash(environ)
         return cls(
             model_uri=_model_uri(environ),
-            model_sha256=_sha256(environ, f"{LIVE_PREFIX}_SHA256"),
-            model_metadata_sha256=_sha256(environ, f"{LIVE_PREFIX}_METADATA_SHA256"),
-            model_code_sha256=_sha256(environ, f"{LIVE_PREFIX}_CODE_SHA256"),
+            model_pins=_pins(environ, LIVE_PREFIX),
             model_cache_dir=Path(cache_dir) if cache_dir else DEFAULT_MODEL_CACHE_DIR,
             max_batch_rows=_positive_int(environ, "MAX_BATCH_ROWS", DEFAULT_MAX_BATCH_ROWS),
             max_content_length=_positive_int(
@@ -145,11 +131,7 @@ class Settings:
         )
 
 
-_SHADOW_ONLY = (
-    "SHADOW_SAMPLE_RATE",
-    "SHADOW_TOLERANCE",
-    *(f"{SHADOW_PREFIX}_{pin}" for pin in ("SHA256", "METADATA_SHA256", "CODE_SHA256")),
-)
+_SHADOW_ONLY = ("SHADOW_SAMPLE_RATE", "SHADOW_TOLERANCE", *Pins(prefix=SHADOW_PREFIX).settings)
 
 
 def _shadow(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -164,13 +146,18 @@ def _shadow(environ: Mapping[str, str]) -> dict[str, Any]:
     rate = environ.get("SHADOW_SAMPLE_RATE", "").strip()
     return {
         "shadow_model_uri": _uri(uri, "SHADOW_MODEL_URI"),
-        "shadow_model_sha256": _sha256(environ, f"{SHADOW_PREFIX}_SHA256"),
-        "shadow_model_metadata_sha256": _sha256(environ, f"{SHADOW_PREFIX}_METADATA_SHA256"),
-        "shadow_model_code_sha256": _sha256(environ, f"{SHADOW_PREFIX}_CODE_SHA256"),
+        "shadow_pins": _pins(environ, SHADOW_PREFIX),
         # Unset is every prediction; 0 is a shadow loaded but never asked.
         "shadow_sample_rate": _share(environ, "SHADOW_SAMPLE_RATE") if rate else 1.0,
         "shadow_tolerance": _non_negative(environ, "SHADOW_TOLERANCE"),
     }
+
+
+def _pins(environ: Mapping[str, str], prefix: str) -> Pins:
+    """One model's pins, read from the settings its prefix names (MODEL_SHA256...)."""
+    names = Pins(prefix=prefix).settings
+    artifact, metadata, code = (_sha256(environ, name) for name in names)
+    return Pins(artifact, metadata, code, prefix)
 
 
 def _function_version(environ: Mapping[str, str]) -> str | None:

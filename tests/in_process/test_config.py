@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ConfigError
+from app.core.pins import Pins
 from app.factory import create_app
 from app.service.settings import BUNDLED_MODEL, Settings
 
@@ -15,7 +16,7 @@ def test_defaults_serve_the_bundled_model() -> None:
     settings = Settings.from_environ({})
     assert settings == Settings(
         model_uri=str(BUNDLED_MODEL),
-        model_sha256=None,
+        model_pins=Pins(),
         model_cache_dir=Path("/tmp/model-cache"),
         max_batch_rows=1000,
         max_content_length=1024 * 1024,
@@ -39,10 +40,10 @@ def test_values_are_read() -> None:
         }
     )
     assert settings.model_uri == "s3://models/iris/v2.joblib"
-    assert settings.model_sha256 == "ab" * 32
+    assert settings.model_pins.artifact == "ab" * 32
     # Pins are compared as lowercase hex, whatever case the deploy wrote them in.
-    assert settings.model_metadata_sha256 == "cd" * 32
-    assert settings.model_code_sha256 == "ef" * 32
+    assert settings.model_pins.metadata == "cd" * 32
+    assert settings.model_pins.code == "ef" * 32
     assert settings.model_cache_dir == Path("/var/cache/models")
     assert (settings.max_batch_rows, settings.max_content_length) == (50, 2048)
     assert settings.allow_version_mismatch is True
