@@ -100,6 +100,11 @@ def _series_values(column: Any, feature: Feature, pd: Any) -> Any:
         )
         return pd.Categorical.from_codes(codes, categories=list(feature.categories or ()))
     missing = _has_missing(column)
+    target = _pandas_dtype(dtype)
+    if feature.type == "string" and not missing and isinstance(target, pd.StringDtype):
+        # Validated strings, none missing: wrapped as they are (pandas checks each is a
+        # string in one C pass), not converted one by one.
+        return pd.arrays.StringArray(np.array(column, dtype=object), dtype=target)
     if feature.type == "number" or (feature.type == "integer" and missing):
         values = _float_column(column)
     elif feature.type == "integer":
@@ -108,7 +113,6 @@ def _series_values(column: Any, feature: Feature, pd: Any) -> Any:
         values = np.asarray(column, dtype=bool)
     else:
         values = _object_vector(column)
-    target = _pandas_dtype(dtype)
     if isinstance(target, np.dtype):
         # NaN keeps an integer or boolean column float64 or object, as pandas would.
         if target == values.dtype or (missing and target.kind in "iub"):

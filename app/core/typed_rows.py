@@ -148,6 +148,9 @@ def row_type(schema: Schema) -> RowType | None:
             list(zip(fields, types, strict=True)),
             rename=dict(zip(fields, schema.names, strict=True)),
             forbid_unknown_fields=True,
+            # Scalars alone, so never in a cycle: untracked by the collector, which a
+            # thousand rows would otherwise wake several times per request.
+            gc=False,
         )
     except ValueError:  # a name msgspec cannot match (a quote, a backslash, a control)
         return None

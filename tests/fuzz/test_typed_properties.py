@@ -176,3 +176,26 @@ def test_a_zoned_column_refuses_anything_without_an_offset(text: Any, dtype: str
         assert [detail.loc for detail in error.details] == ["features[0]"]
     else:
         raise AssertionError(f"{text!r} passed as {dtype}")
+
+
+@TYPED
+@given(
+    texts=st.lists(st.text() | st.none(), min_size=1, max_size=20),
+    dtype=st.sampled_from(["str", "string", "object"]),
+)
+def test_a_string_column_reaches_a_data_frame_as_pandas_builds_it(
+    texts: list[str | None], dtype: str
+) -> None:
+    # Any text (lone surrogates too), with or without missing values, in each string dtype.
+    from app.core.model_input import _pandas_dtype, to_model_input
+
+    schema = Schema((Feature("city", "string", nullable=True, dtype=dtype),), "dataframe")
+    parsed = parse_predict_request(
+        {"instances": [{"city": text} for text in texts]},
+        InputSchema(schema, supports_probabilities=False, max_rows=20),
+    )
+    column = to_model_input(parsed.rows, schema)["city"]
+    missing_as_nan = [math.nan if text is None else text for text in texts]
+    want = pd.Series(pd.array(missing_as_nan, dtype=_pandas_dtype(dtype)), name="city")
+    assert str(column.dtype) == str(want.dtype)
+    pd.testing.assert_series_equal(column, want)

@@ -376,3 +376,22 @@ def test_a_few_rows_counted_in_python_match_numpy_s_counts(
     monkeypatch.setattr("app.core.input_health.FEW_ROWS", 0)
     assert check.measure(rows, labels) == few
     assert few.metrics["rows_out_of_range"] + few.metrics["rows_unseen_category"] > 0
+
+
+@pytest.mark.parametrize("labels_dtype", [object, str], ids=["objects", "unicode"])
+def test_many_labels_are_counted_alike_as_objects_and_as_unicode(labels_dtype: type) -> None:
+    # A pipeline fitted on object labels predicts objects, one on strings unicode: both
+    # take the counting for many labels, each its own way, to the same counts.
+    check = HealthCheck(
+        Reference(
+            10,
+            {"x": FeatureReference(0.0, 0.0, 1.0, tuple(np.linspace(0, 1, 11)))},
+            PredictionReference(shares=Shares({"no": 0.7, "yes": 0.3}, 0.0)),
+        ),
+        schema(Feature("x")),
+        ("no", "yes"),
+    )
+    labels = np.array(["yes"] * 37 + ["no"] * 63, dtype=labels_dtype)
+    health = check.measure(Rows(count=100, matrix=np.zeros((100, 1))), labels)
+    assert health.metrics["predicted.yes"] == 37
+    assert health.metrics["predicted.no"] == 63
