@@ -37,10 +37,12 @@ COUNTS = ("rows_out_of_range", "rows_unseen_category", "missing_values")
 
 @dataclass(frozen=True)
 class Health:
-    """One request's counts: `metrics` by metric name, `features` by kind, then feature."""
+    """One request's counts: `metrics` by metric name, `features` by kind, then feature;
+    `units`, each metric's name and CloudWatch unit, the same for every request."""
 
     metrics: dict[str, int]
     features: dict[str, dict[str, int]]
+    units: tuple[tuple[str, str], ...]
 
 
 class HealthCheck:
@@ -93,6 +95,7 @@ class HealthCheck:
             self.metric_names = (*COUNTS, *(f"predicted.decile_{d}" for d in range(1, 11)))
         else:
             self.metric_names = COUNTS
+        self.units = tuple((name, "Count") for name in self.metric_names)
 
     def measure(self, rows: Rows, predictions: np.ndarray) -> Health:
         if rows.count <= FEW_ROWS:
@@ -114,7 +117,7 @@ class HealthCheck:
             features["unseen"] = unseen_by_feature
         if missing:
             features["missing"] = missing
-        return Health(metrics, features)
+        return Health(metrics, features, self.units)
 
     def _count_few(
         self, rows: Rows

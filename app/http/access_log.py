@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -130,7 +129,7 @@ def _finish(response: Response) -> Response:
         health: Health | None = state.get("input_health")
         if health is not None:
             line.update(health.metrics)
-            groups = (_counts(tuple(health.metrics)),)
+            groups = (health.units,)
         shadow: Comparison | None = state.get("shadow_comparison")
         if shadow is not None:
             line.update(shadow.metrics)
@@ -140,11 +139,6 @@ def _finish(response: Response) -> Response:
         plain = encoded.isascii() and b"\x7f" not in encoded
         write_line(encoded.decode() if plain else _encode_escaped(line))
     return response
-
-
-@lru_cache(maxsize=8)
-def _counts(names: tuple[str, ...]) -> MetricGroup:
-    return tuple((name, "Count") for name in names)
 
 
 def write_line(line: str) -> None:

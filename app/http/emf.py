@@ -26,7 +26,6 @@ shift, so the dimension stays bounded.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from typing import Any
 
 # Metric name (a top-level member of the line) -> CloudWatch unit.
@@ -51,6 +50,8 @@ VERSION_METRICS = {
 }
 # A group of metrics a line may add (input health, shadow): (name, unit) pairs, in order.
 MetricGroup = tuple[tuple[str, str], ...]
+# Directive lists kept for lines with groups; past this many, kept afresh.
+MAX_GROUPED_LINES = 64
 
 
 class EmbeddedMetrics:
@@ -88,6 +89,9 @@ class EmbeddedMetrics:
         }
         # Built once, one list per kind of line: only the timestamp changes.
         self._directives: dict[tuple[bool, str | None], list[dict[str, Any]]] = {}
+        self._grouped: dict[
+            tuple[bool, str | None, tuple[MetricGroup, ...]], list[dict[str, Any]]
+        ] = {}
         for failed in (False, True):
             for start in (None, *START_COUNTS):
                 directives = [every_request, *([by_error_code] if failed else [])]
@@ -111,12 +115,27 @@ class EmbeddedMetrics:
             line["server_errors"] = 1 if line["status"] >= 500 else 0
         if start is not None:
             line[START_COUNTS[start]] = 1
-        directives = self._directives[(failed, start)]
-        if groups:
-            directives = [*directives, *map(self._group_directive, groups)]
+        directives = (
+            self._with_groups(failed, start, groups)
+            if groups
+            else self._directives[(failed, start)]
+        )
         line["_aws"] = {"Timestamp": time.time_ns() // 1_000_000, "CloudWatchMetrics": directives}
 
-    @lru_cache(maxsize=16)  # noqa: B019 - a few per model served, for the app's lifetime
+    def _with_groups(
+        self, failed: bool, start: str | None, groups: tuple[MetricGroup, ...]
+    ) -> list[dict[str, Any]]:
+        # Made once per kind of line and set of groups (a few per model served), then
+        # reused as it is: the line is encoded at once and never kept.
+        key = (failed, start, groups)
+        found = self._grouped.get(key)
+        if found is None:
+            if len(self._grouped) >= MAX_GROUPED_LINES:  # models replaced many times over
+                self._grouped.clear()
+            found = [*self._directives[(failed, start)], *map(self._group_directive, groups)]
+            self._grouped[key] = found
+        return found
+
     def _group_directive(self, group: MetricGroup) -> dict[str, Any]:
         return {
             "Namespace": self.namespace,
