@@ -166,7 +166,30 @@ def msgspec_reads_exactly(body: bytes) -> bool:
     (msgspec would read it exactly), and a float with hundreds of thousands of digits
     can come back as 0.0 where it is 0.1 or beyond float64.
     """
-    return len(body) < len(_LONG_INTEGER) or _LONG_INTEGER not in body.translate(_SHAPE)
+    if len(body) < len(_LONG_INTEGER):
+        return True
+    if len(body) >= _LARGE_BODY and not _may_hold_a_long_digit_run(body):
+        return True
+    return _LONG_INTEGER not in body.translate(_SHAPE)
+
+
+# From this size numpy rules a long run of digits out in a third of translate's time
+# (40 against 95 µs for 150 KB); below it, translate is as quick.
+_LARGE_BODY = 32 * 1024
+# Half the run length, rounded up: a run of 309 digits fills one aligned block this long.
+_DIGIT_BLOCK = (len(_LONG_INTEGER) + 1) // 2
+
+
+def _may_hold_a_long_digit_run(body: bytes) -> bool:
+    """False only if no aligned block of _DIGIT_BLOCK bytes is all digits, and so no run
+    of 309 digits is anywhere in the body: one such run, wherever it starts, covers a
+    whole block (a run reaching into the shorter tail covers the block before it)."""
+    import numpy as np  # a model is loaded, so numpy already is
+
+    raw = np.frombuffer(body, dtype=np.uint8)
+    whole = len(raw) // _DIGIT_BLOCK * _DIGIT_BLOCK
+    digits = (raw[:whole] - ord("0")) <= 9  # below "0" wraps around to above 9
+    return bool(digits.reshape(-1, _DIGIT_BLOCK).all(axis=1).any())
 
 
 def _maybe_beyond_float64(shape: bytes) -> bool:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support.schema_strategies import schemas, valid_value, wrong_value
 
-from app.core.decoding import parse_json
+from app.core.decoding import msgspec_reads_exactly, parse_json
 from app.core.errors import ApiError
 from app.core.metadata import ModelMetadata
 from app.core.predictor import Predictor
@@ -274,6 +274,35 @@ def test_a_float_of_many_digits_is_read_by_the_standard_library(digits: int) -> 
     reference = general(body, expected)
     assert isinstance(reference, PredictRequest) and reference.rows.matrix is not None
     assert reference.rows.matrix[0, 0] == 0.1
+
+
+@given(
+    size=st.integers(32 * 1024, 40 * 1024),
+    run=st.integers(150, 420),
+    where=st.floats(0, 1),
+)
+@example(size=32 * 1024, run=309, where=1.0)  # the run ends the body, in its short tail
+@example(size=33_000, run=309, where=0.0)
+@example(size=40_000, run=308, where=0.5)
+@settings(database=None, derandomize=True, max_examples=300, deadline=None)
+def test_a_large_body_is_declined_exactly_when_it_holds_a_run_of_309_digits(
+    size: int, run: int, where: float
+) -> None:
+    # Large bodies are screened by blocks first; the answer must be the plain scan's.
+    start = round((size - run) * where)
+    body = b"x" * start + b"7" * run + b"x" * (size - run - start)
+    assert msgspec_reads_exactly(body) == (run < 309)
+
+
+def test_a_large_batch_with_one_float_of_many_digits_is_read_by_the_standard_library() -> None:
+    literal = "0." + "0" * 500_000 + "1e500000"
+    rows = [[5.1, 3.5, 1.4, 0.2]] * 2_000 + [[literal, 3.5, 1.4, 0.2]]
+    body = json.dumps({"instances": rows}).replace(f'"{literal}"', literal).encode()
+    expected = InputSchema(IRIS, supports_probabilities=False, max_rows=3_000)
+    assert typed_predict_request(body, expected) is None
+    reference = general(body, expected)
+    assert isinstance(reference, PredictRequest) and reference.rows.matrix is not None
+    assert reference.rows.matrix[-1, 0] == 0.1
 
 
 @pytest.mark.parametrize(
