@@ -72,11 +72,6 @@ def variants() -> dict[str, tuple[Setup, Callable[[], bytes]]]:
             app.after_request_funcs.update(after)
 
     @contextmanager
-    def wsgi_level() -> Iterator[None]:
-        with line_off():
-            yield
-
-    @contextmanager
     def wsgi_no_hooks() -> Iterator[None]:
         with line_off(), no_hooks():
             yield
@@ -114,8 +109,8 @@ def variants() -> dict[str, tuple[Setup, Callable[[], bytes]]]:
         "ours, request line off": (line_off, ours_lambda),
         "ours, no hooks": (no_hooks, ours_lambda),
         "ours, no hooks, no repairs": (no_hooks, unrepaired),
-        "WSGI: naive app": (wsgi_level, through_wsgi(naive_app.app)),
-        "WSGI: ours, line off": (wsgi_level, through_wsgi(app)),
+        "WSGI: naive app": (line_off, through_wsgi(naive_app.app)),
+        "WSGI: ours, line off": (line_off, through_wsgi(app)),
         "WSGI: ours, no hooks": (wsgi_no_hooks, through_wsgi(app)),
     }
 
