@@ -131,7 +131,7 @@ class Settings:
         )
 
 
-_SHADOW_ONLY = ("SHADOW_SAMPLE_RATE", "SHADOW_TOLERANCE", *Pins(prefix=SHADOW_PREFIX).settings)
+_SHADOW_ONLY = ("SHADOW_SAMPLE_RATE", "SHADOW_TOLERANCE", *_SHADOW_UNPINNED.settings)
 
 
 def _shadow(environ: Mapping[str, str]) -> dict[str, Any]:
